@@ -1,0 +1,154 @@
+//! The flush thread: sealed buffers become parts, and parts get compacted.
+//!
+//! Order of a flush, each step durable before the next: new user ids to the
+//! user log; the part files; the manifest naming them and the new replay
+//! point; only then the WAL segments the parts replace are deleted. A crash
+//! between any two steps leaves the WAL able to rebuild what is missing, and
+//! part files the manifest does not name are deleted on open.
+
+use crate::buffer::{Buffer, Row};
+use crate::compaction;
+use crate::error::Error;
+use crate::ingest::Done;
+use crate::manifest::{part_dir, Manifest, PartMeta};
+use crate::part;
+use crate::store::{PartRef, Shared};
+use crate::users::{PendingUsers, UserLog};
+use events::{day_of_ms, ProjectId};
+use std::collections::BTreeMap;
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub(crate) struct FlushJob {
+    pub(crate) buffer: Arc<Buffer>,
+    pub(crate) users: PendingUsers,
+    /// The WAL segment the ingest thread moved on to; older ones are covered.
+    pub(crate) replay_from: u64,
+    pub(crate) waiters: Vec<Done>,
+}
+
+pub(crate) fn spawn(shared: Arc<Shared>, manifest: Manifest, user_log: UserLog) -> Result<(mpsc::Sender<FlushJob>, JoinHandle<()>), Error> {
+    let (sender, receiver) = mpsc::channel::<FlushJob>();
+    let mut flusher = Flusher { shared: shared.clone(), manifest, user_log };
+    let thread = std::thread::Builder::new()
+        .name("hearth-flush".into())
+        .spawn(move || {
+            for job in receiver {
+                flusher.run(job);
+            }
+        })
+        .map_err(|source| Error::Io { path: shared.data_dir.clone(), source })?;
+    Ok((sender, thread))
+}
+
+pub(crate) struct Flusher {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) manifest: Manifest,
+    user_log: UserLog,
+}
+
+impl Flusher {
+    fn run(&mut self, job: FlushJob) {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.flush(&job) {
+                Ok(touched) => {
+                    job.waiters.into_iter().for_each(|done| done(Ok(())));
+                    self.compact(touched);
+                    return;
+                }
+                Err(error) => {
+                    // The events stay in the WAL and visible in the sealed
+                    // buffer; try again rather than lose the order of flushes.
+                    tracing::error!(%error, retry_in_ms = delay.as_millis() as u64, "flush failed");
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self, job: &FlushJob) -> Result<Vec<(ProjectId, i32)>, Error> {
+        let started = Instant::now();
+        self.user_log.persist(&job.users)?;
+        let groups = group_by_project_day(&job.buffer);
+        let mut new_parts = Vec::with_capacity(groups.len());
+        for ((project, day), rows) in groups {
+            new_parts.push(self.write_part(project, day, rows, 0)?);
+        }
+        let touched: Vec<(ProjectId, i32)> = new_parts.iter().map(|p| (p.project, p.day)).collect();
+        self.manifest.parts.extend(new_parts.iter().cloned());
+        self.manifest.replay_from = job.replay_from;
+        self.manifest.save(&self.shared.data_dir)?;
+        {
+            let mut state = self.shared.state();
+            state.parts.extend(new_parts.into_iter().map(|meta| Arc::new(PartRef::new(&self.shared.data_dir, meta))));
+            state.sealed.retain(|sealed| !Arc::ptr_eq(sealed, &job.buffer));
+        }
+        wal::Wal::open(&self.shared.data_dir.join("wal"))?.remove_segments_before(job.replay_from)?;
+        metrics::histogram!("hearth_flush_seconds").record(started.elapsed().as_secs_f64());
+        metrics::gauge!("hearth_parts").set(self.manifest.parts.len() as f64);
+        Ok(touched)
+    }
+
+    /// Sorts, deduplicates and writes rows of one project and day as a part.
+    pub(crate) fn write_part(&mut self, project: ProjectId, day: i32, mut rows: Vec<Row>, level: u32) -> Result<PartMeta, Error> {
+        sort_and_dedup(&mut rows);
+        let id = self.manifest.next_part_id;
+        self.manifest.next_part_id += 1;
+        let mut meta = PartMeta {
+            id,
+            project,
+            day,
+            rows: rows.len() as u64,
+            bytes: 0,
+            min_time_ms: rows.iter().map(|r| r.event.time_ms).min().unwrap_or_default(),
+            max_time_ms: rows.iter().map(|r| r.event.time_ms).max().unwrap_or_default(),
+            level,
+        };
+        let dir = part_dir(&self.shared.data_dir, project, day);
+        let path = dir.join(format!("{id:016}.parquet"));
+        let written = part::write_part(&path, &rows, self.shared.config.property_columns_max)?;
+        meta.bytes = written.bytes;
+        // New directories must be durable too, up to the parts root.
+        for ancestor in dir.ancestors().take(3) {
+            wal::sync_dir(ancestor)?;
+        }
+        Ok(meta)
+    }
+
+    fn compact(&mut self, touched: Vec<(ProjectId, i32)>) {
+        for (project, day) in touched {
+            if let Err(error) = compaction::compact_day(self, project, day) {
+                tracing::error!(%error, project = project.0, day, "compaction failed; the parts stay as they are");
+            }
+        }
+    }
+}
+
+fn group_by_project_day(buffer: &Buffer) -> BTreeMap<(ProjectId, i32), Vec<Row>> {
+    let mut groups: BTreeMap<(ProjectId, i32), Vec<Row>> = BTreeMap::new();
+    for chunk in &buffer.chunks {
+        for row in &chunk.rows {
+            groups.entry((chunk.project, day_of_ms(row.event.time_ms))).or_default().push(row.clone());
+        }
+    }
+    groups
+}
+
+/// Orders rows by (user, time, event, insert id) and keeps the last copy of
+/// each deduplication key: rows come in ingest order, and the sort is stable.
+pub(crate) fn sort_and_dedup(rows: &mut Vec<Row>) {
+    rows.sort_by(|a, b| {
+        (a.user_key, a.event.time_ms, &a.event.name, &a.event.insert_id).cmp(&(b.user_key, b.event.time_ms, &b.event.name, &b.event.insert_id))
+    });
+    let mut kept: Vec<Row> = Vec::with_capacity(rows.len());
+    for row in rows.drain(..) {
+        match kept.last_mut() {
+            Some(last) if last.user_key == row.user_key && last.event.same_dedup_key(&row.event) => *last = row,
+            _ => kept.push(row),
+        }
+    }
+    *rows = kept;
+}

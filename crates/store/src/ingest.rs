@@ -1,0 +1,165 @@
+//! The ingest thread: group commit.
+//!
+//! It takes every append that is waiting, frames them all into the current WAL
+//! segment, syncs once, and only then makes the rows visible and reports
+//! success. One fsync therefore covers as many requests as arrived while the
+//! previous one ran, which is what lets small /track batches reach high rates.
+//! The same thread decides when to seal the buffer, so the split between what
+//! a flush covers and what the next WAL segment holds is exact.
+
+use crate::buffer::{Chunk, Row};
+use crate::codec;
+use crate::error::Error;
+use crate::flush::FlushJob;
+use crate::store::Shared;
+use crate::users::UserKeys;
+use events::{Event, ProjectId};
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+/// Called once with the outcome of an append or a flush.
+pub type Done = Box<dyn FnOnce(Result<(), Error>) + Send>;
+
+pub(crate) enum Command {
+    Append { project: ProjectId, events: Vec<Event>, done: Done },
+    Flush { done: Done },
+    Shutdown,
+}
+
+/// Appends taken into one group commit at most; bounds the latency of the
+/// first request in a group.
+const GROUP_APPENDS_MAX: usize = 512;
+const GROUP_BYTES_MAX: usize = 32 * 1024 * 1024;
+
+pub(crate) struct IngestThread {
+    shared: Arc<Shared>,
+    wal: wal::Wal,
+    segment: wal::SegmentWriter,
+    users: UserKeys,
+    flush_jobs: mpsc::Sender<FlushJob>,
+    buffer_started: Option<Instant>,
+}
+
+impl IngestThread {
+    pub(crate) fn new(shared: Arc<Shared>, wal: wal::Wal, users: UserKeys, flush_jobs: mpsc::Sender<FlushJob>) -> Result<IngestThread, Error> {
+        let segment = wal.create_segment()?;
+        let has_replayed_rows = !shared.state().active.is_empty();
+        let buffer_started = has_replayed_rows.then(Instant::now);
+        Ok(IngestThread { shared, wal, segment, users, flush_jobs, buffer_started })
+    }
+
+    pub(crate) fn run(mut self, commands: mpsc::Receiver<Command>) {
+        let interval = Duration::from_millis(self.shared.config.flush_interval_ms);
+        loop {
+            let first = match commands.recv_timeout(interval) {
+                Ok(command) => command,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.seal_if_due(Vec::new());
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            };
+            let mut appends = Vec::new();
+            let mut flush_waiters = Vec::new();
+            let mut shutdown = false;
+            let mut group_bytes = 0;
+            let mut next = Some(first);
+            while let Some(command) = next.take() {
+                match command {
+                    Command::Append { project, events, done } => {
+                        let payload = codec::encode(project, &events);
+                        group_bytes += payload.len();
+                        appends.push((project, events, done, payload));
+                    }
+                    Command::Flush { done } => flush_waiters.push(done),
+                    Command::Shutdown => shutdown = true,
+                }
+                if shutdown || appends.len() >= GROUP_APPENDS_MAX || group_bytes >= GROUP_BYTES_MAX {
+                    break;
+                }
+                next = commands.try_recv().ok();
+            }
+            self.commit(appends);
+            self.seal_if_due(flush_waiters);
+            if shutdown {
+                return;
+            }
+        }
+    }
+
+    fn commit(&mut self, appends: Vec<(ProjectId, Vec<Event>, Done, Vec<u8>)>) {
+        if appends.is_empty() {
+            return;
+        }
+        if self.shared.stopped.load(Ordering::Acquire) {
+            appends.into_iter().for_each(|(_, _, done, _)| done(Err(Error::Stopped)));
+            return;
+        }
+        let started = Instant::now();
+        let written = appends.iter().try_for_each(|(_, _, _, payload)| self.segment.append(payload)).and_then(|()| self.segment.sync());
+        metrics::histogram!("hearth_wal_fsync_seconds").record(started.elapsed().as_secs_f64());
+        if let Err(error) = written {
+            // The segment may now hold a partial group; nothing after it can be
+            // trusted to be durable. Refuse all writes until a restart replays.
+            tracing::error!(%error, "wal write failed; the store stops accepting events");
+            self.shared.stopped.store(true, Ordering::Release);
+            appends.into_iter().for_each(|(_, _, done, _)| done(Err(Error::Stopped)));
+            return;
+        }
+        let mut chunks = Vec::with_capacity(appends.len());
+        let mut dones = Vec::with_capacity(appends.len());
+        for (project, events, done, _) in appends {
+            chunks.push(to_chunk(&mut self.users, project, events));
+            dones.push(done);
+        }
+        {
+            let mut state = self.shared.state();
+            for chunk in chunks {
+                state.active.push(chunk);
+            }
+        }
+        self.buffer_started.get_or_insert_with(Instant::now);
+        for done in dones {
+            done(Ok(()));
+        }
+    }
+
+    fn seal_if_due(&mut self, flush_waiters: Vec<Done>) {
+        let n_rows = self.shared.state().active.n_rows;
+        let too_old = self
+            .buffer_started
+            .is_some_and(|started| started.elapsed() >= Duration::from_millis(self.shared.config.flush_interval_ms));
+        let due = !flush_waiters.is_empty() || n_rows >= self.shared.config.flush_rows || (too_old && n_rows > 0);
+        if !due {
+            return;
+        }
+        if let Err(error) = self.seal(flush_waiters) {
+            tracing::error!(%error, "could not start a new wal segment; the store stops accepting events");
+            self.shared.stopped.store(true, Ordering::Release);
+        }
+    }
+
+    /// Starts a new segment and hands the buffer to the flush thread.
+    fn seal(&mut self, flush_waiters: Vec<Done>) -> Result<(), Error> {
+        let next_segment = self.wal.create_segment()?;
+        let sealed = {
+            let mut state = self.shared.state();
+            let buffer = Arc::new(std::mem::take(&mut state.active));
+            state.sealed.push(buffer.clone());
+            buffer
+        };
+        self.segment = next_segment;
+        self.buffer_started = None;
+        let job = FlushJob { buffer: sealed, users: self.users.take_pending(), replay_from: self.segment.seq(), waiters: flush_waiters };
+        if let Err(mpsc::SendError(job)) = self.flush_jobs.send(job) {
+            job.waiters.into_iter().for_each(|done| done(Err(Error::Stopped)));
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn to_chunk(users: &mut UserKeys, project: ProjectId, events: Vec<Event>) -> Chunk {
+    let rows = events.into_iter().map(|event| Row { user_key: users.key_for(project, &event.distinct_id), event }).collect();
+    Chunk { project, rows }
+}

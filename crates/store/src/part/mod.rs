@@ -1,0 +1,37 @@
+//! Parts: immutable Parquet files holding the events of one project and one
+//! UTC day, sorted by (user key, time) so that per-user work reads each user's
+//! events as one run.
+//!
+//! Columns (the format is specified in docs/formats.md):
+//! - `user_key` u32: the project-local dense user key ([`crate::users`]);
+//! - `time` timestamp(ms, UTC); `event`, `distinct_id`, `insert_id` strings
+//!   (dictionary-encoded by Parquet where it pays);
+//! - one typed column `properties.<key>` for each frequent property key
+//!   (string, int64, float64 or boolean: the key's most common JSON type);
+//! - `properties` (string): a JSON object with everything else: rare keys,
+//!   and values whose type does not match their key's column. The part's
+//!   metadata `hearth.spilled` lists the keys with a column that also occur
+//!   there.
+//!
+//! Parts are an open format: `SELECT * FROM read_parquet('parts/p1/*/*.parquet',
+//! union_by_name = true)` in DuckDB reads them.
+
+mod read;
+mod schema;
+mod write;
+
+pub(crate) use read::read_part;
+pub(crate) use write::write_part;
+
+pub const USER_KEY: &str = "user_key";
+pub const TIME: &str = "time";
+pub const EVENT: &str = "event";
+pub const DISTINCT_ID: &str = "distinct_id";
+pub const INSERT_ID: &str = "insert_id";
+/// The overflow column: a JSON object of the properties without a column.
+pub const OVERFLOW: &str = "properties";
+/// Prefix of the typed property columns.
+pub const PROPERTY_PREFIX: &str = "properties.";
+pub const META_FORMAT: &str = "hearth.format";
+pub const META_SPILLED: &str = "hearth.spilled";
+pub const FORMAT_VERSION: &str = "1";

@@ -1,0 +1,181 @@
+//! Rows to a Parquet part.
+
+use super::schema::{choose_columns, ColumnType, PropertyColumn};
+use super::{DISTINCT_ID, EVENT, FORMAT_VERSION, INSERT_ID, META_FORMAT, META_SPILLED, OVERFLOW, PROPERTY_PREFIX, TIME, USER_KEY};
+use crate::buffer::Row;
+use crate::error::{Error, IoContext};
+use arrow::array::{ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder, UInt32Builder};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::{KeyValue, SortingColumn};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Rows per Parquet row group: large enough for good compression, small
+/// enough that a reader can skip by statistics.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Size facts of a written part.
+pub(crate) struct WrittenPart {
+    pub(crate) bytes: u64,
+}
+
+/// Writes `rows`, which must be sorted by (user key, time), to `path` and
+/// makes the file durable.
+pub(crate) fn write_part(path: &Path, rows: &[Row], columns_max: usize) -> Result<WrittenPart, Error> {
+    debug_assert!(rows.windows(2).all(|w| (w[0].user_key, w[0].event.time_ms) <= (w[1].user_key, w[1].event.time_ms)));
+    let columns = choose_columns(rows, columns_max);
+    let mut spilled = BTreeSet::new();
+    let batch = build_batch(rows, &columns, &mut spilled)?;
+    let properties = writer_properties(&spilled);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).at(parent)?;
+    }
+    let file = std::fs::File::create(path).at(path)?;
+    let parquet_error = |source| Error::Parquet { path: path.to_path_buf(), source };
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties)).map_err(parquet_error)?;
+    writer.write(&batch).map_err(parquet_error)?;
+    let file = writer.into_inner().map_err(parquet_error)?;
+    file.sync_all().at(path)?;
+    let bytes = file.metadata().at(path)?.len();
+    Ok(WrittenPart { bytes })
+}
+
+fn writer_properties(spilled: &BTreeSet<String>) -> WriterProperties {
+    let spilled_json = serde_json::to_string(spilled).unwrap_or_else(|_| "[]".to_owned());
+    let sorting = [0, 1].map(|column_idx| SortingColumn { column_idx, descending: false, nulls_first: false });
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+        .set_dictionary_enabled(true)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_size(ROW_GROUP_ROWS)
+        .set_column_dictionary_enabled(ColumnPath::from(TIME), false)
+        .set_column_encoding(ColumnPath::from(TIME), Encoding::DELTA_BINARY_PACKED)
+        .set_sorting_columns(Some(sorting.to_vec()))
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new(META_FORMAT.to_owned(), FORMAT_VERSION.to_owned()),
+            KeyValue::new(META_SPILLED.to_owned(), spilled_json),
+        ]))
+        .build()
+}
+
+enum PropertyBuilder {
+    Utf8(StringBuilder),
+    Int64(Int64Builder),
+    Float64(Float64Builder),
+    Boolean(BooleanBuilder),
+}
+
+impl PropertyBuilder {
+    fn new(column_type: ColumnType, capacity: usize) -> PropertyBuilder {
+        match column_type {
+            ColumnType::Utf8 => PropertyBuilder::Utf8(StringBuilder::with_capacity(capacity, capacity * 8)),
+            ColumnType::Int64 => PropertyBuilder::Int64(Int64Builder::with_capacity(capacity)),
+            ColumnType::Float64 => PropertyBuilder::Float64(Float64Builder::with_capacity(capacity)),
+            ColumnType::Boolean => PropertyBuilder::Boolean(BooleanBuilder::with_capacity(capacity)),
+        }
+    }
+
+    /// Appends the value if the column holds it, else a null (and the caller spills it).
+    fn append(&mut self, value: Option<&Value>) {
+        match self {
+            PropertyBuilder::Utf8(b) => b.append_option(value.and_then(Value::as_str)),
+            PropertyBuilder::Int64(b) => b.append_option(value.and_then(Value::as_i64)),
+            PropertyBuilder::Float64(b) => b.append_option(value.and_then(Value::as_f64)),
+            PropertyBuilder::Boolean(b) => b.append_option(value.and_then(Value::as_bool)),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            PropertyBuilder::Utf8(b) => Arc::new(b.finish()),
+            PropertyBuilder::Int64(b) => Arc::new(b.finish()),
+            PropertyBuilder::Float64(b) => Arc::new(b.finish()),
+            PropertyBuilder::Boolean(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+fn arrow_type(column_type: ColumnType) -> DataType {
+    match column_type {
+        ColumnType::Utf8 => DataType::Utf8,
+        ColumnType::Int64 => DataType::Int64,
+        ColumnType::Float64 => DataType::Float64,
+        ColumnType::Boolean => DataType::Boolean,
+    }
+}
+
+pub(crate) fn time_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+fn build_batch(rows: &[Row], columns: &[PropertyColumn], spilled: &mut BTreeSet<String>) -> Result<RecordBatch, Error> {
+    let n = rows.len();
+    let mut user_keys = UInt32Builder::with_capacity(n);
+    let mut times = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut names = StringBuilder::with_capacity(n, n * 12);
+    let mut distinct_ids = StringBuilder::with_capacity(n, n * 16);
+    let mut insert_ids = StringBuilder::with_capacity(n, n * 32);
+    let mut overflow = StringBuilder::with_capacity(n, n * 16);
+    let mut property_builders: Vec<PropertyBuilder> =
+        columns.iter().map(|c| PropertyBuilder::new(c.column_type, n)).collect();
+    for row in rows {
+        let event = &row.event;
+        user_keys.append_value(row.user_key);
+        times.append_value(event.time_ms);
+        names.append_value(&event.name);
+        distinct_ids.append_value(&event.distinct_id);
+        insert_ids.append_value(&event.insert_id);
+        let mut n_in_columns = 0;
+        for (column, builder) in columns.iter().zip(&mut property_builders) {
+            let value = event.properties.get(&column.key).filter(|v| column.column_type.holds(v));
+            n_in_columns += usize::from(value.is_some());
+            builder.append(value);
+        }
+        if n_in_columns == event.properties.len() {
+            overflow.append_null();
+            continue;
+        }
+        let mut rest = Map::new();
+        for (key, value) in &event.properties {
+            match columns.binary_search_by(|c| c.key.as_str().cmp(key)) {
+                Ok(index) if columns[index].column_type.holds(value) => {}
+                Ok(_) => {
+                    spilled.insert(key.clone());
+                    rest.insert(key.clone(), value.clone());
+                }
+                Err(_) => {
+                    rest.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        overflow.append_value(serde_json::to_string(&rest).unwrap_or_default());
+    }
+    let mut fields = vec![
+        Field::new(USER_KEY, DataType::UInt32, false),
+        Field::new(TIME, time_type(), false),
+        Field::new(EVENT, DataType::Utf8, false),
+        Field::new(DISTINCT_ID, DataType::Utf8, false),
+        Field::new(INSERT_ID, DataType::Utf8, false),
+    ];
+    let mut arrays: Vec<ArrayRef> = vec![
+        Arc::new(user_keys.finish()),
+        Arc::new(times.finish()),
+        Arc::new(names.finish()),
+        Arc::new(distinct_ids.finish()),
+        Arc::new(insert_ids.finish()),
+    ];
+    for (column, mut builder) in columns.iter().zip(property_builders) {
+        fields.push(Field::new(format!("{PROPERTY_PREFIX}{}", column.key), arrow_type(column.column_type), true));
+        arrays.push(builder.finish());
+    }
+    fields.push(Field::new(OVERFLOW, DataType::Utf8, true));
+    arrays.push(Arc::new(overflow.finish()));
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+}

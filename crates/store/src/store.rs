@@ -1,0 +1,206 @@
+//! The public face of the store and the state its threads share.
+
+use crate::buffer::{Buffer, Chunk};
+use crate::error::Error;
+use crate::ingest::{Command, Done, IngestThread};
+use crate::manifest::{part_path, PartMeta};
+use crate::snapshot::Snapshot;
+use crate::{flush, recovery};
+use events::{Event, ProjectId};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+/// Knobs of the store. Every field is explicit so that tests can make the
+/// buffer tiny and exercise flushes and compactions constantly.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Seal and flush the buffer once it holds this many events.
+    pub flush_rows: usize,
+    /// ... or once its oldest event is this old.
+    pub flush_interval_ms: u64,
+    /// Merge a day's parts once it has this many.
+    pub compact_min_parts: usize,
+    /// Typed property columns per part; the rest go to the overflow column.
+    pub property_columns_max: usize,
+    /// Appends queued beyond this are refused (the server answers 429).
+    pub queue_batches_max: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            flush_rows: 200_000,
+            flush_interval_ms: 10_000,
+            compact_min_parts: 4,
+            property_columns_max: 128,
+            queue_batches_max: 4096,
+        }
+    }
+}
+
+/// A published part and the file behind it. The file is deleted when the part
+/// was replaced by compaction and the last snapshot holding it is gone.
+#[derive(Debug)]
+pub(crate) struct PartRef {
+    pub(crate) meta: PartMeta,
+    pub(crate) path: PathBuf,
+    pub(crate) obsolete: AtomicBool,
+}
+
+impl PartRef {
+    pub(crate) fn new(data_dir: &Path, meta: PartMeta) -> PartRef {
+        PartRef { path: part_path(data_dir, &meta), meta, obsolete: AtomicBool::new(false) }
+    }
+}
+
+impl Drop for PartRef {
+    fn drop(&mut self) {
+        if self.obsolete.load(Ordering::Acquire) {
+            if let Err(error) = std::fs::remove_file(&self.path) {
+                tracing::warn!(part = %self.path.display(), %error, "could not delete a compacted part");
+            }
+        }
+    }
+}
+
+/// What readers see; guarded by one mutex held only for pointer swaps.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub(crate) parts: Vec<Arc<PartRef>>,
+    pub(crate) sealed: Vec<Arc<Buffer>>,
+    pub(crate) active: Buffer,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) config: StoreConfig,
+    state: Mutex<State>,
+    pub(crate) stopped: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock only ever happens mid pointer-swap;
+        // the data behind the pointers is immutable, so the state stays usable.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Counts for /metrics and the benchmark.
+#[derive(Debug, Clone, Default)]
+pub struct StoreStats {
+    pub parts: usize,
+    pub part_bytes: u64,
+    pub buffered_events: usize,
+}
+
+/// The embedded event store. Cheap to share: clone the `Arc`.
+pub struct Store {
+    shared: Arc<Shared>,
+    commands: mpsc::SyncSender<Command>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `data_dir`, replaying the WAL.
+    pub fn open(data_dir: &Path, config: StoreConfig) -> Result<Store, Error> {
+        let recovered = recovery::recover(data_dir, &config)?;
+        let shared = Arc::new(Shared {
+            data_dir: data_dir.to_path_buf(),
+            config: config.clone(),
+            state: Mutex::new(recovered.state),
+            stopped: AtomicBool::new(false),
+        });
+        let (flush_sender, flush_thread) = flush::spawn(shared.clone(), recovered.manifest, recovered.user_log)?;
+        let (commands, command_receiver) = mpsc::sync_channel(config.queue_batches_max);
+        let ingest = IngestThread::new(shared.clone(), recovered.wal, recovered.users, flush_sender)?;
+        let ingest_thread = std::thread::Builder::new()
+            .name("hearth-ingest".into())
+            .spawn(move || ingest.run(command_receiver))
+            .map_err(|source| Error::Io { path: data_dir.to_path_buf(), source })?;
+        Ok(Store { shared, commands, threads: Mutex::new(vec![ingest_thread, flush_thread]) })
+    }
+
+    /// Appends a batch. `done` runs on the ingest thread once the batch is
+    /// durable in the WAL and visible to readers, or with the error that
+    /// prevented it. A full queue fails at once with [`AppendError::Busy`].
+    pub fn append(&self, project: ProjectId, events: Vec<Event>, done: Done) -> Result<(), AppendError> {
+        if self.shared.stopped.load(Ordering::Acquire) {
+            return Err(AppendError::Stopped);
+        }
+        match self.commands.try_send(Command::Append { project, events, done }) {
+            Ok(()) => Ok(()),
+            Err(mpsc::TrySendError::Full(_)) => Err(AppendError::Busy),
+            Err(mpsc::TrySendError::Disconnected(_)) => Err(AppendError::Stopped),
+        }
+    }
+
+    /// Appends and blocks until durable. For the CLI and tests.
+    pub fn append_blocking(&self, project: ProjectId, events: Vec<Event>) -> Result<(), Error> {
+        let (sender, receiver) = mpsc::channel();
+        let done: Done = Box::new(move |result| {
+            let _ = sender.send(result);
+        });
+        let command = Command::Append { project, events, done };
+        self.commands.send(command).map_err(|_| Error::Stopped)?;
+        receiver.recv().map_err(|_| Error::Stopped)?
+    }
+
+    /// Seals the buffer and waits until its parts are published.
+    pub fn flush(&self) -> Result<(), Error> {
+        let (sender, receiver) = mpsc::channel();
+        let done = Box::new(move |result| {
+            let _ = sender.send(result);
+        });
+        self.commands.send(Command::Flush { done }).map_err(|_| Error::Stopped)?;
+        receiver.recv().map_err(|_| Error::Stopped)?
+    }
+
+    /// The parts and buffered events visible now.
+    pub fn snapshot(&self) -> Snapshot {
+        let state = self.shared.state();
+        let mut chunks: Vec<Arc<Chunk>> = Vec::new();
+        for sealed in &state.sealed {
+            chunks.extend(sealed.chunks.iter().cloned());
+        }
+        chunks.extend(state.active.chunks.iter().cloned());
+        Snapshot::new(state.parts.clone(), chunks)
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let state = self.shared.state();
+        StoreStats {
+            parts: state.parts.len(),
+            part_bytes: state.parts.iter().map(|p| p.meta.bytes).sum(),
+            buffered_events: state.active.n_rows + state.sealed.iter().map(|b| b.n_rows).sum::<usize>(),
+        }
+    }
+
+    /// Flushes what is buffered and stops the threads. Nothing acknowledged
+    /// depends on this: a crash instead only means a longer replay.
+    pub fn close(&self) -> Result<(), Error> {
+        let flushed = self.flush();
+        let _ = self.commands.send(Command::Shutdown);
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        for thread in threads {
+            let _ = thread.join();
+        }
+        flushed
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.shared.data_dir
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    #[error("the ingest queue is full")]
+    Busy,
+    #[error("the store has stopped")]
+    Stopped,
+}
