@@ -12,6 +12,8 @@ pub enum Error {
     Arrow(#[from] arrow::error::ArrowError),
     #[error("data corruption in {path}: {detail}")]
     DataCorruption { path: PathBuf, detail: String },
+    #[error("the data directory {path} is in use by another hearth process (stop it first)")]
+    Locked { path: PathBuf },
     #[error("the store stopped after an earlier write failure; restart to recover from the wal")]
     Stopped,
 }

@@ -101,6 +101,8 @@ pub struct StoreStats {
 /// The embedded event store. Cheap to share: clone the `Arc`.
 pub struct Store {
     shared: Arc<Shared>,
+    /// Held for the store's lifetime: one process per data directory.
+    _lock: std::fs::File,
     commands: mpsc::SyncSender<Command>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -108,6 +110,7 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store in `data_dir`, replaying the WAL.
     pub fn open(data_dir: &Path, config: StoreConfig) -> Result<Store, Error> {
+        let lock = lock_data_dir(data_dir)?;
         let recovered = recovery::recover(data_dir, &config)?;
         let shared = Arc::new(Shared {
             data_dir: data_dir.to_path_buf(),
@@ -122,7 +125,7 @@ impl Store {
             .name("hearth-ingest".into())
             .spawn(move || ingest.run(command_receiver))
             .map_err(|source| Error::Io { path: data_dir.to_path_buf(), source })?;
-        Ok(Store { shared, commands, threads: Mutex::new(vec![ingest_thread, flush_thread]) })
+        Ok(Store { shared, _lock: lock, commands, threads: Mutex::new(vec![ingest_thread, flush_thread]) })
     }
 
     /// Appends a batch. `done` runs on the ingest thread once the batch is
@@ -192,8 +195,25 @@ impl Store {
         flushed
     }
 
+    /// False once a write failure stopped the store.
+    pub fn append_ready(&self) -> bool {
+        !self.shared.stopped.load(Ordering::Acquire)
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.shared.data_dir
+    }
+}
+
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, Error> {
+    use crate::error::IoContext;
+    std::fs::create_dir_all(data_dir).at(data_dir)?;
+    let path = data_dir.join("LOCK");
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).at(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked { path: data_dir.to_path_buf() }),
+        Err(std::fs::TryLockError::Error(source)) => Err(Error::Io { path, source }),
     }
 }
 

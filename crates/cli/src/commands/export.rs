@@ -1,0 +1,58 @@
+//! `hearth export`: a project's events as Mixpanel raw-export JSONL,
+//! deduplicated, day by day in time order.
+
+use crate::args::ExportArgs;
+use crate::commands::{data_dir, open_project};
+use crate::config::Config;
+use anyhow::{bail, Context};
+use std::collections::HashSet;
+use std::io::Write;
+
+fn parse_day(text: &str, flag: &str) -> anyhow::Result<i32> {
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").with_context(|| format!("{flag} must be YYYY-MM-DD, got {text:?}"))?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    Ok((date - epoch).num_days() as i32)
+}
+
+pub(crate) fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
+    let from_day = parse_day(&args.from_date, "--from")?;
+    let to_day = parse_day(&args.to_date, "--to")?;
+    if to_day < from_day {
+        bail!("--to is before --from");
+    }
+    let data = data_dir(config, &args.data);
+    let (_meta, project) = open_project(&data, &args.project)?;
+    let store = store::Store::open(&data, config.store_config())?;
+    let names: HashSet<String> = args.events.into_iter().collect();
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(path) if path.extension().is_some_and(|e| e == "gz") => {
+            Box::new(flate2::write::GzEncoder::new(std::fs::File::create(path)?, flate2::Compression::default()))
+        }
+        Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?)),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut n_events = 0u64;
+    let mut write_error = None;
+    store.snapshot().scan_days(project.id, from_day, to_day, |day| {
+        for event in day.events.iter().filter(|e| names.is_empty() || names.contains(&e.name)) {
+            let written = serde_json::to_writer(&mut out, &event.to_export_json(args.time_in_ms)).map_err(std::io::Error::from).and_then(|()| out.write_all(b"\n"));
+            if let Err(error) = written {
+                write_error = Some(error);
+                return false;
+            }
+            n_events += 1;
+        }
+        true
+    })?;
+    if let Some(error) = write_error {
+        // A closed pipe (e.g. `| head`) is not a failure of the export.
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(error.into());
+        }
+    }
+    out.flush()?;
+    drop(out);
+    store.close()?;
+    eprintln!("exported {n_events} events");
+    Ok(())
+}

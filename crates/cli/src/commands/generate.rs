@@ -1,0 +1,139 @@
+//! `hearth gen`: the deterministic synthetic data set, as JSONL files or
+//! loaded straight into a project.
+
+use crate::args::GenArgs;
+use crate::commands::{data_dir, open_project};
+use crate::config::Config;
+use crate::progress::count_bar;
+use anyhow::Context;
+use datagen::{GenConfig, Generator};
+use std::io::Write;
+use std::path::Path;
+
+const BATCH_EVENTS: usize = 2000;
+
+fn gen_config(args: &GenArgs) -> anyhow::Result<GenConfig> {
+    let mut config = GenConfig::for_events(args.events.unwrap_or(1_000_000));
+    if let Some(users) = args.users {
+        config.users = users;
+    }
+    if let Some(days) = args.days {
+        config.days = days;
+    }
+    if let Some(start) = &args.start {
+        config.start_day = chrono::NaiveDate::parse_from_str(start, "%Y-%m-%d").with_context(|| format!("--start must be YYYY-MM-DD, got {start:?}"))?;
+    }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    Ok(config)
+}
+
+fn create_output(path: &Path) -> anyhow::Result<Box<dyn Write>> {
+    if path == Path::new("-") {
+        return Ok(Box::new(std::io::BufWriter::new(std::io::stdout().lock())));
+    }
+    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "gz") {
+        Ok(Box::new(flate2::write::GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::fast())))
+    } else {
+        Ok(Box::new(std::io::BufWriter::with_capacity(1 << 20, file)))
+    }
+}
+
+pub(crate) fn run(config: &Config, args: GenArgs) -> anyhow::Result<()> {
+    let gen_config = gen_config(&args)?;
+    let generator = Generator::new(gen_config.clone());
+    let expected = gen_config.users * datagen::EVENTS_PER_USER_90_DAYS * u64::from(gen_config.days) / 90;
+    if let Some(path) = &args.out {
+        let mut out = create_output(path)?;
+        let bar = count_bar(expected, "events");
+        let mut result = Ok(());
+        let mut n_events = 0u64;
+        generator.for_each_event_ref(|event| {
+            if result.is_ok() {
+                result = datagen::write_jsonl(event, &mut out);
+                n_events += 1;
+                if n_events % 10_000 == 0 {
+                    bar.set_position(n_events);
+                }
+            }
+        });
+        result?;
+        out.flush()?;
+        bar.finish_and_clear();
+        eprintln!("wrote {n_events} events for {} users to {}", gen_config.users, path.display());
+    }
+    if let Some(path) = &args.profiles {
+        let mut out = create_output(path)?;
+        let mut result = Ok(());
+        generator.for_each_profile(|mut update| {
+            privacy::drop_personal_from_op(&mut update.op);
+            if result.is_ok() {
+                result = write_profile_line(&update, &mut out);
+            }
+        });
+        result?;
+        out.flush()?;
+    }
+    if let Some(project) = &args.project {
+        load_into_project(config, &args, project, &generator, expected)?;
+    }
+    if args.out.is_none() && args.profiles.is_none() && args.project.is_none() {
+        anyhow::bail!("nothing to do: give --out FILE, --profiles FILE or --project NAME");
+    }
+    Ok(())
+}
+
+fn write_profile_line(update: &events::ProfileUpdate, out: &mut dyn Write) -> anyhow::Result<()> {
+    let mut object = serde_json::Map::new();
+    object.insert("$distinct_id".into(), update.distinct_id.clone().into());
+    object.insert("$time".into(), update.time_ms.into());
+    let value = match &update.op {
+        events::ProfileOp::Set(p) | events::ProfileOp::SetOnce(p) => serde_json::Value::Object(p.clone()),
+        _ => return Ok(()),
+    };
+    object.insert(update.op.wire_name().into(), value);
+    serde_json::to_writer(&mut *out, &object)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+fn load_into_project(config: &Config, args: &GenArgs, name: &str, generator: &Generator, expected: u64) -> anyhow::Result<()> {
+    let data = data_dir(config, &args.data);
+    let (meta, project) = open_project(&data, name)?;
+    let store = store::Store::open(&data, config.store_config())?;
+    let bar = count_bar(expected, "events");
+    let mut batch = Vec::with_capacity(BATCH_EVENTS);
+    let mut result = Ok(());
+    let mut n_events = 0u64;
+    generator.for_each_event(|event| {
+        if result.is_err() {
+            return;
+        }
+        batch.push(event);
+        if batch.len() == BATCH_EVENTS {
+            n_events += batch.len() as u64;
+            result = store.append_blocking(project.id, std::mem::replace(&mut batch, Vec::with_capacity(BATCH_EVENTS)));
+            bar.set_position(n_events);
+        }
+    });
+    result?;
+    n_events += batch.len() as u64;
+    store.append_blocking(project.id, batch)?;
+    let mut profiles = Vec::new();
+    generator.for_each_profile(|mut update| {
+        privacy::drop_personal_from_op(&mut update.op);
+        profiles.push(update);
+    });
+    for chunk in profiles.chunks(10_000) {
+        meta.apply_profile_updates(project.id, chunk)?;
+    }
+    let mut groups = Vec::new();
+    generator.for_each_group(|update| groups.push(update));
+    meta.apply_group_updates(project.id, &groups)?;
+    store.close()?;
+    bar.finish_and_clear();
+    eprintln!("loaded {n_events} events, {} profiles and {} group profiles into {name:?}", profiles.len(), groups.len());
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! `hearth serve`: open the store and metadata, build the enricher, listen.
+
+use crate::args::ServeArgs;
+use crate::commands::data_dir;
+use crate::config::Config;
+use anyhow::Context;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub(crate) fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
+    let data = data_dir(&config, &args.data);
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    config.trusted_proxies.extend(args.trusted_proxies);
+    let trusted_proxies = config
+        .trusted_proxies
+        .iter()
+        .map(|text| text.parse::<ipnet::IpNet>().or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)))
+        .collect::<Result<Vec<_>, _>>()
+        .context("a trusted proxy is not an address or CIDR")?;
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let enricher = Arc::new(build_enricher(&config)?);
+    let store = Arc::new(store::Store::open(&data, config.store_config()).with_context(|| format!("opening the event store in {}", data.display()))?);
+    let meta = Arc::new(meta::Meta::open(&data)?);
+    let server_config = server::ServerConfig { trusted_proxies, limits: config.limits(), ..server::ServerConfig::default() };
+    let state = server::AppState::new(store.clone(), meta, enricher, server_config, Some(metrics));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let served = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
+        tracing::info!(listen = %listener.local_addr()?, data = %data.display(), "hearth is serving");
+        server::serve(listener, state, shutdown_signal()).await.context("serving")
+    });
+    tracing::info!("shutting down: flushing the buffer");
+    store.close()?;
+    served
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(_) => {
+            let _ = interrupt.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+/// Where scripts/install-geo.sh may have put its files: the current
+/// directory, or the checkout the binary was built in (target/<profile>/hearth).
+fn search_roots() -> Vec<PathBuf> {
+    let mut roots = vec![PathBuf::from(".")];
+    if let Ok(exe) = std::env::current_exe() {
+        roots.extend(exe.ancestors().skip(3).take(1).map(PathBuf::from));
+    }
+    roots
+}
+
+fn build_enricher(config: &Config) -> anyhow::Result<enrich::Enricher> {
+    let roots = search_roots();
+    let geo_files = if config.geo.files.is_empty() {
+        roots.iter().map(|root| enrich::GeoDb::find_default(root)).find(|files| !files.is_empty()).unwrap_or_default()
+    } else {
+        config.geo.files.clone()
+    };
+    let geo = if geo_files.is_empty() {
+        tracing::warn!("no geo database found: events get no country (run scripts/install-geo.sh)");
+        None
+    } else {
+        Some(enrich::GeoDb::open(&geo_files)?)
+    };
+    let ua_path = if config.geo.ua_regexes.is_empty() { roots.iter().find_map(|root| enrich::UaParser::find_regexes(root)) } else { Some(PathBuf::from(&config.geo.ua_regexes)) };
+    let ua = match ua_path {
+        Some(path) => Some(enrich::UaParser::load(&path)?),
+        None => {
+            tracing::warn!("no uap-core regexes found: server-side events get no browser or os");
+            None
+        }
+    };
+    Ok(enrich::Enricher { geo, ua })
+}

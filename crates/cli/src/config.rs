@@ -1,0 +1,223 @@
+//! Configuration: defaults, then a TOML file, then `HEARTH_*` environment
+//! variables, then flags, each overriding the one before.
+//!
+//! Every key of the file has an environment twin: `listen` is
+//! `HEARTH_LISTEN`, `store.flush_rows` is `HEARTH_STORE__FLUSH_ROWS` (a double
+//! underscore between section and key). Lists take commas. Unknown keys in
+//! the file are an error that names them; unknown variables are ignored.
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use toml::Value;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Config {
+    pub(crate) data: PathBuf,
+    pub(crate) listen: String,
+    pub(crate) trusted_proxies: Vec<String>,
+    /// A tracing filter, e.g. "info" or "hearth=debug".
+    pub(crate) log: String,
+    /// "text" or "json".
+    pub(crate) log_format: String,
+    pub(crate) store: StoreSection,
+    pub(crate) geo: GeoSection,
+    pub(crate) limits: LimitsSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct StoreSection {
+    pub(crate) flush_rows: usize,
+    pub(crate) flush_interval_ms: u64,
+    pub(crate) compact_min_parts: usize,
+    pub(crate) property_columns_max: usize,
+    pub(crate) queue_batches_max: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct GeoSection {
+    /// MaxMind-format files; empty: the ones scripts/install-geo.sh put in ./geo.
+    pub(crate) files: Vec<PathBuf>,
+    /// uap-core's regexes.yaml; empty: Debian's package, or ./geo.
+    pub(crate) ua_regexes: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct LimitsSection {
+    pub(crate) body_bytes_max: usize,
+    pub(crate) records_max: usize,
+    pub(crate) record_bytes_max: usize,
+    pub(crate) properties_max: usize,
+    pub(crate) string_chars_max: usize,
+    pub(crate) nesting_depth_max: usize,
+    pub(crate) collection_len_max: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data: PathBuf::from("hearth-data"),
+            listen: "127.0.0.1:8080".to_owned(),
+            trusted_proxies: Vec::new(),
+            log: "info".to_owned(),
+            log_format: "text".to_owned(),
+            store: StoreSection::default(),
+            geo: GeoSection::default(),
+            limits: LimitsSection::default(),
+        }
+    }
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        let defaults = store::StoreConfig::default();
+        StoreSection {
+            flush_rows: defaults.flush_rows,
+            flush_interval_ms: defaults.flush_interval_ms,
+            compact_min_parts: defaults.compact_min_parts,
+            property_columns_max: defaults.property_columns_max,
+            queue_batches_max: defaults.queue_batches_max,
+        }
+    }
+}
+
+impl Default for GeoSection {
+    fn default() -> Self {
+        GeoSection { files: Vec::new(), ua_regexes: String::new() }
+    }
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        let limits = mixpanel::Limits::default();
+        LimitsSection {
+            body_bytes_max: limits.body_bytes_max,
+            records_max: limits.records_max,
+            record_bytes_max: limits.record_bytes_max,
+            properties_max: limits.properties_max,
+            string_chars_max: limits.string_chars_max,
+            nesting_depth_max: limits.nesting_depth_max,
+            collection_len_max: limits.collection_len_max,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, the file (explicit, or ./hearth.toml if present), then the environment.
+    pub(crate) fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut merged = Value::try_from(Config::default()).context("serialising the default configuration")?;
+        let file = file.map(Path::to_path_buf).or_else(|| Some(PathBuf::from("hearth.toml")).filter(|p| p.exists()));
+        if let Some(path) = &file {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading the configuration file {}", path.display()))?;
+            let table: Value = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            merge(&mut merged, table);
+        }
+        let defaults = merged.clone();
+        for (name, value) in std::env::vars() {
+            if let Some(rest) = name.strip_prefix("HEARTH_") {
+                apply_env(&mut merged, &defaults, rest, &value).with_context(|| format!("environment variable {name}"))?;
+            }
+        }
+        let config: Config = merged.try_into().context("invalid configuration")?;
+        Ok(config)
+    }
+
+    pub(crate) fn store_config(&self) -> store::StoreConfig {
+        store::StoreConfig {
+            flush_rows: self.store.flush_rows,
+            flush_interval_ms: self.store.flush_interval_ms,
+            compact_min_parts: self.store.compact_min_parts,
+            property_columns_max: self.store.property_columns_max,
+            queue_batches_max: self.store.queue_batches_max,
+        }
+    }
+
+    pub(crate) fn limits(&self) -> mixpanel::Limits {
+        let l = &self.limits;
+        mixpanel::Limits {
+            body_bytes_max: l.body_bytes_max,
+            records_max: l.records_max,
+            record_bytes_max: l.record_bytes_max,
+            properties_max: l.properties_max,
+            string_chars_max: l.string_chars_max,
+            nesting_depth_max: l.nesting_depth_max,
+            collection_len_max: l.collection_len_max,
+        }
+    }
+}
+
+fn merge(base: &mut Value, overlay: Value) {
+    match (base, overlay) {
+        (Value::Table(base), Value::Table(overlay)) => {
+            for (key, value) in overlay {
+                match base.get_mut(&key) {
+                    Some(existing) if existing.is_table() && value.is_table() => merge(existing, value),
+                    _ => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, overlay) => *base = overlay,
+    }
+}
+
+/// Sets `SECTION__KEY` (lowercased) when such a key exists, parsed as the
+/// type the key has.
+fn apply_env(merged: &mut Value, defaults: &Value, name: &str, text: &str) -> anyhow::Result<()> {
+    let path: Vec<String> = name.split("__").map(str::to_ascii_lowercase).collect();
+    let Some(template) = lookup(defaults, &path) else { return Ok(()) };
+    let value = match template {
+        Value::String(_) => Value::String(text.to_owned()),
+        Value::Integer(_) => Value::Integer(text.trim().parse().with_context(|| format!("{text:?} is not an integer"))?),
+        Value::Boolean(_) => Value::Boolean(matches!(text.trim(), "1" | "true" | "yes")),
+        Value::Array(_) => Value::Array(text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_owned())).collect()),
+        other => bail!("cannot be set from the environment (a {})", other.type_str()),
+    };
+    let mut target = merged;
+    for (depth, key) in path.iter().enumerate() {
+        let Value::Table(table) = target else { bail!("not a section") };
+        if depth + 1 == path.len() {
+            table.insert(key.clone(), value);
+            return Ok(());
+        }
+        target = table.get_mut(key).ok_or_else(|| anyhow::anyhow!("no section {key}"))?;
+    }
+    Ok(())
+}
+
+fn lookup<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter().try_fold(value, |current, key| current.as_table()?.get(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_known_keys_and_ignores_unknown_ones() {
+        let mut merged = Value::try_from(Config::default()).unwrap();
+        let defaults = merged.clone();
+        apply_env(&mut merged, &defaults, "LISTEN", "0.0.0.0:9000").unwrap();
+        apply_env(&mut merged, &defaults, "STORE__FLUSH_ROWS", "42").unwrap();
+        apply_env(&mut merged, &defaults, "TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1/32").unwrap();
+        apply_env(&mut merged, &defaults, "SOMETHING_ELSE", "x").unwrap();
+        assert!(apply_env(&mut merged, &defaults, "STORE__FLUSH_ROWS", "many").is_err());
+        let config: Config = merged.try_into().unwrap();
+        assert_eq!(config.listen, "0.0.0.0:9000");
+        assert_eq!(config.store.flush_rows, 42);
+        assert_eq!(config.trusted_proxies, vec!["10.0.0.0/8", "127.0.0.1/32"]);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_named_in_the_error() {
+        let mut merged = Value::try_from(Config::default()).unwrap();
+        merge(&mut merged, toml::from_str("[store]\nflush_rowz = 3").unwrap());
+        let error = merged.try_into::<Config>().unwrap_err().to_string();
+        assert!(error.contains("flush_rowz"), "{error}");
+    }
+}

@@ -1,0 +1,24 @@
+//! `hearth`: the one binary. It parses the command line and the
+//! configuration, builds the runtime objects, and hands over to a command.
+//! Everything else lives in the library crates.
+//!
+//! Architecture invariant: only this crate reads flags, files named by the
+//! user, and the environment, and only it exits the process.
+
+mod args;
+mod commands;
+mod config;
+mod progress;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = args::Cli::parse();
+    match commands::run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The connection and the schema migrations.
+
+use crate::error::Error;
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+/// Versioned migrations, applied in order at open; `user_version` records the
+/// last one applied.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE projects (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        token TEXT NOT NULL UNIQUE,
+        secret_sha256 BLOB NOT NULL UNIQUE,
+        timezone TEXT NOT NULL DEFAULT 'UTC',
+        geo_precision TEXT NOT NULL DEFAULT 'country',
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE profiles (
+        project INTEGER NOT NULL REFERENCES projects(id),
+        distinct_id TEXT NOT NULL,
+        properties TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        PRIMARY KEY (project, distinct_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE group_profiles (
+        project INTEGER NOT NULL REFERENCES projects(id),
+        group_key TEXT NOT NULL,
+        group_id TEXT NOT NULL,
+        properties TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        PRIMARY KEY (project, group_key, group_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE identity_links (
+        project INTEGER NOT NULL REFERENCES projects(id),
+        distinct_id TEXT NOT NULL,
+        canonical_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        time_ms INTEGER NOT NULL,
+        PRIMARY KEY (project, distinct_id)
+    ) WITHOUT ROWID;",
+];
+
+/// The metadata database. Calls block on SQLite; async callers wrap them in
+/// `spawn_blocking`.
+#[derive(Debug)]
+pub struct Meta {
+    connection: Mutex<Connection>,
+}
+
+impl Meta {
+    pub fn open(data_dir: &Path) -> Result<Meta, Error> {
+        std::fs::create_dir_all(data_dir).map_err(|source| Error::Io { path: data_dir.to_path_buf(), source })?;
+        let mut connection = Connection::open(data_dir.join("meta.sqlite"))?;
+        connection.busy_timeout(std::time::Duration::from_secs(10))?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&mut connection)?;
+        Ok(Meta { connection: Mutex::new(connection) })
+    }
+
+    pub(crate) fn connection(&self) -> MutexGuard<'_, Connection> {
+        self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn migrate(connection: &mut Connection) -> Result<(), Error> {
+    let applied: usize = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let transaction = connection.transaction()?;
+        transaction.execute_batch(migration)?;
+        transaction.pragma_update(None, "user_version", index + 1)?;
+        transaction.commit()?;
+    }
+    Ok(())
+}

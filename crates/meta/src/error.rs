@@ -1,0 +1,13 @@
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("metadata database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("a project named {0:?} already exists")]
+    ProjectExists(String),
+    #[error("no project named {0:?}")]
+    NoSuchProject(String),
+    #[error("invalid project name {0:?}: use 1 to 64 letters, digits, '-', '_' or '.'")]
+    InvalidProjectName(String),
+    #[error("metadata io error on {path}: {source}")]
+    Io { path: std::path::PathBuf, source: std::io::Error },
+}

@@ -1,0 +1,108 @@
+//! Identity links: which distinct ids belong to the same person.
+//!
+//! Simplified ID Merge (the default): the first event carrying both
+//! `$device_id` and `$user_id` links `$device:<device_id>` to the user id,
+//! retroactively, because reports resolve links when they run, not when events
+//! are written. A device already linked keeps its first user (one user per
+//! cluster, as Mixpanel). Original ID Merge's `$identify`, `$create_alias` and
+//! `$merge` are recorded the same way, so reports count a person once.
+
+use crate::db::Meta;
+use crate::error::Error;
+use events::ProjectId;
+use rusqlite::params;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkSource {
+    /// `$device_id` and `$user_id` on one event.
+    DeviceUser,
+    Identify,
+    CreateAlias,
+    Merge,
+}
+
+impl LinkSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            LinkSource::DeviceUser => "device_user",
+            LinkSource::Identify => "identify",
+            LinkSource::CreateAlias => "create_alias",
+            LinkSource::Merge => "merge",
+        }
+    }
+}
+
+impl Meta {
+    /// Links `distinct_id` to `canonical_id` unless it is already linked.
+    /// Returns whether a new link was made.
+    pub fn link_identity(&self, project: ProjectId, distinct_id: &str, canonical_id: &str, source: LinkSource, time_ms: i64) -> Result<bool, Error> {
+        if distinct_id == canonical_id || distinct_id.is_empty() || canonical_id.is_empty() {
+            return Ok(false);
+        }
+        let n_inserted = self.connection().execute(
+            "INSERT OR IGNORE INTO identity_links (project, distinct_id, canonical_id, source, time_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![project.0, distinct_id, canonical_id, source.as_str(), time_ms],
+        )?;
+        Ok(n_inserted == 1)
+    }
+
+    /// Every link of a project as (distinct id, canonical id).
+    pub fn identity_links(&self, project: ProjectId) -> Result<Vec<(String, String)>, Error> {
+        let connection = self.connection();
+        let mut statement = connection.prepare("SELECT distinct_id, canonical_id FROM identity_links WHERE project = ?1 ORDER BY distinct_id")?;
+        let links = statement.query_map([project.0], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+        Ok(links)
+    }
+
+    /// The person a distinct id belongs to, following chains of links.
+    pub fn resolve_identity(&self, project: ProjectId, distinct_id: &str) -> Result<String, Error> {
+        let connection = self.connection();
+        let mut statement = connection.prepare("SELECT canonical_id FROM identity_links WHERE project = ?1 AND distinct_id = ?2")?;
+        let mut current = distinct_id.to_owned();
+        // Chains are short; the bound guards against a cycle.
+        for _ in 0..16 {
+            let next: Option<String> = statement.query_row(params![project.0, current], |row| row.get(0)).ok();
+            match next {
+                Some(next) if next != current => current = next,
+                _ => break,
+            }
+        }
+        Ok(current)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_keeps_its_first_user_and_chains_resolve() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Meta::open(dir.path()).unwrap();
+        let project = meta.create_project("demo").unwrap().project.id;
+        assert!(meta.link_identity(project, "$device:d1", "u1", LinkSource::DeviceUser, 1).unwrap());
+        assert!(!meta.link_identity(project, "$device:d1", "u2", LinkSource::DeviceUser, 2).unwrap());
+        assert!(meta.link_identity(project, "u1", "u1-canonical", LinkSource::CreateAlias, 3).unwrap());
+        assert_eq!(meta.resolve_identity(project, "$device:d1").unwrap(), "u1-canonical");
+        assert_eq!(meta.resolve_identity(project, "stranger").unwrap(), "stranger");
+        assert_eq!(meta.identity_links(project).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn projects_are_found_by_token_and_secret_hash_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Meta::open(dir.path()).unwrap();
+        let created = meta.create_project("shop").unwrap();
+        assert!(meta.create_project("shop").is_err());
+        assert!(meta.create_project("bad name!").is_err());
+        assert_eq!(meta.project_by_token(&created.project.token).unwrap().unwrap().name, "shop");
+        assert_eq!(meta.project_by_secret(&created.secret).unwrap().unwrap().name, "shop");
+        assert!(meta.project_by_secret("wrong").unwrap().is_none());
+        drop(meta);
+        let bytes = std::fs::read(dir.path().join("meta.sqlite")).unwrap();
+        let wal = std::fs::read(dir.path().join("meta.sqlite-wal")).unwrap_or_default();
+        let needle = created.secret.as_bytes();
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle), "secret stored in plaintext");
+        assert!(!wal.windows(needle.len()).any(|w| w == needle), "secret in the sqlite wal");
+    }
+}

@@ -1,0 +1,22 @@
+//! Metadata in SQLite: projects and their credentials, user and group
+//! profiles, and identity links.
+//!
+//! Why SQLite: this is small, mutable, relational state that must be durable
+//! at once (a profile update is acknowledged like an event). Every write is a
+//! transaction in WAL journal mode with `synchronous=FULL`.
+//!
+//! Architecture invariants: secrets are stored only as SHA-256 hashes (they
+//! carry at least 128 random bits, so a plain hash is enough: OWASP ASVS 5.0
+//! 6.5.2); this crate knows nothing of HTTP; profile operations follow
+//! Mixpanel's semantics ([`profiles`]).
+
+mod db;
+mod error;
+mod identity;
+mod profiles;
+mod projects;
+
+pub use db::Meta;
+pub use error::Error;
+pub use identity::LinkSource;
+pub use projects::{GeoPrecisionSetting, NewProject, Project};

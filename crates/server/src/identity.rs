@@ -1,0 +1,75 @@
+//! Recording identity links from events as they arrive (see `meta::identity`
+//! for the rules). Most events carry a device already linked, so a bounded
+//! in-memory set of links already made spares SQLite the lookups.
+
+use events::{Event, ProjectId};
+use meta::{LinkSource, Meta};
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+const CACHE_ENTRIES_MAX: usize = 200_000;
+
+#[derive(Default)]
+pub(crate) struct LinkCache {
+    linked: Mutex<HashSet<(ProjectId, String)>>,
+}
+
+/// The (distinct id, canonical id, source) links an event asks for.
+fn links_of(event: &Event) -> Vec<(String, String, LinkSource)> {
+    let text = |key: &str| -> Option<String> {
+        match event.properties.get(key)? {
+            serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    };
+    let mut links = Vec::new();
+    if let (Some(device), Some(user)) = (text("$device_id"), text("$user_id")) {
+        links.push((format!("$device:{device}"), user, LinkSource::DeviceUser));
+    }
+    match event.name.as_str() {
+        "$identify" => {
+            if let (Some(anon), Some(identified)) = (text("$anon_id").or_else(|| text("$anon_distinct_id")), text("$identified_id").or_else(|| Some(event.distinct_id.clone()))) {
+                links.push((anon, identified, LinkSource::Identify));
+            }
+        }
+        "$create_alias" => {
+            if let Some(alias) = text("alias") {
+                links.push((alias, event.distinct_id.clone(), LinkSource::CreateAlias));
+            }
+        }
+        "$merge" => {
+            if let Some(serde_json::Value::Array(ids)) = event.properties.get("$distinct_ids") {
+                let ids: Vec<String> = ids.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+                if let Some((first, rest)) = ids.split_first() {
+                    for other in rest {
+                        links.push((other.clone(), first.clone(), LinkSource::Merge));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    links
+}
+
+impl LinkCache {
+    /// Records the links of these events. Blocking (SQLite).
+    pub(crate) fn record(&self, meta: &Meta, project: ProjectId, events: &[Event]) -> Result<(), meta::Error> {
+        for event in events {
+            for (distinct_id, canonical_id, source) in links_of(event) {
+                let key = (project, distinct_id);
+                if self.linked.lock().unwrap_or_else(|p| p.into_inner()).contains(&key) {
+                    continue;
+                }
+                meta.link_identity(project, &key.1, &canonical_id, source, event.time_ms)?;
+                let mut linked = self.linked.lock().unwrap_or_else(|p| p.into_inner());
+                if linked.len() >= CACHE_ENTRIES_MAX {
+                    linked.clear();
+                }
+                linked.insert(key);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,50 @@
+//! `POST /api/2.0/engage`: read profiles, in the shape of Mixpanel's Query
+//! API. Form or query fields: `distinct_id`, `distinct_ids` (a JSON array),
+//! `data_group_id` (a group key, to read group profiles instead).
+
+use super::export::query_map;
+use super::request::read_body;
+use crate::auth::project_from_secret;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> Response {
+    match query(state, request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn query(state: AppState, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(body, 1024 * 1024).await?;
+    let fields = query_map(parts.uri.query(), &body);
+    let mut ids: Vec<String> = Vec::new();
+    if let Some(id) = fields.get("distinct_id") {
+        ids.push(id.clone());
+    }
+    if let Some(list) = fields.get("distinct_ids") {
+        let parsed: Vec<Value> = serde_json::from_str(list)
+            .map_err(|_| ApiError::BadRequest("distinct_ids must be a JSON array".to_owned()))?;
+        ids.extend(parsed.into_iter().filter_map(|v| events::group_id_text(&v)));
+    }
+    let group_key = fields.get("data_group_id").cloned();
+    let inner = state.inner.clone();
+    let headers = parts.headers;
+    let results = tokio::task::spawn_blocking(move || -> Result<Vec<(String, events::Properties)>, ApiError> {
+        let project = project_from_secret(&inner, &headers)?;
+        let limit = inner.config.profile_page_max;
+        Ok(match &group_key {
+            Some(key) => inner.meta.group_profiles(project.id, key, &ids, limit)?,
+            None => inner.meta.profiles(project.id, &ids, limit)?,
+        })
+    })
+    .await??;
+    let total = results.len();
+    let results: Vec<Value> = results.into_iter().map(|(id, properties)| json!({"$distinct_id": id, "$properties": properties})).collect();
+    Ok(Json(json!({"page": 0, "page_size": state.inner.config.profile_page_max, "session_id": null, "status": "ok", "total": total, "results": results})).into_response())
+}

@@ -1,0 +1,128 @@
+//! `GET /api/2.0/export`: Mixpanel's raw export, as JSONL, streamed.
+//!
+//! Parameters: `from_date`, `to_date` (YYYY-MM-DD, inclusive, UTC), `event`
+//! (a JSON array of names), `limit`, `time_in_ms`. Unlike Mixpanel, the
+//! output is deduplicated, so export followed by import round-trips exactly.
+
+use super::request::read_body;
+use crate::auth::project_from_secret;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use std::collections::{HashMap, HashSet};
+
+const CHUNK_BYTES: usize = 256 * 1024;
+
+struct ExportParams {
+    from_day: i32,
+    to_day: i32,
+    events: Option<HashSet<String>>,
+    limit: Option<usize>,
+    time_in_ms: bool,
+}
+
+pub(crate) fn parse_day(text: &str, name: &str) -> Result<i32, ApiError> {
+    let date = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|_| ApiError::BadRequest(format!("{name} must be a date as YYYY-MM-DD")))?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    Ok((date - epoch).num_days() as i32)
+}
+
+fn parse_params(query: &HashMap<String, String>) -> Result<ExportParams, ApiError> {
+    let required = |name: &str| query.get(name).ok_or_else(|| ApiError::BadRequest(format!("{name} is required")));
+    let from_day = parse_day(required("from_date")?, "from_date")?;
+    let to_day = parse_day(required("to_date")?, "to_date")?;
+    if to_day < from_day {
+        return Err(ApiError::BadRequest("to_date is before from_date".to_owned()));
+    }
+    let events = match query.get("event") {
+        None => None,
+        Some(text) => Some(
+            serde_json::from_str::<Vec<String>>(text)
+                .map_err(|_| ApiError::BadRequest("event must be a JSON array of event names".to_owned()))?
+                .into_iter()
+                .collect(),
+        ),
+    };
+    let limit = match query.get("limit") {
+        None => None,
+        Some(text) => Some(text.parse::<usize>().map_err(|_| ApiError::BadRequest("limit must be a positive integer".to_owned()))?),
+    };
+    if query.contains_key("where") {
+        return Err(ApiError::BadRequest("the where parameter is not supported yet; filter with event".to_owned()));
+    }
+    let time_in_ms = matches!(query.get("time_in_ms").map(String::as_str), Some("true" | "1"));
+    Ok(ExportParams { from_day, to_day, events, limit, time_in_ms })
+}
+
+pub(crate) fn query_map(query: Option<&str>, body: &[u8]) -> HashMap<String, String> {
+    let mut map: HashMap<String, String> = HashMap::new();
+    for source in [query.unwrap_or_default().as_bytes(), body] {
+        for (key, value) in form_urlencoded::parse(source) {
+            map.insert(key.into_owned(), value.into_owned());
+        }
+    }
+    map
+}
+
+pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> Response {
+    match export(state, request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn export(state: AppState, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(body, 64 * 1024).await?;
+    let params = parse_params(&query_map(parts.uri.query(), &body))?;
+    let inner = state.inner.clone();
+    let headers = parts.headers;
+    let project = tokio::task::spawn_blocking(move || project_from_secret(&inner, &headers)).await??;
+    let snapshot = state.inner.store.snapshot();
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let project_id = project.id;
+    tokio::task::spawn_blocking(move || {
+        let mut buffer = Vec::with_capacity(CHUNK_BYTES + 4096);
+        let mut n_left = params.limit.unwrap_or(usize::MAX);
+        let mut n_rows = 0u64;
+        let scanned = snapshot.scan_days(project_id, params.from_day, params.to_day, |day| {
+            for event in &day.events {
+                if n_left == 0 {
+                    return false;
+                }
+                if params.events.as_ref().is_some_and(|names| !names.contains(&event.name)) {
+                    continue;
+                }
+                n_left -= 1;
+                n_rows += 1;
+                serde_json::to_writer(&mut buffer, &event.to_export_json(params.time_in_ms)).unwrap_or_default();
+                buffer.push(b'\n');
+                if buffer.len() >= CHUNK_BYTES && sender.blocking_send(Ok(Bytes::from(std::mem::take(&mut buffer)))).is_err() {
+                    return false;
+                }
+            }
+            n_left > 0
+        });
+        match scanned {
+            Ok(()) => {
+                if !buffer.is_empty() {
+                    let _ = sender.blocking_send(Ok(Bytes::from(buffer)));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "export scan failed");
+                let _ = sender.blocking_send(Err(std::io::Error::other("export failed")));
+            }
+        }
+        metrics::counter!("hearth_export_rows_total").increment(n_rows);
+    });
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) });
+    let mut response = Body::from_stream(stream).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    Ok(response)
+}

@@ -1,0 +1,78 @@
+//! The route table, kept in one place so that every endpoint and its rule is
+//! visible together.
+
+mod engage_query;
+mod export;
+mod ingest;
+mod ops;
+mod profiles;
+mod request;
+
+use crate::state::AppState;
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use mixpanel::Endpoint;
+use std::time::Instant;
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+
+pub(crate) fn router(state: AppState) -> Router {
+    // mixpanel-browser sends XHRs with credentials: the exact Origin must be
+    // echoed with Allow-Credentials. Ingestion carries no ambient authority
+    // (the token is in the payload), so any origin may send.
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers(AllowHeaders::mirror_request())
+        .max_age(std::time::Duration::from_secs(86_400));
+    let mut ingestion = Router::new();
+    for endpoint in [Endpoint::Track, Endpoint::Engage, Endpoint::Groups, Endpoint::Import] {
+        let handler = move |state, request| ingest::handle(state, endpoint, request);
+        let path = endpoint.path();
+        ingestion = ingestion.route(path, get(handler).post(handler)).route(&format!("{path}/"), get(handler).post(handler));
+    }
+    let api = Router::new()
+        .route("/api/2.0/export", get(export::handle))
+        .route("/api/2.0/export/", get(export::handle))
+        .route("/api/2.0/engage", get(engage_query::handle).post(engage_query::handle))
+        .route("/api/2.0/engage/", get(engage_query::handle).post(engage_query::handle));
+    let operations = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics));
+    Router::new()
+        .merge(ingestion.layer(cors))
+        .merge(api)
+        .merge(operations)
+        .fallback(not_found)
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    crate::error::reply_response(mixpanel::error_reply(404, "no such endpoint")).into_response()
+}
+
+/// Logs method, path, status and latency: never the query string (it carries
+/// the payload), the client address or any header.
+async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let status = response.status();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status.is_server_error() {
+        tracing::warn!(%method, %path, status = status.as_u16(), latency_ms, "request");
+    } else {
+        tracing::debug!(%method, %path, status = status.as_u16(), latency_ms, "request");
+    }
+    if status == StatusCode::NOT_FOUND {
+        metrics::counter!("hearth_http_not_found_total").increment(1);
+    }
+    response
+}

@@ -1,0 +1,102 @@
+//! `/engage` and `/groups`: profile updates, applied in one durable SQLite
+//! transaction per project before the answer.
+
+use super::ingest::{Prepared, Work};
+use super::request::{geo_ip, precision, RequestFacts};
+use crate::error::ApiError;
+use privacy::drop_personal_from_op;
+use crate::state::Inner;
+use events::{GroupUpdate, ProfileOp, ProfileUpdate, ProjectId};
+use mixpanel::{Decoded, RecordError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub(crate) enum ProfileWork {
+    Users(BTreeMap<ProjectId, Vec<ProfileUpdate>>),
+    Groups(BTreeMap<ProjectId, Vec<GroupUpdate>>),
+}
+
+fn unknown_token(index: usize) -> RecordError {
+    RecordError { index, insert_id: None, field: "$token".to_owned(), message: "missing or unknown project token".to_owned() }
+}
+
+pub(crate) fn prepare_profiles(inner: &Inner, decoded: Decoded, facts: &RequestFacts) -> Result<Prepared, ApiError> {
+    let now_ms = events::now_ms();
+    let request_ip_allowed = decoded.params.ip == Some(true);
+    let mut by_project: BTreeMap<ProjectId, Vec<ProfileUpdate>> = BTreeMap::new();
+    let mut failed = Vec::new();
+    for (index, record) in decoded.records.into_iter().enumerate() {
+        let input = match mixpanel::validate_profile_update(index, record, now_ms, &inner.config.limits) {
+            Ok(input) => input,
+            Err(error) => {
+                failed.push(error);
+                continue;
+            }
+        };
+        let Some(project) = input.token.as_deref().map(|t| inner.project_by_token(t)).transpose()?.flatten() else {
+            failed.push(unknown_token(index));
+            continue;
+        };
+        let enrich_request = enrich::EnrichRequest {
+            ip: geo_ip(&input.ip, request_ip_allowed, facts),
+            user_agent: None,
+            precision: precision(project.geo_precision),
+        };
+        for mut update in input.updates {
+            if let ProfileOp::Set(set) | ProfileOp::SetOnce(set) = &mut update.op {
+                inner.enricher.enrich_profile(set, &enrich_request);
+            }
+            drop_personal_from_op(&mut update.op);
+            by_project.entry(project.id).or_default().push(update);
+        }
+    }
+    Ok(Prepared { params: decoded.params, strict: false, work: Work::Profiles(ProfileWork::Users(by_project)), failed, n_ignored: 0 })
+}
+
+pub(crate) fn prepare_groups(inner: &Inner, decoded: Decoded, _facts: &RequestFacts) -> Result<Prepared, ApiError> {
+    let now_ms = events::now_ms();
+    let mut by_project: BTreeMap<ProjectId, Vec<GroupUpdate>> = BTreeMap::new();
+    let mut failed = Vec::new();
+    for (index, record) in decoded.records.into_iter().enumerate() {
+        let input = match mixpanel::validate_group_update(index, record, now_ms, &inner.config.limits) {
+            Ok(input) => input,
+            Err(error) => {
+                failed.push(error);
+                continue;
+            }
+        };
+        let Some(project) = input.token.as_deref().map(|t| inner.project_by_token(t)).transpose()?.flatten() else {
+            failed.push(unknown_token(index));
+            continue;
+        };
+        for mut update in input.updates {
+            drop_personal_from_op(&mut update.op);
+            by_project.entry(project.id).or_default().push(update);
+        }
+    }
+    Ok(Prepared { params: decoded.params, strict: false, work: Work::Profiles(ProfileWork::Groups(by_project)), failed, n_ignored: 0 })
+}
+
+/// Applies the updates durably; returns how many were applied.
+pub(crate) async fn apply(inner: &Arc<Inner>, work: ProfileWork) -> Result<usize, ApiError> {
+    let inner = inner.clone();
+    tokio::task::spawn_blocking(move || -> Result<usize, ApiError> {
+        let mut n_applied = 0;
+        match work {
+            ProfileWork::Users(by_project) => {
+                for (project, updates) in by_project {
+                    inner.meta.apply_profile_updates(project, &updates)?;
+                    n_applied += updates.len();
+                }
+            }
+            ProfileWork::Groups(by_project) => {
+                for (project, updates) in by_project {
+                    inner.meta.apply_group_updates(project, &updates)?;
+                    n_applied += updates.len();
+                }
+            }
+        }
+        Ok(n_applied)
+    })
+    .await?
+}

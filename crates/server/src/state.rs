@@ -1,0 +1,60 @@
+//! What every handler can reach.
+
+use crate::config::ServerConfig;
+use enrich::Enricher;
+use meta::{Meta, Project};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<Store>,
+    pub(crate) meta: Arc<Meta>,
+    pub(crate) enricher: Arc<Enricher>,
+    pub(crate) config: ServerConfig,
+    pub(crate) metrics: Option<PrometheusHandle>,
+    /// Projects by public token; tokens are looked up on every event.
+    projects_by_token: RwLock<HashMap<String, Project>>,
+    pub(crate) identity: crate::identity::LinkCache,
+}
+
+impl AppState {
+    pub fn new(store: Arc<Store>, meta: Arc<Meta>, enricher: Arc<Enricher>, config: ServerConfig, metrics: Option<PrometheusHandle>) -> AppState {
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                meta,
+                enricher,
+                config,
+                metrics,
+                projects_by_token: RwLock::new(HashMap::new()),
+                identity: crate::identity::LinkCache::default(),
+            }),
+        }
+    }
+}
+
+impl Inner {
+    /// The project of a public token; blocking (SQLite) on a cache miss.
+    pub(crate) fn project_by_token(&self, token: &str) -> Result<Option<Project>, meta::Error> {
+        if let Some(project) = self.projects_by_token.read().unwrap_or_else(|p| p.into_inner()).get(token) {
+            return Ok(Some(project.clone()));
+        }
+        let found = self.meta.project_by_token(token)?;
+        if let Some(project) = &found {
+            let mut cache = self.projects_by_token.write().unwrap_or_else(|p| p.into_inner());
+            // Tokens are few; the bound only guards against a pathological instance.
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(token.to_owned(), project.clone());
+        }
+        Ok(found)
+    }
+}
