@@ -259,11 +259,10 @@ impl Templates {
             *value = Value::from(user.browser_version);
         }
         if matches!(kind, Kind::AnonymousPageView | Kind::SignUp) {
-            match user.utm_source {
-                Some(utm_source) => {
-                    drop(properties.insert("utm_source".to_owned(), Value::from(utm_source)))
-                }
-                None => drop(properties.remove("utm_source")),
+            if let Some(utm_source) = user.utm_source {
+                properties.insert("utm_source".to_owned(), Value::from(utm_source));
+            } else {
+                properties.remove("utm_source");
             }
         }
         event

@@ -124,11 +124,25 @@ pub const EVENT_NAMES: [&str; 7] = [
 ];
 /// The group key of organisations, and the event property naming them.
 pub const GROUP_KEY: &str = org::GROUP_KEY;
-/// Each event is followed by an identical copy with probability
-/// `DUPLICATE_PER_MILLE / 1000`.
+/// Each event is emitted twice, identically and back to back, with
+/// probability `DUPLICATE_PER_MILLE / 1000`.
 pub const DUPLICATE_PER_MILLE: u32 = 5;
 
 /// Streams the data set described in the crate docs.
+///
+/// ```
+/// use datagen::{GenConfig, Generator};
+///
+/// let generator = Generator::new(GenConfig::for_events(2_000));
+/// assert_eq!(generator.config().users, 100);
+/// let mut jsonl = Vec::new();
+/// generator.for_each_event_ref(|event| datagen::write_jsonl(event, &mut jsonl).unwrap());
+/// let n_sign_ups = jsonl
+///     .split(|byte| *byte == b'\n')
+///     .filter(|line| line.starts_with(br#"{"event":"Sign Up","#))
+///     .count();
+/// assert!(n_sign_ups >= 100, "one each, and the odd duplicate");
+/// ```
 #[derive(Debug, Clone)]
 pub struct Generator {
     config: GenConfig,
@@ -143,6 +157,16 @@ impl Generator {
 
     pub fn config(&self) -> &GenConfig {
         &self.config
+    }
+
+    /// How many organisations (`company_id` groups) there are: `org_0` to
+    /// `org_{n-1}`.
+    pub fn n_orgs(&self) -> u64 {
+        if self.config.users == 0 {
+            0
+        } else {
+            self.world.n_orgs
+        }
     }
 
     /// `[start, end)` of every event time, in UTC milliseconds.

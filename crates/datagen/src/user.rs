@@ -89,8 +89,8 @@ impl User {
         let first_name = *tables::pick_uniform(&mut rng, tables::FIRST_NAMES);
         let last_name = *tables::pick_uniform(&mut rng, tables::LAST_NAMES);
         let (org, _) = Org::generate(world, org::org_of_user(&mut rng, world.n_orgs));
-        // Members of a team or enterprise organisation join on its contract;
-        // everyone else starts on their own free or pro plan.
+        // Members start on their organisation's plan; free and pro members
+        // may later upgrade on their own (`draw_upgrade`).
         let initial_plan = org.plan;
         let signup_day = draw_signup_day(&mut rng, world);
         let signup_ms = world.day_start_ms(signup_day) + random::time_of_day_ms(&mut rng, country);

@@ -409,7 +409,8 @@ fn profiles_and_groups_agree_with_events() {
         }
         group_ids.insert(update.group_id);
     });
-    assert_eq!(group_ids.len(), 400);
+    assert_eq!(group_ids.len() as u64, generator.n_orgs());
+    assert_eq!(generator.n_orgs(), 400);
     assert!(
         company_of
             .values()

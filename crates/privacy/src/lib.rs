@@ -17,8 +17,16 @@ pub const PERSONAL_KEYS: &[&str] =
 
 /// Removes personal keys; returns how many were removed.
 pub fn drop_personal(properties: &mut Properties) -> usize {
+    drop_keys(properties, PERSONAL_KEYS)
+}
+
+/// Keys of a group (organisation) profile that reach a person: its `name` is
+/// the organisation's and stays, so that group reports can show it.
+pub const GROUP_PERSONAL_KEYS: &[&str] = &["$email", "email", "$phone", "phone", "$first_name", "$last_name", "first_name", "last_name"];
+
+fn drop_keys(properties: &mut Properties, keys: &[&str]) -> usize {
     let mut n_dropped = 0;
-    for key in PERSONAL_KEYS {
+    for key in keys {
         n_dropped += usize::from(properties.remove(*key).is_some());
     }
     if n_dropped > 0 {
@@ -27,14 +35,21 @@ pub fn drop_personal(properties: &mut Properties) -> usize {
     n_dropped
 }
 
-/// The same for a profile operation's properties (and `$unset` names stay).
-pub fn drop_personal_from_op(op: &mut ProfileOp) -> usize {
+fn op_properties(op: &mut ProfileOp) -> Option<&mut Properties> {
     match op {
-        ProfileOp::Set(p) | ProfileOp::SetOnce(p) | ProfileOp::Add(p) | ProfileOp::Append(p) | ProfileOp::Union(p) | ProfileOp::Remove(p) => {
-            drop_personal(p)
-        }
-        ProfileOp::Unset(_) | ProfileOp::Delete => 0,
+        ProfileOp::Set(p) | ProfileOp::SetOnce(p) | ProfileOp::Add(p) | ProfileOp::Append(p) | ProfileOp::Union(p) | ProfileOp::Remove(p) => Some(p),
+        ProfileOp::Unset(_) | ProfileOp::Delete => None,
     }
+}
+
+/// The same for a user profile operation (`$unset` names stay).
+pub fn drop_personal_from_op(op: &mut ProfileOp) -> usize {
+    op_properties(op).map_or(0, |p| drop_keys(p, PERSONAL_KEYS))
+}
+
+/// The same for a group profile operation.
+pub fn drop_personal_from_group_op(op: &mut ProfileOp) -> usize {
+    op_properties(op).map_or(0, |p| drop_keys(p, GROUP_PERSONAL_KEYS))
 }
 
 #[cfg(test)]
@@ -55,5 +70,8 @@ mod tests {
         }
         assert_eq!(drop_personal_from_op(&mut op), 1);
         assert_eq!(drop_personal_from_op(&mut ProfileOp::Delete), 0);
+        let mut group = ProfileOp::Set(Properties::from_iter([("name".to_owned(), "Acme".into()), ("$email".to_owned(), "x@acme.test".into())]));
+        assert_eq!(drop_personal_from_group_op(&mut group), 1);
+        assert_eq!(group, ProfileOp::Set(Properties::from_iter([("name".to_owned(), "Acme".into())])));
     }
 }

@@ -130,7 +130,10 @@ fn load_into_project(config: &Config, args: &GenArgs, name: &str, generator: &Ge
         meta.apply_profile_updates(project.id, chunk)?;
     }
     let mut groups = Vec::new();
-    generator.for_each_group(|update| groups.push(update));
+    generator.for_each_group(|mut update| {
+        privacy::drop_personal_from_group_op(&mut update.op);
+        groups.push(update);
+    });
     meta.apply_group_updates(project.id, &groups)?;
     store.close()?;
     bar.finish_and_clear();

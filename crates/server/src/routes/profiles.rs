@@ -4,7 +4,7 @@
 use super::ingest::{Prepared, Work};
 use super::request::{geo_ip, precision, RequestFacts};
 use crate::error::ApiError;
-use privacy::drop_personal_from_op;
+use privacy::{drop_personal_from_group_op, drop_personal_from_op};
 use crate::state::Inner;
 use events::{GroupUpdate, ProfileOp, ProfileUpdate, ProjectId};
 use mixpanel::{Decoded, RecordError};
@@ -70,7 +70,7 @@ pub(crate) fn prepare_groups(inner: &Inner, decoded: Decoded, _facts: &RequestFa
             continue;
         };
         for mut update in input.updates {
-            drop_personal_from_op(&mut update.op);
+            drop_personal_from_group_op(&mut update.op);
             by_project.entry(project.id).or_default().push(update);
         }
     }
