@@ -12,6 +12,12 @@ mod progress;
 
 use clap::Parser;
 
+/// mimalloc keeps the resident set close to what is live under the ingest
+/// pattern (many short-lived JSON values across threads), where glibc's
+/// per-thread arenas grow and fragment.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let args = args::Cli::parse();
     match commands::run(args) {

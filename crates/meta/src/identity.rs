@@ -46,6 +46,27 @@ impl Meta {
         Ok(n_inserted == 1)
     }
 
+    /// Links many ids at once, in one durable transaction; ids already linked
+    /// keep their link. Returns how many links were made.
+    pub fn link_identities(&self, project: ProjectId, links: &[(String, String, LinkSource, i64)]) -> Result<usize, Error> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction()?;
+        let mut n_linked = 0;
+        {
+            let mut statement = transaction.prepare_cached(
+                "INSERT OR IGNORE INTO identity_links (project, distinct_id, canonical_id, source, time_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (distinct_id, canonical_id, source, time_ms) in links {
+                if distinct_id == canonical_id || distinct_id.is_empty() || canonical_id.is_empty() {
+                    continue;
+                }
+                n_linked += statement.execute(params![project.0, distinct_id, canonical_id, source.as_str(), time_ms])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(n_linked)
+    }
+
     /// Every link of a project as (distinct id, canonical id).
     pub fn identity_links(&self, project: ProjectId) -> Result<Vec<(String, String)>, Error> {
         let connection = self.connection();
@@ -83,9 +104,15 @@ mod tests {
         assert!(meta.link_identity(project, "$device:d1", "u1", LinkSource::DeviceUser, 1).unwrap());
         assert!(!meta.link_identity(project, "$device:d1", "u2", LinkSource::DeviceUser, 2).unwrap());
         assert!(meta.link_identity(project, "u1", "u1-canonical", LinkSource::CreateAlias, 3).unwrap());
+        let batch = vec![
+            ("$device:d2".to_owned(), "u2".to_owned(), LinkSource::DeviceUser, 4),
+            ("$device:d1".to_owned(), "u9".to_owned(), LinkSource::DeviceUser, 5),
+        ];
+        assert_eq!(meta.link_identities(project, &batch).unwrap(), 1);
+        assert_eq!(meta.resolve_identity(project, "$device:d2").unwrap(), "u2");
         assert_eq!(meta.resolve_identity(project, "$device:d1").unwrap(), "u1-canonical");
         assert_eq!(meta.resolve_identity(project, "stranger").unwrap(), "stranger");
-        assert_eq!(meta.identity_links(project).unwrap().len(), 2);
+        assert_eq!(meta.identity_links(project).unwrap().len(), 3);
     }
 
     #[test]

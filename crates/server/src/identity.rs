@@ -54,22 +54,28 @@ fn links_of(event: &Event) -> Vec<(String, String, LinkSource)> {
 }
 
 impl LinkCache {
-    /// Records the links of these events. Blocking (SQLite).
+    /// Records the links of these events, all in one transaction. Blocking (SQLite).
     pub(crate) fn record(&self, meta: &Meta, project: ProjectId, events: &[Event]) -> Result<(), meta::Error> {
-        for event in events {
-            for (distinct_id, canonical_id, source) in links_of(event) {
-                let key = (project, distinct_id);
-                if self.linked.lock().unwrap_or_else(|p| p.into_inner()).contains(&key) {
-                    continue;
+        let mut new_links = Vec::new();
+        {
+            let linked = self.linked.lock().unwrap_or_else(|p| p.into_inner());
+            for event in events {
+                for (distinct_id, canonical_id, source) in links_of(event) {
+                    if !linked.contains(&(project, distinct_id.clone())) {
+                        new_links.push((distinct_id, canonical_id, source, event.time_ms));
+                    }
                 }
-                meta.link_identity(project, &key.1, &canonical_id, source, event.time_ms)?;
-                let mut linked = self.linked.lock().unwrap_or_else(|p| p.into_inner());
-                if linked.len() >= CACHE_ENTRIES_MAX {
-                    linked.clear();
-                }
-                linked.insert(key);
             }
         }
+        if new_links.is_empty() {
+            return Ok(());
+        }
+        meta.link_identities(project, &new_links)?;
+        let mut linked = self.linked.lock().unwrap_or_else(|p| p.into_inner());
+        if linked.len() + new_links.len() > CACHE_ENTRIES_MAX {
+            linked.clear();
+        }
+        linked.extend(new_links.into_iter().map(|(distinct_id, ..)| (project, distinct_id)));
         Ok(())
     }
 }

@@ -74,7 +74,7 @@ impl Harness {
         self.send(request).await
     }
 
-    fn stored(&self) -> Vec<events::Event> {
+    fn stored(&self) -> Vec<store::StoredEvent> {
         let mut events = Vec::new();
         self.store
             .snapshot()
@@ -139,7 +139,7 @@ async fn wrong_credentials_and_tokens_are_refused_without_storing() {
     assert_eq!(h.track_form(&mixed.to_string(), "").await.body, b"1");
     let stored = h.stored();
     assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].insert_id, "kept");
+    assert_eq!(stored[0].insert_id(), "kept");
 }
 
 #[tokio::test]
@@ -214,7 +214,7 @@ async fn bad_records_are_reported_and_their_neighbours_imported() {
     assert_eq!(report["num_records_imported"], 2);
     let failed_indexes: Vec<u64> = report["failed_records"].as_array().unwrap().iter().map(|r| r["index"].as_u64().unwrap()).collect();
     assert_eq!(failed_indexes, vec![1, 3, 4, 5, 6]);
-    let stored: Vec<String> = h.stored().into_iter().map(|e| e.insert_id).collect();
+    let stored: Vec<String> = h.stored().into_iter().map(|e| e.insert_id().to_owned()).collect();
     assert_eq!(stored.len(), 2);
     assert!(stored.contains(&"id-0".to_owned()) && stored.contains(&"id-2".to_owned()));
 }

@@ -1,29 +1,57 @@
-//! The payload of one WAL record: a project's batch of events.
-//!
-//! JSON, because it is what the events arrived as and it keeps the log
-//! readable with ordinary tools; the framing (length and CRC) is the WAL's.
+//! The payload of one WAL record: a project's batch of events, as JSON
+//! `{"project": N, "events": [{"name", "distinct_id", "time_ms", "insert_id",
+//! "properties"}]}`. The properties are written from, and read back into,
+//! the buffer's JSON text without being parsed.
 
-use events::{Event, ProjectId};
+use crate::buffer::{empty_object, Row};
+use events::ProjectId;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct WalBatch {
-    pub(crate) project: ProjectId,
-    pub(crate) events: Vec<Event>,
+#[derive(Serialize)]
+struct WalEventRef<'a> {
+    name: &'a str,
+    distinct_id: &'a str,
+    time_ms: i64,
+    insert_id: &'a str,
+    properties: &'a RawValue,
 }
 
-pub(crate) fn encode(project: ProjectId, events: &[Event]) -> Vec<u8> {
+#[derive(Deserialize)]
+struct WalEvent {
+    name: Box<str>,
+    distinct_id: Box<str>,
+    time_ms: i64,
+    insert_id: Box<str>,
+    properties: Option<Box<RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct WalBatch {
+    project: ProjectId,
+    events: Vec<WalEvent>,
+}
+
+pub(crate) fn encode(project: ProjectId, rows: &[Row]) -> Vec<u8> {
     #[derive(Serialize)]
-    struct Borrowed<'a> {
+    struct Batch<'a> {
         project: ProjectId,
-        events: &'a [Event],
+        events: Vec<WalEventRef<'a>>,
     }
-    serde_json::to_vec(&Borrowed { project, events }).unwrap_or_else(|error| {
-        // Serialising a Value-based struct to memory cannot fail.
-        unreachable!("encoding a wal batch failed: {error}")
-    })
+    let events = rows
+        .iter()
+        .map(|row| WalEventRef { name: &row.name, distinct_id: &row.distinct_id, time_ms: row.time_ms, insert_id: &row.insert_id, properties: &row.properties })
+        .collect();
+    serde_json::to_vec(&Batch { project, events }).unwrap_or_else(|error| unreachable!("encoding a wal batch failed: {error}"))
 }
 
-pub(crate) fn decode(payload: &[u8]) -> Result<WalBatch, serde_json::Error> {
-    serde_json::from_slice(payload)
+/// The batch's project and rows (user keys not yet assigned).
+pub(crate) fn decode(payload: &[u8]) -> Result<(ProjectId, Vec<Row>), serde_json::Error> {
+    let batch: WalBatch = serde_json::from_slice(payload)?;
+    let rows = batch
+        .events
+        .into_iter()
+        .map(|e| Row { user_key: 0, time_ms: e.time_ms, name: e.name, distinct_id: e.distinct_id, insert_id: e.insert_id, properties: e.properties.unwrap_or_else(empty_object) })
+        .collect();
+    Ok((batch.project, rows))
 }

@@ -1,4 +1,9 @@
-//! Compaction: a day's parts merged into one, duplicates dropped.
+//! Compaction: a day's parts merged, duplicates dropped.
+//!
+//! Levelled, so that each event is rewritten a logarithmic number of times:
+//! a flush writes parts of level 0; once a day has `compact_min_parts` parts
+//! of one level, they are merged into one part of the next level, and so on.
+//! Merging a whole day at every step would rewrite it once per flush.
 //!
 //! Runs on the flush thread, so the manifest has one writer. The replaced
 //! parts are marked obsolete and their files deleted when the last snapshot
@@ -13,14 +18,32 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub(crate) fn compact_day(flusher: &mut Flusher, project: ProjectId, day: i32) -> Result<bool, Error> {
-    let inputs: Vec<Arc<PartRef>> = {
+/// Merges levels of one day until no level has enough parts.
+pub(crate) fn compact_day(flusher: &mut Flusher, project: ProjectId, day: i32) -> Result<usize, Error> {
+    let mut n_merges = 0;
+    // Each merge removes at least one part, so this ends; the bound is a guard.
+    for _ in 0..64 {
+        if !merge_one_level(flusher, project, day)? {
+            break;
+        }
+        n_merges += 1;
+    }
+    Ok(n_merges)
+}
+
+fn merge_one_level(flusher: &mut Flusher, project: ProjectId, day: i32) -> Result<bool, Error> {
+    let n_parts_min = flusher.shared.config.compact_min_parts.max(2);
+    let day_parts: Vec<Arc<PartRef>> = {
         let state = flusher.shared.state();
         state.parts.iter().filter(|p| p.meta.project == project && p.meta.day == day).cloned().collect()
     };
-    if inputs.len() < flusher.shared.config.compact_min_parts.max(2) {
+    let mut levels: Vec<u32> = day_parts.iter().map(|p| p.meta.level).collect();
+    levels.sort_unstable();
+    levels.dedup();
+    let Some(level) = levels.into_iter().find(|level| day_parts.iter().filter(|p| p.meta.level == *level).count() >= n_parts_min) else {
         return Ok(false);
-    }
+    };
+    let inputs: Vec<Arc<PartRef>> = day_parts.into_iter().filter(|p| p.meta.level == level).collect();
     let started = Instant::now();
     let mut rows = Vec::new();
     // Older parts first, so that the dedup keeps the latest-ingested copy.
@@ -29,8 +52,9 @@ pub(crate) fn compact_day(flusher: &mut Flusher, project: ProjectId, day: i32) -
     for input in &ordered {
         rows.extend(part::read_part(&input.path)?);
     }
-    let level = inputs.iter().map(|p| p.meta.level).max().unwrap_or(0) + 1;
-    let merged = flusher.write_part(project, day, rows, level)?;
+    let mut refs: Vec<&crate::buffer::Row> = rows.iter().collect();
+    crate::flush::sort_and_dedup(&mut refs);
+    let merged = flusher.write_part(project, day, &refs, level + 1)?;
     let input_ids: Vec<u64> = inputs.iter().map(|p| p.meta.id).collect();
     flusher.manifest.parts.retain(|p| !input_ids.contains(&p.id));
     flusher.manifest.parts.push(merged.clone());

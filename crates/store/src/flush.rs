@@ -74,8 +74,9 @@ impl Flusher {
         self.user_log.persist(&job.users)?;
         let groups = group_by_project_day(&job.buffer);
         let mut new_parts = Vec::with_capacity(groups.len());
-        for ((project, day), rows) in groups {
-            new_parts.push(self.write_part(project, day, rows, 0)?);
+        for ((project, day), mut rows) in groups {
+            sort_and_dedup(&mut rows);
+            new_parts.push(self.write_part(project, day, &rows, 0)?);
         }
         let touched: Vec<(ProjectId, i32)> = new_parts.iter().map(|p| (p.project, p.day)).collect();
         self.manifest.parts.extend(new_parts.iter().cloned());
@@ -92,9 +93,9 @@ impl Flusher {
         Ok(touched)
     }
 
-    /// Sorts, deduplicates and writes rows of one project and day as a part.
-    pub(crate) fn write_part(&mut self, project: ProjectId, day: i32, mut rows: Vec<Row>, level: u32) -> Result<PartMeta, Error> {
-        sort_and_dedup(&mut rows);
+    /// Writes rows of one project and day, sorted and deduplicated by
+    /// [`sort_and_dedup`], as a part.
+    pub(crate) fn write_part(&mut self, project: ProjectId, day: i32, rows: &[&Row], level: u32) -> Result<PartMeta, Error> {
         let id = self.manifest.next_part_id;
         self.manifest.next_part_id += 1;
         let mut meta = PartMeta {
@@ -103,13 +104,13 @@ impl Flusher {
             day,
             rows: rows.len() as u64,
             bytes: 0,
-            min_time_ms: rows.iter().map(|r| r.event.time_ms).min().unwrap_or_default(),
-            max_time_ms: rows.iter().map(|r| r.event.time_ms).max().unwrap_or_default(),
+            min_time_ms: rows.iter().map(|r| r.time_ms).min().unwrap_or_default(),
+            max_time_ms: rows.iter().map(|r| r.time_ms).max().unwrap_or_default(),
             level,
         };
         let dir = part_dir(&self.shared.data_dir, project, day);
         let path = dir.join(format!("{id:016}.parquet"));
-        let written = part::write_part(&path, &rows, self.shared.config.property_columns_max)?;
+        let written = part::write_part(&path, rows, self.shared.config.property_columns_max)?;
         meta.bytes = written.bytes;
         // New directories must be durable too, up to the parts root.
         for ancestor in dir.ancestors().take(3) {
@@ -127,11 +128,12 @@ impl Flusher {
     }
 }
 
-fn group_by_project_day(buffer: &Buffer) -> BTreeMap<(ProjectId, i32), Vec<Row>> {
-    let mut groups: BTreeMap<(ProjectId, i32), Vec<Row>> = BTreeMap::new();
+/// The buffer's rows by project and UTC day, borrowed: a flush copies nothing.
+fn group_by_project_day(buffer: &Buffer) -> BTreeMap<(ProjectId, i32), Vec<&Row>> {
+    let mut groups: BTreeMap<(ProjectId, i32), Vec<&Row>> = BTreeMap::new();
     for chunk in &buffer.chunks {
         for row in &chunk.rows {
-            groups.entry((chunk.project, day_of_ms(row.event.time_ms))).or_default().push(row.clone());
+            groups.entry((chunk.project, day_of_ms(row.time_ms))).or_default().push(row);
         }
     }
     groups
@@ -139,14 +141,15 @@ fn group_by_project_day(buffer: &Buffer) -> BTreeMap<(ProjectId, i32), Vec<Row>>
 
 /// Orders rows by (user, time, event, insert id) and keeps the last copy of
 /// each deduplication key: rows come in ingest order, and the sort is stable.
-pub(crate) fn sort_and_dedup(rows: &mut Vec<Row>) {
+pub(crate) fn sort_and_dedup<R: std::borrow::Borrow<Row>>(rows: &mut Vec<R>) {
     rows.sort_by(|a, b| {
-        (a.user_key, a.event.time_ms, &a.event.name, &a.event.insert_id).cmp(&(b.user_key, b.event.time_ms, &b.event.name, &b.event.insert_id))
+        let (a, b) = (a.borrow(), b.borrow());
+        (a.user_key, a.time_ms, &a.name, &a.insert_id).cmp(&(b.user_key, b.time_ms, &b.name, &b.insert_id))
     });
-    let mut kept: Vec<Row> = Vec::with_capacity(rows.len());
+    let mut kept: Vec<R> = Vec::with_capacity(rows.len());
     for row in rows.drain(..) {
         match kept.last_mut() {
-            Some(last) if last.user_key == row.user_key && last.event.same_dedup_key(&row.event) => *last = row,
+            Some(last) if last.borrow().same_dedup_key(row.borrow()) => *last = row,
             _ => kept.push(row),
         }
     }

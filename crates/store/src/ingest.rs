@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::flush::FlushJob;
 use crate::store::Shared;
 use crate::users::UserKeys;
-use events::{Event, ProjectId};
+use events::ProjectId;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 pub type Done = Box<dyn FnOnce(Result<(), Error>) + Send>;
 
 pub(crate) enum Command {
-    Append { project: ProjectId, events: Vec<Event>, done: Done },
+    Append { batch: PreparedBatch, done: Done },
     Flush { done: Done },
     Shutdown,
 }
@@ -67,10 +67,9 @@ impl IngestThread {
             let mut next = Some(first);
             while let Some(command) = next.take() {
                 match command {
-                    Command::Append { project, events, done } => {
-                        let payload = codec::encode(project, &events);
-                        group_bytes += payload.len();
-                        appends.push((project, events, done, payload));
+                    Command::Append { batch, done } => {
+                        group_bytes += batch.payload.len();
+                        appends.push((batch, done));
                     }
                     Command::Flush { done } => flush_waiters.push(done),
                     Command::Shutdown => shutdown = true,
@@ -88,29 +87,29 @@ impl IngestThread {
         }
     }
 
-    fn commit(&mut self, appends: Vec<(ProjectId, Vec<Event>, Done, Vec<u8>)>) {
+    fn commit(&mut self, appends: Vec<(PreparedBatch, Done)>) {
         if appends.is_empty() {
             return;
         }
         if self.shared.stopped.load(Ordering::Acquire) {
-            appends.into_iter().for_each(|(_, _, done, _)| done(Err(Error::Stopped)));
+            appends.into_iter().for_each(|(_, done)| done(Err(Error::Stopped)));
             return;
         }
         let started = Instant::now();
-        let written = appends.iter().try_for_each(|(_, _, _, payload)| self.segment.append(payload)).and_then(|()| self.segment.sync());
+        let written = appends.iter().try_for_each(|(batch, _)| self.segment.append(&batch.payload)).and_then(|()| self.segment.sync());
         metrics::histogram!("hearth_wal_fsync_seconds").record(started.elapsed().as_secs_f64());
         if let Err(error) = written {
             // The segment may now hold a partial group; nothing after it can be
             // trusted to be durable. Refuse all writes until a restart replays.
             tracing::error!(%error, "wal write failed; the store stops accepting events");
             self.shared.stopped.store(true, Ordering::Release);
-            appends.into_iter().for_each(|(_, _, done, _)| done(Err(Error::Stopped)));
+            appends.into_iter().for_each(|(_, done)| done(Err(Error::Stopped)));
             return;
         }
         let mut chunks = Vec::with_capacity(appends.len());
         let mut dones = Vec::with_capacity(appends.len());
-        for (project, events, done, _) in appends {
-            chunks.push(to_chunk(&mut self.users, project, events));
+        for (batch, done) in appends {
+            chunks.push(to_chunk(&mut self.users, batch.project, batch.rows));
             dones.push(done);
         }
         {
@@ -159,7 +158,35 @@ impl IngestThread {
     }
 }
 
-pub(crate) fn to_chunk(users: &mut UserKeys, project: ProjectId, events: Vec<Event>) -> Chunk {
-    let rows = events.into_iter().map(|event| Row { user_key: users.key_for(project, &event.distinct_id), event }).collect();
+/// Gives each row its user key.
+pub(crate) fn to_chunk(users: &mut UserKeys, project: ProjectId, mut rows: Vec<Row>) -> Chunk {
+    for row in &mut rows {
+        row.user_key = users.key_for(project, &row.distinct_id);
+    }
     Chunk { project, rows }
+}
+
+/// A batch ready for the ingest thread: rows with their properties serialised
+/// and the WAL record encoded, done on the caller's thread so that the one
+/// ingest thread only writes, syncs and indexes.
+pub struct PreparedBatch {
+    project: ProjectId,
+    rows: Vec<Row>,
+    payload: Vec<u8>,
+}
+
+impl PreparedBatch {
+    pub fn new(project: ProjectId, events: Vec<events::Event>) -> PreparedBatch {
+        let rows: Vec<Row> = events.into_iter().map(Row::from_event).collect();
+        let payload = codec::encode(project, &rows);
+        PreparedBatch { project, rows, payload }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
 }

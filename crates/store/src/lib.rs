@@ -41,5 +41,6 @@ pub use error::Error;
 pub use manifest::PartMeta;
 pub use scan::DayRows;
 pub use snapshot::Snapshot;
-pub use ingest::Done;
+pub use buffer::StoredEvent;
+pub use ingest::{Done, PreparedBatch};
 pub use store::{AppendError, Store, StoreConfig, StoreStats};

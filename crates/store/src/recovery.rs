@@ -33,8 +33,8 @@ pub(crate) fn recover(data_dir: &Path, _config: &StoreConfig) -> Result<Recovere
     };
     let wal_dir = data_dir.join("wal");
     let replayed = wal.replay(manifest.replay_from, |payload| {
-        let batch = codec::decode(payload).map_err(|error| error.to_string())?;
-        state.active.push(to_chunk(&mut users, batch.project, batch.events));
+        let (project, rows) = codec::decode(payload).map_err(|error| error.to_string())?;
+        state.active.push(to_chunk(&mut users, project, rows));
         Ok::<(), String>(())
     })?;
     let stats = replayed.map_err(|detail| Error::DataCorruption { path: wal_dir, detail })?;

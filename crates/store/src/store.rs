@@ -2,7 +2,7 @@
 
 use crate::buffer::{Buffer, Chunk};
 use crate::error::Error;
-use crate::ingest::{Command, Done, IngestThread};
+use crate::ingest::{Command, Done, IngestThread, PreparedBatch};
 use crate::manifest::{part_path, PartMeta};
 use crate::snapshot::Snapshot;
 use crate::{flush, recovery};
@@ -128,14 +128,14 @@ impl Store {
         Ok(Store { shared, _lock: lock, commands, threads: Mutex::new(vec![ingest_thread, flush_thread]) })
     }
 
-    /// Appends a batch. `done` runs on the ingest thread once the batch is
+    /// Appends a batch (see [`PreparedBatch::new`]). `done` runs on the ingest thread once the batch is
     /// durable in the WAL and visible to readers, or with the error that
     /// prevented it. A full queue fails at once with [`AppendError::Busy`].
-    pub fn append(&self, project: ProjectId, events: Vec<Event>, done: Done) -> Result<(), AppendError> {
+    pub fn append(&self, batch: PreparedBatch, done: Done) -> Result<(), AppendError> {
         if self.shared.stopped.load(Ordering::Acquire) {
             return Err(AppendError::Stopped);
         }
-        match self.commands.try_send(Command::Append { project, events, done }) {
+        match self.commands.try_send(Command::Append { batch, done }) {
             Ok(()) => Ok(()),
             Err(mpsc::TrySendError::Full(_)) => Err(AppendError::Busy),
             Err(mpsc::TrySendError::Disconnected(_)) => Err(AppendError::Stopped),
@@ -148,7 +148,7 @@ impl Store {
         let done: Done = Box::new(move |result| {
             let _ = sender.send(result);
         });
-        let command = Command::Append { project, events, done };
+        let command = Command::Append { batch: PreparedBatch::new(project, events), done };
         self.commands.send(command).map_err(|_| Error::Stopped)?;
         receiver.recv().map_err(|_| Error::Stopped)?
     }

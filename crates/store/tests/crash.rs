@@ -112,7 +112,7 @@ fn acknowledged_events_survive_sigkill_exactly_once() {
         .snapshot()
         .scan_days(ProjectId(1), 0, i32::MAX, |day| {
             for event in day.events {
-                *seen.entry(event.insert_id).or_default() += 1;
+                *seen.entry(event.insert_id().to_owned()).or_default() += 1;
             }
             true
         })
@@ -148,7 +148,7 @@ fn reopen_after_clean_close_keeps_everything_and_compacts() {
     store
         .snapshot()
         .scan_days(ProjectId(1), 0, i32::MAX, |day| {
-            assert!(day.events.windows(2).all(|w| w[0].time_ms <= w[1].time_ms));
+            assert!(day.events.windows(2).all(|w| w[0].time_ms() <= w[1].time_ms()));
             n_events += day.events.len();
             true
         })

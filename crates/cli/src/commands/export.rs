@@ -33,10 +33,13 @@ pub(crate) fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
     };
     let mut n_events = 0u64;
     let mut write_error = None;
+    let mut line = Vec::with_capacity(1024);
     store.snapshot().scan_days(project.id, from_day, to_day, |day| {
-        for event in day.events.iter().filter(|e| names.is_empty() || names.contains(&e.name)) {
-            let written = serde_json::to_writer(&mut out, &event.to_export_json(args.time_in_ms)).map_err(std::io::Error::from).and_then(|()| out.write_all(b"\n"));
-            if let Err(error) = written {
+        for event in day.events.iter().filter(|e| names.is_empty() || names.contains(e.name())) {
+            line.clear();
+            event.write_export_json(&mut line, args.time_in_ms);
+            line.push(b'\n');
+            if let Err(error) = out.write_all(&line) {
                 write_error = Some(error);
                 return false;
             }

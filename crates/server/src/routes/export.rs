@@ -95,12 +95,12 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
                 if n_left == 0 {
                     return false;
                 }
-                if params.events.as_ref().is_some_and(|names| !names.contains(&event.name)) {
+                if params.events.as_ref().is_some_and(|names| !names.contains(event.name())) {
                     continue;
                 }
                 n_left -= 1;
                 n_rows += 1;
-                serde_json::to_writer(&mut buffer, &event.to_export_json(params.time_in_ms)).unwrap_or_default();
+                event.write_export_json(&mut buffer, params.time_in_ms);
                 buffer.push(b'\n');
                 if buffer.len() >= CHUNK_BYTES && sender.blocking_send(Ok(Bytes::from(std::mem::take(&mut buffer)))).is_err() {
                     return false;

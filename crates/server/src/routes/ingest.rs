@@ -90,7 +90,8 @@ async fn handle_inner(state: AppState, endpoint: Endpoint, request: Request) -> 
 }
 
 pub(crate) enum Work {
-    Events(BTreeMap<ProjectId, Vec<Event>>),
+    /// Per project, ready for the store's ingest thread.
+    Events(Vec<store::PreparedBatch>),
     Profiles(profiles::ProfileWork),
 }
 
@@ -156,20 +157,21 @@ fn prepare_events(inner: &Inner, decoded: Decoded, facts: &RequestFacts, import_
     for (project, events) in &batches {
         inner.identity.record(&inner.meta, *project, events)?;
     }
-    Ok(Prepared { params: decoded.params, strict, work: Work::Events(batches), failed, n_ignored })
+    let prepared = batches.into_iter().map(|(project, events)| store::PreparedBatch::new(project, events)).collect();
+    Ok(Prepared { params: decoded.params, strict, work: Work::Events(prepared), failed, n_ignored })
 }
 
 /// Appends each project's batch and waits until all are durable.
-async fn append_events(inner: &Arc<Inner>, batches: BTreeMap<ProjectId, Vec<Event>>) -> Result<usize, ApiError> {
+async fn append_events(inner: &Arc<Inner>, batches: Vec<store::PreparedBatch>) -> Result<usize, ApiError> {
     let mut waiting = Vec::with_capacity(batches.len());
     let mut n_events = 0;
-    for (project, events) in batches {
-        n_events += events.len();
+    for batch in batches {
+        n_events += batch.len();
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let done: store::Done = Box::new(move |result| {
             let _ = sender.send(result);
         });
-        inner.store.append(project, events, done).map_err(|error| match error {
+        inner.store.append(batch, done).map_err(|error| match error {
             store::AppendError::Busy => ApiError::Busy,
             store::AppendError::Stopped => ApiError::Unavailable,
         })?;

@@ -6,7 +6,7 @@ use crate::buffer::Row;
 use crate::error::{Error, IoContext};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMillisecondType, UInt32Type};
-use events::Event;
+use serde_json::value::RawValue;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -55,15 +55,14 @@ fn append_rows(path: &Path, batch: &RecordBatch, rows: &mut Vec<Row>) -> Result<
                 serde_json::from_str(overflow.value(i)).map_err(|e| corrupt(path, format!("overflow json: {e}")))?;
             properties.extend(rest);
         }
+        let text = serde_json::to_string(&properties).map_err(|e| corrupt(path, e.to_string()))?;
         rows.push(Row {
             user_key: user_keys.value(i),
-            event: Event {
-                name: names.value(i).to_owned(),
-                distinct_id: distinct_ids.value(i).to_owned(),
-                time_ms: times.value(i),
-                insert_id: insert_ids.value(i).to_owned(),
-                properties,
-            },
+            time_ms: times.value(i),
+            name: names.value(i).into(),
+            distinct_id: distinct_ids.value(i).into(),
+            insert_id: insert_ids.value(i).into(),
+            properties: RawValue::from_string(text).map_err(|e| corrupt(path, e.to_string()))?,
         });
     }
     Ok(())
@@ -90,16 +89,14 @@ mod tests {
 
     fn row(user_key: u32, time_ms: i64, properties: Value) -> Row {
         let Value::Object(properties) = properties else { panic!("properties must be an object") };
-        Row {
-            user_key,
-            event: Event {
-                name: "Page View".into(),
-                distinct_id: format!("u{user_key}"),
-                time_ms,
-                insert_id: format!("id{user_key}x{time_ms}"),
-                properties,
-            },
-        }
+        let event = events::Event {
+            name: "Page View".into(),
+            distinct_id: format!("u{user_key}"),
+            time_ms,
+            insert_id: format!("id{user_key}x{time_ms}"),
+            properties,
+        };
+        Row { user_key, ..Row::from_event(event) }
     }
 
     #[test]
@@ -112,18 +109,20 @@ mod tests {
             row(1, 5, json!({"$browser": null, "n": 3, "x": 2, "ok": false})),
             row(2, 7, json!({})),
         ];
-        let written = write_part(&path, &rows, 64).unwrap();
+        let refs: Vec<&Row> = rows.iter().collect();
+        let written = write_part(&path, &refs, 64).unwrap();
         assert!(written.bytes > 0);
         let back = read_part(&path).unwrap();
         assert_eq!(back.len(), rows.len());
         for (original, read) in rows.iter().zip(&back) {
             assert_eq!(read.user_key, original.user_key);
-            assert_eq!(read.event.name, original.event.name);
-            assert_eq!(read.event.time_ms, original.event.time_ms);
-            assert_eq!(read.event.insert_id, original.event.insert_id);
-            assert_eq!(read.event.properties.len(), original.event.properties.len(), "{:?}", read.event.properties);
-            for (key, value) in &original.event.properties {
-                let got = &read.event.properties[key];
+            assert_eq!(read.name, original.name);
+            assert_eq!(read.time_ms, original.time_ms);
+            assert_eq!(read.insert_id, original.insert_id);
+            let (read_properties, original_properties) = (read.parse_properties(), original.parse_properties());
+            assert_eq!(read_properties.len(), original_properties.len(), "{read_properties:?}");
+            for (key, value) in &original_properties {
+                let got = &read_properties[key];
                 let same = got == value || (got.as_f64().is_some() && got.as_f64() == value.as_f64());
                 assert!(same, "{key}: {got} != {value}");
             }
@@ -135,12 +134,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("1.parquet");
         let rows: Vec<Row> = (0..10).map(|i| row(i, 1, json!({"a": i, "b": "x", "c": true}))).collect();
-        write_part(&path, &rows, 1).unwrap();
+        write_part(&path, &rows.iter().collect::<Vec<_>>(), 1).unwrap();
         let file = std::fs::File::open(&path).unwrap();
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
         let names: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
         assert_eq!(names.iter().filter(|n| n.starts_with(PROPERTY_PREFIX)).count(), 1, "{names:?}");
         let back = read_part(&path).unwrap();
-        assert_eq!(back[3].event.properties, rows[3].event.properties);
+        assert_eq!(back[3].parse_properties(), rows[3].parse_properties());
     }
 }

@@ -1,6 +1,6 @@
 //! Choosing a part's property columns from the rows it will hold.
 
-use crate::buffer::Row;
+use events::Properties;
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -44,10 +44,10 @@ struct KeyStats {
 /// (1 in 64) and is among the `columns_max` most frequent keys.
 const COLUMN_SHARE_MIN_DIVISOR: usize = 64;
 
-pub(crate) fn choose_columns(rows: &[Row], columns_max: usize) -> Vec<PropertyColumn> {
+pub(crate) fn choose_columns(rows: &[Properties], columns_max: usize) -> Vec<PropertyColumn> {
     let mut stats: HashMap<&str, KeyStats> = HashMap::new();
-    for row in rows {
-        for (key, value) in &row.event.properties {
+    for properties in rows {
+        for (key, value) in properties {
             let entry = stats.entry(key.as_str()).or_default();
             entry.n_rows += 1;
             match value {

@@ -12,6 +12,7 @@ use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
+use events::Properties;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -28,11 +29,13 @@ pub(crate) struct WrittenPart {
 
 /// Writes `rows`, which must be sorted by (user key, time), to `path` and
 /// makes the file durable.
-pub(crate) fn write_part(path: &Path, rows: &[Row], columns_max: usize) -> Result<WrittenPart, Error> {
-    debug_assert!(rows.windows(2).all(|w| (w[0].user_key, w[0].event.time_ms) <= (w[1].user_key, w[1].event.time_ms)));
-    let columns = choose_columns(rows, columns_max);
+pub(crate) fn write_part(path: &Path, rows: &[&Row], columns_max: usize) -> Result<WrittenPart, Error> {
+    debug_assert!(rows.windows(2).all(|w| (w[0].user_key, w[0].time_ms) <= (w[1].user_key, w[1].time_ms)));
+    // Parsed once here, for this part only: the buffer keeps the JSON text.
+    let properties: Vec<Properties> = rows.iter().map(|row| row.parse_properties()).collect();
+    let columns = choose_columns(&properties, columns_max);
     let mut spilled = BTreeSet::new();
-    let batch = build_batch(rows, &columns, &mut spilled)?;
+    let batch = build_batch(rows, &properties, &columns, &mut spilled)?;
     let properties = writer_properties(&spilled);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).at(parent)?;
@@ -115,7 +118,7 @@ pub(crate) fn time_type() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
 }
 
-fn build_batch(rows: &[Row], columns: &[PropertyColumn], spilled: &mut BTreeSet<String>) -> Result<RecordBatch, Error> {
+fn build_batch(rows: &[&Row], all_properties: &[Properties], columns: &[PropertyColumn], spilled: &mut BTreeSet<String>) -> Result<RecordBatch, Error> {
     let n = rows.len();
     let mut user_keys = UInt32Builder::with_capacity(n);
     let mut times = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
@@ -125,25 +128,24 @@ fn build_batch(rows: &[Row], columns: &[PropertyColumn], spilled: &mut BTreeSet<
     let mut overflow = StringBuilder::with_capacity(n, n * 16);
     let mut property_builders: Vec<PropertyBuilder> =
         columns.iter().map(|c| PropertyBuilder::new(c.column_type, n)).collect();
-    for row in rows {
-        let event = &row.event;
+    for (row, properties) in rows.iter().zip(all_properties) {
         user_keys.append_value(row.user_key);
-        times.append_value(event.time_ms);
-        names.append_value(&event.name);
-        distinct_ids.append_value(&event.distinct_id);
-        insert_ids.append_value(&event.insert_id);
+        times.append_value(row.time_ms);
+        names.append_value(&row.name);
+        distinct_ids.append_value(&row.distinct_id);
+        insert_ids.append_value(&row.insert_id);
         let mut n_in_columns = 0;
         for (column, builder) in columns.iter().zip(&mut property_builders) {
-            let value = event.properties.get(&column.key).filter(|v| column.column_type.holds(v));
+            let value = properties.get(&column.key).filter(|v| column.column_type.holds(v));
             n_in_columns += usize::from(value.is_some());
             builder.append(value);
         }
-        if n_in_columns == event.properties.len() {
+        if n_in_columns == properties.len() {
             overflow.append_null();
             continue;
         }
         let mut rest = Map::new();
-        for (key, value) in &event.properties {
+        for (key, value) in properties {
             match columns.binary_search_by(|c| c.key.as_str().cmp(key)) {
                 Ok(index) if columns[index].column_type.holds(value) => {}
                 Ok(_) => {

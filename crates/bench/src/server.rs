@@ -1,0 +1,102 @@
+//! The server under test: a real `hearth serve` child process on loopback.
+
+use anyhow::{bail, Context};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub(crate) struct Server {
+    child: Child,
+    hearth: PathBuf,
+    pub(crate) addr: SocketAddr,
+    pub(crate) token: String,
+    pub(crate) secret: String,
+}
+
+pub(crate) struct DiskStats {
+    pub(crate) parts: usize,
+    pub(crate) part_bytes: u64,
+}
+
+impl Server {
+    pub(crate) fn start(hearth: &Path, data: &Path) -> anyhow::Result<Server> {
+        let output = Command::new(hearth)
+            .args(["project", "create", "bench", "--json", "--data"])
+            .arg(data)
+            .output()
+            .with_context(|| format!("running {}", hearth.display()))?;
+        if !output.status.success() {
+            bail!("project create failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        let created: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        let token = created["token"].as_str().unwrap_or_default().to_owned();
+        let secret = created["secret"].as_str().unwrap_or_default().to_owned();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        let log = std::fs::File::create(data.join("server.log"))?;
+        let child = Command::new(hearth)
+            .args(["serve", "--listen", &addr.to_string(), "--data"])
+            .arg(data)
+            .env("HEARTH_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        let server = Server { child, hearth: hearth.to_path_buf(), addr, token, secret };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    fn wait_ready(&self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if let Ok(mut stream) = std::net::TcpStream::connect(self.addr) {
+                use std::io::{Read, Write};
+                let _ = stream.write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+                let mut answer = String::new();
+                let _ = stream.read_to_string(&mut answer);
+                if answer.starts_with("HTTP/1.1 200") {
+                    return Ok(());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("the server did not become ready")
+    }
+
+    /// The server's peak resident set size so far (VmHWM), in MB.
+    pub(crate) fn peak_rss_mb(&self) -> anyhow::Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let kb: f64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0.0);
+        Ok(kb / 1024.0)
+    }
+
+    /// Stops the server gracefully (it flushes and compacts) and sums the parts.
+    pub(crate) fn stop_and_measure(mut self, data: &Path) -> anyhow::Result<DiskStats> {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
+        self.child.wait()?;
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(data.join("manifest.json"))?)?;
+        let parts = manifest["parts"].as_array().cloned().unwrap_or_default();
+        let part_bytes = parts.iter().filter_map(|p| p["bytes"].as_u64()).sum();
+        let _ = &self.hearth;
+        Ok(DiskStats { parts: parts.len(), part_bytes })
+    }
+}
+
+pub(crate) fn export_all(hearth: &Path, data: &Path, out: &Path) -> anyhow::Result<()> {
+    let status = Command::new(hearth)
+        .args(["export", "--project", "bench", "--from", "1970-01-01", "--to", "2100-01-01", "--time-in-ms", "--data"])
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .env("HEARTH_LOG", "warn")
+        .status()?;
+    if !status.success() {
+        bail!("hearth export failed");
+    }
+    Ok(())
+}
