@@ -15,6 +15,7 @@ import sys, os, duckdb
 src, dst = sys.argv[1], sys.argv[2]
 con = duckdb.connect()
 con.execute("SET threads TO 2")
+con.execute("SET enable_progress_bar = false")
 con.execute(f"""COPY (SELECT event, unnest(properties) FROM read_json('{src}', format='newline_delimited', sample_size=-1))
                TO '{dst}' (FORMAT parquet, COMPRESSION zstd)""")
 rows = con.execute(f"SELECT count(*) FROM read_parquet('{dst}')").fetchone()[0]
@@ -33,7 +34,7 @@ pub(crate) fn parquet_bytes(python: &Path, jsonl: &Path, parquet: &Path) -> anyh
         bail!("duckdb failed: {}", String::from_utf8_lossy(&output.stderr));
     }
     let text = String::from_utf8_lossy(&output.stdout);
-    let mut fields = text.split_whitespace();
+    let mut fields = text.lines().last().unwrap_or_default().split_whitespace();
     let rows = fields.next().and_then(|f| f.parse().ok()).unwrap_or(0);
     let bytes = fields.next().and_then(|f| f.parse().ok()).unwrap_or(0);
     Ok(DuckResult { rows, bytes })

@@ -18,20 +18,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Merges levels of one day until no level has enough parts.
-pub(crate) fn compact_day(flusher: &mut Flusher, project: ProjectId, day: i32) -> Result<usize, Error> {
-    let mut n_merges = 0;
-    // Each merge removes at least one part, so this ends; the bound is a guard.
-    for _ in 0..64 {
-        if !merge_one_level(flusher, project, day)? {
-            break;
-        }
-        n_merges += 1;
-    }
-    Ok(n_merges)
-}
-
-fn merge_one_level(flusher: &mut Flusher, project: ProjectId, day: i32) -> Result<bool, Error> {
+/// Merges the parts of the lowest level of one day that has enough of them;
+/// false when no level has.
+pub(crate) fn merge_one_level(flusher: &mut Flusher, project: ProjectId, day: i32) -> Result<bool, Error> {
     let n_parts_min = flusher.shared.config.compact_min_parts.max(2);
     let day_parts: Vec<Arc<PartRef>> = {
         let state = flusher.shared.state();
@@ -55,6 +44,7 @@ fn merge_one_level(flusher: &mut Flusher, project: ProjectId, day: i32) -> Resul
     let mut refs: Vec<&crate::buffer::Row> = rows.iter().collect();
     crate::flush::sort_and_dedup(&mut refs);
     let merged = flusher.write_part(project, day, &refs, level + 1)?;
+    flusher.sync_new_dirs()?;
     let input_ids: Vec<u64> = inputs.iter().map(|p| p.meta.id).collect();
     flusher.manifest.parts.retain(|p| !input_ids.contains(&p.id));
     flusher.manifest.parts.push(merged.clone());

@@ -30,14 +30,10 @@ pub(crate) struct FlushJob {
 
 pub(crate) fn spawn(shared: Arc<Shared>, manifest: Manifest, user_log: UserLog) -> Result<(mpsc::Sender<FlushJob>, JoinHandle<()>), Error> {
     let (sender, receiver) = mpsc::channel::<FlushJob>();
-    let mut flusher = Flusher { shared: shared.clone(), manifest, user_log };
+    let mut flusher = Flusher { shared: shared.clone(), manifest, user_log, dirs_to_sync: Default::default(), compaction_backlog: Default::default() };
     let thread = std::thread::Builder::new()
         .name("hearth-flush".into())
-        .spawn(move || {
-            for job in receiver {
-                flusher.run(job);
-            }
-        })
+        .spawn(move || flusher.run_loop(&receiver))
         .map_err(|source| Error::Io { path: shared.data_dir.clone(), source })?;
     Ok((sender, thread))
 }
@@ -46,16 +42,40 @@ pub(crate) struct Flusher {
     pub(crate) shared: Arc<Shared>,
     pub(crate) manifest: Manifest,
     user_log: UserLog,
+    /// Directories that got new entries since the last sync.
+    dirs_to_sync: std::collections::BTreeSet<std::path::PathBuf>,
+    /// Days with new parts that may need merging.
+    compaction_backlog: std::collections::BTreeSet<(ProjectId, i32)>,
 }
 
+/// How long the flush thread waits for a job before doing compaction work.
+const IDLE_POLL: Duration = Duration::from_millis(50);
+
 impl Flusher {
+    /// Flushes come first; compaction runs one merge at a time while no flush
+    /// waits, and the backlog is drained before the thread stops.
+    fn run_loop(&mut self, receiver: &mpsc::Receiver<FlushJob>) {
+        loop {
+            match receiver.recv_timeout(IDLE_POLL) {
+                Ok(job) => self.run(job),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    while self.compact_step() {}
+                    return;
+                }
+            }
+            while self.shared.pending_flushes.load(std::sync::atomic::Ordering::Acquire) == 0 && self.compact_step() {}
+        }
+    }
+
     fn run(&mut self, job: FlushJob) {
         let mut delay = Duration::from_millis(100);
         loop {
             match self.flush(&job) {
                 Ok(touched) => {
+                    self.shared.pending_flushes.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
                     job.waiters.into_iter().for_each(|done| done(Ok(())));
-                    self.compact(touched);
+                    self.compaction_backlog.extend(touched);
                     return;
                 }
                 Err(error) => {
@@ -78,6 +98,7 @@ impl Flusher {
             sort_and_dedup(&mut rows);
             new_parts.push(self.write_part(project, day, &rows, 0)?);
         }
+        self.sync_new_dirs()?;
         let touched: Vec<(ProjectId, i32)> = new_parts.iter().map(|p| (p.project, p.day)).collect();
         self.manifest.parts.extend(new_parts.iter().cloned());
         self.manifest.replay_from = job.replay_from;
@@ -112,19 +133,34 @@ impl Flusher {
         let path = dir.join(format!("{id:016}.parquet"));
         let written = part::write_part(&path, rows, self.shared.config.property_columns_max)?;
         meta.bytes = written.bytes;
-        // New directories must be durable too, up to the parts root.
-        for ancestor in dir.ancestors().take(3) {
-            wal::sync_dir(ancestor)?;
-        }
+        // The new file's directory entry (and new directories up to the parts
+        // root) must be durable before the manifest names it: synced once per
+        // directory by `sync_new_dirs`.
+        self.dirs_to_sync.extend(dir.ancestors().take(3).map(std::path::Path::to_path_buf));
         Ok(meta)
     }
 
-    fn compact(&mut self, touched: Vec<(ProjectId, i32)>) {
-        for (project, day) in touched {
-            if let Err(error) = compaction::compact_day(self, project, day) {
+    pub(crate) fn sync_new_dirs(&mut self) -> Result<(), Error> {
+        for dir in std::mem::take(&mut self.dirs_to_sync) {
+            wal::sync_dir(&dir)?;
+        }
+        Ok(())
+    }
+
+    /// Does one merge from the backlog; false when there is nothing to do.
+    fn compact_step(&mut self) -> bool {
+        let Some(&(project, day)) = self.compaction_backlog.iter().next() else { return false };
+        match compaction::merge_one_level(self, project, day) {
+            Ok(true) => {}
+            Ok(false) => {
+                self.compaction_backlog.remove(&(project, day));
+            }
+            Err(error) => {
                 tracing::error!(%error, project = project.0, day, "compaction failed; the parts stay as they are");
+                self.compaction_backlog.remove(&(project, day));
             }
         }
+        true
     }
 }
 

@@ -129,9 +129,20 @@ impl IngestThread {
         let too_old = self
             .buffer_started
             .is_some_and(|started| started.elapsed() >= Duration::from_millis(self.shared.config.flush_interval_ms));
-        let due = !flush_waiters.is_empty() || n_rows >= self.shared.config.flush_rows || (too_old && n_rows > 0);
+        let flush_rows = self.shared.config.flush_rows;
+        let due = !flush_waiters.is_empty() || n_rows >= flush_rows || (too_old && n_rows > 0);
         if !due {
             return;
+        }
+        // Backpressure: one flush at a time. The buffer keeps growing while a
+        // flush runs, up to twice its size; then this thread (and with it every
+        // append) waits, so memory stays bounded however fast clients send.
+        let must_seal = !flush_waiters.is_empty() || n_rows >= 2 * flush_rows;
+        while self.shared.pending_flushes.load(Ordering::Acquire) > 0 {
+            if !must_seal {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
         if let Err(error) = self.seal(flush_waiters) {
             tracing::error!(%error, "could not start a new wal segment; the store stops accepting events");
@@ -150,8 +161,10 @@ impl IngestThread {
         };
         self.segment = next_segment;
         self.buffer_started = None;
+        self.shared.pending_flushes.fetch_add(1, Ordering::AcqRel);
         let job = FlushJob { buffer: sealed, users: self.users.take_pending(), replay_from: self.segment.seq(), waiters: flush_waiters };
         if let Err(mpsc::SendError(job)) = self.flush_jobs.send(job) {
+            self.shared.pending_flushes.fetch_sub(1, Ordering::AcqRel);
             job.waiters.into_iter().for_each(|done| done(Err(Error::Stopped)));
         }
         Ok(())

@@ -17,7 +17,9 @@ use std::thread::JoinHandle;
 /// buffer tiny and exercise flushes and compactions constantly.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// Seal and flush the buffer once it holds this many events.
+    /// Seal and flush the buffer once it holds this many events. While a
+    /// flush is running the buffer may grow to twice this; beyond, ingestion
+    /// waits for the flush (memory is bounded by about three buffers).
     pub flush_rows: usize,
     /// ... or once its oldest event is this old.
     pub flush_interval_ms: u64,
@@ -32,9 +34,9 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
-            flush_rows: 200_000,
+            flush_rows: 64_000,
             flush_interval_ms: 10_000,
-            compact_min_parts: 4,
+            compact_min_parts: 8,
             property_columns_max: 128,
             queue_batches_max: 4096,
         }
@@ -80,6 +82,8 @@ pub(crate) struct Shared {
     pub(crate) config: StoreConfig,
     state: Mutex<State>,
     pub(crate) stopped: AtomicBool,
+    /// Sealed buffers handed to the flush thread and not yet published.
+    pub(crate) pending_flushes: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -117,6 +121,7 @@ impl Store {
             config: config.clone(),
             state: Mutex::new(recovered.state),
             stopped: AtomicBool::new(false),
+            pending_flushes: std::sync::atomic::AtomicUsize::new(0),
         });
         let (flush_sender, flush_thread) = flush::spawn(shared.clone(), recovered.manifest, recovered.user_log)?;
         let (commands, command_receiver) = mpsc::sync_channel(config.queue_batches_max);

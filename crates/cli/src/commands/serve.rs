@@ -27,7 +27,9 @@ pub(crate) fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let meta = Arc::new(meta::Meta::open(&data)?);
     let server_config = server::ServerConfig { trusted_proxies, limits: config.limits(), ..server::ServerConfig::default() };
     let state = server::AppState::new(store.clone(), meta, enricher, server_config, Some(metrics));
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // Decoding runs in blocking tasks; a few threads use the cores, and more
+    // would only hold more requests (and allocator heaps) in memory at once.
+    let runtime = tokio::runtime::Builder::new_multi_thread().max_blocking_threads(4).enable_all().build()?;
     let served = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
         tracing::info!(listen = %listener.local_addr()?, data = %data.display(), "hearth is serving");
