@@ -58,6 +58,16 @@ pub(crate) enum ProjectCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change a project's settings.
+    Set {
+        name: String,
+        #[command(flatten)]
+        data: DataArg,
+        /// How precise stored locations are: country (default), region or city.
+        /// Region and city need the city database (scripts/install-geo.sh --city).
+        #[arg(long, value_parser = ["country", "region", "city"])]
+        geo_precision: Option<String>,
+    },
     /// List projects (names and public tokens).
     List {
         #[command(flatten)]

@@ -38,6 +38,7 @@ pub(crate) struct StoreSection {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[derive(Default)]
 pub(crate) struct GeoSection {
     /// MaxMind-format files; empty: the ones scripts/install-geo.sh put in ./geo.
     pub(crate) files: Vec<PathBuf>,
@@ -85,11 +86,6 @@ impl Default for StoreSection {
     }
 }
 
-impl Default for GeoSection {
-    fn default() -> Self {
-        GeoSection { files: Vec::new(), ua_regexes: String::new() }
-    }
-}
 
 impl Default for LimitsSection {
     fn default() -> Self {

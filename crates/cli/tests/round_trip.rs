@@ -108,6 +108,11 @@ fn cli_errors_name_the_problem() {
     let stderr = String::from_utf8_lossy(&partial.stderr);
     assert!(partial.status.success(), "{stderr}");
     assert!(stderr.contains("imported 1 events") && stderr.contains("1 rejected") && stderr.contains("line 1: not JSON"), "{stderr}");
+    ok(hearth(&["project", "set", "p", "--geo-precision", "city"], &data));
+    let listed = ok(hearth(&["project", "list", "--json"], &data));
+    assert!(listed.contains("\"geo_precision\":\"city\""), "{listed}");
+    let wrong = hearth(&["project", "set", "p", "--geo-precision", "street"], &data);
+    assert!(!wrong.status.success() && String::from_utf8_lossy(&wrong.stderr).contains("street"));
     let help = Command::new(env!("CARGO_BIN_EXE_hearth")).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     for command in ["serve", "project", "import", "export", "gen"] {

@@ -38,10 +38,7 @@ pub(crate) fn apply_op(current: Option<Properties>, op: &ProfileOp) -> Option<Pr
         }
         ProfileOp::Append(values) => {
             for (key, value) in values {
-                match properties.entry(key.clone()).or_insert_with(|| Value::Array(Vec::new())) {
-                    Value::Array(list) => list.push(value.clone()),
-                    _ => {}
-                }
+                if let Value::Array(list) = properties.entry(key.clone()).or_insert_with(|| Value::Array(Vec::new())) { list.push(value.clone()) }
             }
         }
         ProfileOp::Union(values) => {

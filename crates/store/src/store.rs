@@ -60,11 +60,10 @@ impl PartRef {
 
 impl Drop for PartRef {
     fn drop(&mut self) {
-        if self.obsolete.load(Ordering::Acquire) {
-            if let Err(error) = std::fs::remove_file(&self.path) {
+        if self.obsolete.load(Ordering::Acquire)
+            && let Err(error) = std::fs::remove_file(&self.path) {
                 tracing::warn!(part = %self.path.display(), %error, "could not delete a compacted part");
             }
-        }
     }
 }
 

@@ -27,9 +27,9 @@ fn batch(batch_id: u64) -> Vec<Event> {
             let n = batch_id * EVENTS_PER_BATCH + i;
             let mut properties = serde_json::Map::new();
             properties.insert("n".into(), json!(n));
-            properties.insert("plan".into(), json!(if n % 3 == 0 { "pro" } else { "free" }));
+            properties.insert("plan".into(), json!(if n.is_multiple_of(3) { "pro" } else { "free" }));
             Event {
-                name: if n % 2 == 0 { "Page View".into() } else { "API Request".into() },
+                name: if n.is_multiple_of(2) { "Page View".into() } else { "API Request".into() },
                 distinct_id: format!("user{}", n % 37),
                 // Spread over three days, so flushes write several parts.
                 time_ms: BASE_MS + (n as i64 % 3) * DAY_MS + n as i64,

@@ -54,7 +54,7 @@ pub(crate) fn run(config: &Config, args: GenArgs) -> anyhow::Result<()> {
             if result.is_ok() {
                 result = datagen::write_jsonl(event, &mut out);
                 n_events += 1;
-                if n_events % 10_000 == 0 {
+                if n_events.is_multiple_of(10_000) {
                     bar.set_position(n_events);
                 }
             }

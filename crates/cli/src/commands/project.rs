@@ -21,13 +21,24 @@ pub(crate) fn run(config: &Config, command: ProjectCommand) -> anyhow::Result<()
             }
             Ok(())
         }
+        ProjectCommand::Set { name, data, geo_precision } => {
+            let meta = meta::Meta::open(&data_dir(config, &data))?;
+            let project = meta.project_by_name(&name)?;
+            let Some(precision) = geo_precision else {
+                anyhow::bail!("nothing to set: give --geo-precision");
+            };
+            let setting = meta::GeoPrecisionSetting::parse(&precision).ok_or_else(|| anyhow::anyhow!("unknown geo precision {precision:?}"))?;
+            meta.set_geo_precision(project.id, setting)?;
+            println!("project {:?}: geo precision is now {} (a running server picks it up on restart)", project.name, setting.as_str());
+            Ok(())
+        }
         ProjectCommand::List { data, json } => {
             let meta = meta::Meta::open(&data_dir(config, &data))?;
             for project in meta.projects()? {
                 if json {
-                    println!("{}", json!({"id": project.id.0, "name": project.name, "token": project.token, "timezone": project.timezone}));
+                    println!("{}", json!({"id": project.id.0, "name": project.name, "token": project.token, "timezone": project.timezone, "geo_precision": project.geo_precision.as_str()}));
                 } else {
-                    println!("{}\t{}\t{}", project.id.0, project.name, project.token);
+                    println!("{}\t{}\t{}\tgeo: {}", project.id.0, project.name, project.token, project.geo_precision.as_str());
                 }
             }
             Ok(())

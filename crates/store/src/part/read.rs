@@ -103,12 +103,10 @@ mod tests {
     fn rows_round_trip_through_a_part_with_typed_and_spilled_properties() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p/1.parquet");
-        let rows = vec![
-            row(0, 10, json!({"$browser": "Chrome", "n": 1, "x": 1.5, "ok": true})),
+        let rows = [row(0, 10, json!({"$browser": "Chrome", "n": 1, "x": 1.5, "ok": true})),
             row(0, 20, json!({"$browser": "Firefox", "n": "not a number", "nested": {"a": [1, 2]}})),
             row(1, 5, json!({"$browser": null, "n": 3, "x": 2, "ok": false})),
-            row(2, 7, json!({})),
-        ];
+            row(2, 7, json!({}))];
         let refs: Vec<&Row> = rows.iter().collect();
         let written = write_part(&path, &refs, 64).unwrap();
         assert!(written.bytes > 0);
