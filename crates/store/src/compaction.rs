@@ -34,17 +34,10 @@ pub(crate) fn merge_one_level(flusher: &mut Flusher, project: ProjectId, day: i3
     };
     let inputs: Vec<Arc<PartRef>> = day_parts.into_iter().filter(|p| p.meta.level == level).collect();
     let started = Instant::now();
-    let mut rows = Vec::new();
-    // Older parts first, so that the dedup keeps the latest-ingested copy.
+    // Oldest data first, so that deduplication keeps the latest copy.
     let mut ordered = inputs.clone();
     ordered.sort_by_key(|p| p.meta.id);
-    for input in &ordered {
-        rows.extend(part::read_part(&input.path)?);
-    }
-    let mut refs: Vec<&crate::buffer::Row> = rows.iter().collect();
-    crate::flush::sort_and_dedup(&mut refs);
-    let merged = flusher.write_part(project, day, &refs, level + 1)?;
-    flusher.sync_new_dirs()?;
+    let merged = merge(flusher, project, day, &ordered, level + 1)?;
     let input_ids: Vec<u64> = inputs.iter().map(|p| p.meta.id).collect();
     flusher.manifest.parts.retain(|p| !input_ids.contains(&p.id));
     flusher.manifest.parts.push(merged.clone());
@@ -60,4 +53,27 @@ pub(crate) fn merge_one_level(flusher: &mut Flusher, project: ProjectId, day: i3
     metrics::histogram!("hearth_compaction_seconds").record(started.elapsed().as_secs_f64());
     metrics::gauge!("hearth_parts").set(flusher.manifest.parts.len() as f64);
     Ok(true)
+}
+
+/// Column-wise when the inputs' schemas unify (the usual case), else row by row.
+fn merge(flusher: &mut Flusher, project: ProjectId, day: i32, ordered: &[Arc<PartRef>], level: u32) -> Result<crate::manifest::PartMeta, Error> {
+    let id = flusher.manifest.next_part_id;
+    let meta_for = |id: u64| crate::manifest::PartMeta { id, project, day, rows: 0, bytes: 0, min_time_ms: 0, max_time_ms: 0, level };
+    let path = crate::manifest::part_path(&flusher.shared.data_dir, &meta_for(id));
+    let paths: Vec<&std::path::Path> = ordered.iter().map(|p| p.path.as_path()).collect();
+    if let Some(merged) = part::merge_parts(&paths, &path)? {
+        flusher.manifest.next_part_id += 1;
+        flusher.note_new_file(&path);
+        flusher.make_durable()?;
+        return Ok(crate::manifest::PartMeta { rows: merged.rows, bytes: merged.bytes, min_time_ms: merged.min_time_ms, max_time_ms: merged.max_time_ms, ..meta_for(id) });
+    }
+    let mut rows = Vec::new();
+    for input in ordered {
+        rows.extend(part::read_part(&input.path)?);
+    }
+    let mut refs: Vec<&crate::buffer::Row> = rows.iter().collect();
+    crate::flush::sort_and_dedup(&mut refs);
+    let merged = flusher.write_part(project, day, &refs, level)?;
+    flusher.make_durable()?;
+    Ok(merged)
 }

@@ -30,7 +30,7 @@ pub(crate) struct FlushJob {
 
 pub(crate) fn spawn(shared: Arc<Shared>, manifest: Manifest, user_log: UserLog) -> Result<(mpsc::Sender<FlushJob>, JoinHandle<()>), Error> {
     let (sender, receiver) = mpsc::channel::<FlushJob>();
-    let mut flusher = Flusher { shared: shared.clone(), manifest, user_log, dirs_to_sync: Default::default(), compaction_backlog: Default::default() };
+    let mut flusher = Flusher { shared: shared.clone(), manifest, user_log, n_unsynced_files: 0, compaction_backlog: Default::default() };
     let thread = std::thread::Builder::new()
         .name("hearth-flush".into())
         .spawn(move || flusher.run_loop(&receiver))
@@ -42,8 +42,8 @@ pub(crate) struct Flusher {
     pub(crate) shared: Arc<Shared>,
     pub(crate) manifest: Manifest,
     user_log: UserLog,
-    /// Directories that got new entries since the last sync.
-    dirs_to_sync: std::collections::BTreeSet<std::path::PathBuf>,
+    /// Part files written since the last [`Flusher::make_durable`].
+    n_unsynced_files: usize,
     /// Days with new parts that may need merging.
     compaction_backlog: std::collections::BTreeSet<(ProjectId, i32)>,
 }
@@ -98,7 +98,7 @@ impl Flusher {
             sort_and_dedup(&mut rows);
             new_parts.push(self.write_part(project, day, &rows, 0)?);
         }
-        self.sync_new_dirs()?;
+        self.make_durable()?;
         let touched: Vec<(ProjectId, i32)> = new_parts.iter().map(|p| (p.project, p.day)).collect();
         self.manifest.parts.extend(new_parts.iter().cloned());
         self.manifest.replay_from = job.replay_from;
@@ -133,17 +133,28 @@ impl Flusher {
         let path = dir.join(format!("{id:016}.parquet"));
         let written = part::write_part(&path, rows, self.shared.config.property_columns_max)?;
         meta.bytes = written.bytes;
-        // The new file's directory entry (and new directories up to the parts
-        // root) must be durable before the manifest names it: synced once per
-        // directory by `sync_new_dirs`.
-        self.dirs_to_sync.extend(dir.ancestors().take(3).map(std::path::Path::to_path_buf));
+        self.note_new_file(&path);
         Ok(meta)
     }
 
-    pub(crate) fn sync_new_dirs(&mut self) -> Result<(), Error> {
-        for dir in std::mem::take(&mut self.dirs_to_sync) {
-            wal::sync_dir(&dir)?;
+    /// Notes a new part file, to be made durable by [`Flusher::make_durable`].
+    pub(crate) fn note_new_file(&mut self, _path: &std::path::Path) {
+        self.n_unsynced_files += 1;
+    }
+
+    /// Makes every new part file, and the directories that name them, durable
+    /// before the manifest may name them: one `syncfs` for the data
+    /// directory's filesystem instead of an fsync per file and directory
+    /// (a flush of historical data writes a part for each of ~90 days, and
+    /// per-file fsyncs of new files dominated its time).
+    pub(crate) fn make_durable(&mut self) -> Result<(), Error> {
+        if self.n_unsynced_files == 0 {
+            return Ok(());
         }
+        let data_dir = &self.shared.data_dir;
+        let dir = std::fs::File::open(data_dir).map_err(|source| Error::Io { path: data_dir.clone(), source })?;
+        rustix::fs::syncfs(&dir).map_err(|errno| Error::Io { path: data_dir.clone(), source: errno.into() })?;
+        self.n_unsynced_files = 0;
         Ok(())
     }
 

@@ -16,10 +16,12 @@
 //! Parts are an open format: `SELECT * FROM read_parquet('parts/p1/*/*.parquet',
 //! union_by_name = true)` in DuckDB reads them.
 
+mod merge;
 mod read;
 mod schema;
 mod write;
 
+pub(crate) use merge::merge_parts;
 pub(crate) use read::read_part;
 pub(crate) use write::write_part;
 

@@ -27,8 +27,9 @@ pub(crate) struct WrittenPart {
     pub(crate) bytes: u64,
 }
 
-/// Writes `rows`, which must be sorted by (user key, time), to `path` and
-/// makes the file durable.
+/// Writes `rows`, which must be sorted by (user key, time), to `path`. The
+/// file is not yet durable: the caller syncs the filesystem once for all the
+/// parts of a flush (see `Flusher::make_durable`) before any is published.
 pub(crate) fn write_part(path: &Path, rows: &[&Row], columns_max: usize) -> Result<WrittenPart, Error> {
     debug_assert!(rows.windows(2).all(|w| (w[0].user_key, w[0].time_ms) <= (w[1].user_key, w[1].time_ms)));
     // Parsed once here, for this part only: the buffer keeps the JSON text.
@@ -36,16 +37,21 @@ pub(crate) fn write_part(path: &Path, rows: &[&Row], columns_max: usize) -> Resu
     let columns = choose_columns(&properties, columns_max);
     let mut spilled = BTreeSet::new();
     let batch = build_batch(rows, &properties, &columns, &mut spilled)?;
-    let properties = writer_properties(&spilled);
+    write_batch(path, &batch, &spilled)
+}
+
+/// Writes a batch in the part layout (sorted, deduplicated by the caller);
+/// not yet durable, as for [`write_part`].
+pub(crate) fn write_batch(path: &Path, batch: &RecordBatch, spilled: &BTreeSet<String>) -> Result<WrittenPart, Error> {
+    let properties = writer_properties(spilled);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).at(parent)?;
     }
     let file = std::fs::File::create(path).at(path)?;
     let parquet_error = |source| Error::Parquet { path: path.to_path_buf(), source };
     let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties)).map_err(parquet_error)?;
-    writer.write(&batch).map_err(parquet_error)?;
+    writer.write(batch).map_err(parquet_error)?;
     let file = writer.into_inner().map_err(parquet_error)?;
-    file.sync_all().at(path)?;
     let bytes = file.metadata().at(path)?.len();
     Ok(WrittenPart { bytes })
 }
