@@ -93,11 +93,7 @@ impl Flusher {
         let started = Instant::now();
         self.user_log.persist(&job.users)?;
         let groups = group_by_project_day(&job.buffer);
-        let mut new_parts = Vec::with_capacity(groups.len());
-        for ((project, day), mut rows) in groups {
-            sort_and_dedup(&mut rows);
-            new_parts.push(self.write_part(project, day, &rows, 0)?);
-        }
+        let new_parts = self.write_parts_in_parallel(groups)?;
         self.make_durable()?;
         let touched: Vec<(ProjectId, i32)> = new_parts.iter().map(|p| (p.project, p.day)).collect();
         self.manifest.parts.extend(new_parts.iter().cloned());
@@ -112,6 +108,46 @@ impl Flusher {
         metrics::histogram!("hearth_flush_seconds").record(started.elapsed().as_secs_f64());
         metrics::gauge!("hearth_parts").set(self.manifest.parts.len() as f64);
         Ok(touched)
+    }
+
+    /// Writes one part per (project, day) group on two threads: a flush of
+    /// historical data has a group for each of many days, and while it runs
+    /// ingestion may be waiting for it, so the second core is free.
+    fn write_parts_in_parallel(&mut self, groups: BTreeMap<(ProjectId, i32), Vec<&Row>>) -> Result<Vec<PartMeta>, Error> {
+        let columns_max = self.shared.config.property_columns_max;
+        let mut jobs: Vec<(PartMeta, std::path::PathBuf, Vec<&Row>)> = Vec::with_capacity(groups.len());
+        for ((project, day), mut rows) in groups {
+            sort_and_dedup(&mut rows);
+            let id = self.manifest.next_part_id;
+            self.manifest.next_part_id += 1;
+            let meta = PartMeta {
+                id,
+                project,
+                day,
+                rows: rows.len() as u64,
+                bytes: 0,
+                min_time_ms: rows.iter().map(|r| r.time_ms).min().unwrap_or_default(),
+                max_time_ms: rows.iter().map(|r| r.time_ms).max().unwrap_or_default(),
+                level: 0,
+            };
+            let path = crate::manifest::part_path(&self.shared.data_dir, &meta);
+            jobs.push((meta, path, rows));
+        }
+        let write = |job: &mut (PartMeta, std::path::PathBuf, Vec<&Row>)| -> Result<(), Error> {
+            job.0.bytes = part::write_part(&job.1, &job.2, columns_max, part::PartCompression::Transient)?.bytes;
+            Ok(())
+        };
+        let middle = jobs.len() / 2;
+        let (first, second) = jobs.split_at_mut(middle);
+        let (first_result, second_result) = std::thread::scope(|scope| {
+            let helper = scope.spawn(|| first.iter_mut().try_for_each(write));
+            let second_result = second.iter_mut().try_for_each(write);
+            (helper.join(), second_result)
+        });
+        first_result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        second_result?;
+        self.n_unsynced_files += jobs.len();
+        Ok(jobs.into_iter().map(|(meta, _, _)| meta).collect())
     }
 
     /// Writes rows of one project and day, sorted and deduplicated by
@@ -131,7 +167,7 @@ impl Flusher {
         };
         let dir = part_dir(&self.shared.data_dir, project, day);
         let path = dir.join(format!("{id:016}.parquet"));
-        let written = part::write_part(&path, rows, self.shared.config.property_columns_max)?;
+        let written = part::write_part(&path, rows, self.shared.config.property_columns_max, part::PartCompression::for_level(level))?;
         meta.bytes = written.bytes;
         self.note_new_file(&path);
         Ok(meta)

@@ -4,7 +4,7 @@
 //! both would have chosen), the rows are sorted by (user key, time, event,
 //! insert id) and deduplicated keeping the copy from the latest input.
 
-use super::write::{write_batch, WrittenPart};
+use super::write::{write_batch, PartCompression, WrittenPart};
 use super::{EVENT, INSERT_ID, META_SPILLED, OVERFLOW, PROPERTY_PREFIX, TIME, USER_KEY};
 use crate::error::{Error, IoContext};
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
@@ -119,7 +119,7 @@ pub(crate) fn merge_parts(inputs: &[&Path], output: &Path) -> Result<Option<Merg
     })?;
     let min_time_ms = arrow::compute::min(times).unwrap_or_default();
     let max_time_ms = arrow::compute::max(times).unwrap_or_default();
-    let WrittenPart { bytes } = write_batch(output, &merged, &spilled)?;
+    let WrittenPart { bytes } = write_batch(output, &merged, &spilled, PartCompression::Lasting)?;
     Ok(Some(MergedPart { rows: merged.num_rows() as u64, bytes, min_time_ms, max_time_ms }))
 }
 
@@ -166,7 +166,7 @@ mod tests {
     }
 
     fn write(path: &Path, rows: &[Row], columns_max: usize) {
-        write_part(path, &rows.iter().collect::<Vec<_>>(), columns_max).unwrap();
+        write_part(path, &rows.iter().collect::<Vec<_>>(), columns_max, crate::part::PartCompression::Transient).unwrap();
     }
 
     #[test]

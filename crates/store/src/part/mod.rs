@@ -13,6 +13,9 @@
 //!   metadata `hearth.spilled` lists the keys with a column that also occur
 //!   there.
 //!
+//! Pages are zstd-compressed, except in flushed parts (level 0), which live
+//! only until their first merge and use LZ4.
+//!
 //! Parts are an open format: `SELECT * FROM read_parquet('parts/p1/*/*.parquet',
 //! union_by_name = true)` in DuckDB reads them.
 
@@ -23,7 +26,7 @@ mod write;
 
 pub(crate) use merge::merge_parts;
 pub(crate) use read::read_part;
-pub(crate) use write::write_part;
+pub(crate) use write::{write_part, PartCompression};
 
 pub const USER_KEY: &str = "user_key";
 pub const TIME: &str = "time";

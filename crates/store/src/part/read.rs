@@ -108,7 +108,7 @@ mod tests {
             row(1, 5, json!({"$browser": null, "n": 3, "x": 2, "ok": false})),
             row(2, 7, json!({}))];
         let refs: Vec<&Row> = rows.iter().collect();
-        let written = write_part(&path, &refs, 64).unwrap();
+        let written = write_part(&path, &refs, 64, crate::part::PartCompression::Lasting).unwrap();
         assert!(written.bytes > 0);
         let back = read_part(&path).unwrap();
         assert_eq!(back.len(), rows.len());
@@ -132,7 +132,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("1.parquet");
         let rows: Vec<Row> = (0..10).map(|i| row(i, 1, json!({"a": i, "b": "x", "c": true}))).collect();
-        write_part(&path, &rows.iter().collect::<Vec<_>>(), 1).unwrap();
+        write_part(&path, &rows.iter().collect::<Vec<_>>(), 1, crate::part::PartCompression::Transient).unwrap();
         let file = std::fs::File::open(&path).unwrap();
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
         let names: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();

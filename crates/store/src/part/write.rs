@@ -30,20 +30,42 @@ pub(crate) struct WrittenPart {
 /// Writes `rows`, which must be sorted by (user key, time), to `path`. The
 /// file is not yet durable: the caller syncs the filesystem once for all the
 /// parts of a flush (see `Flusher::make_durable`) before any is published.
-pub(crate) fn write_part(path: &Path, rows: &[&Row], columns_max: usize) -> Result<WrittenPart, Error> {
+/// How a part's pages are compressed. Flushed parts (level 0) live only until
+/// their first merge and are read back once: LZ4 is cheap both ways. Merged
+/// parts are the ones that stay: zstd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PartCompression {
+    Transient,
+    Lasting,
+}
+
+impl PartCompression {
+    pub(crate) fn for_level(level: u32) -> PartCompression {
+        if level == 0 { PartCompression::Transient } else { PartCompression::Lasting }
+    }
+
+    fn codec(self) -> Compression {
+        match self {
+            PartCompression::Transient => Compression::LZ4_RAW,
+            PartCompression::Lasting => Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()),
+        }
+    }
+}
+
+pub(crate) fn write_part(path: &Path, rows: &[&Row], columns_max: usize, compression: PartCompression) -> Result<WrittenPart, Error> {
     debug_assert!(rows.windows(2).all(|w| (w[0].user_key, w[0].time_ms) <= (w[1].user_key, w[1].time_ms)));
     // Parsed once here, for this part only: the buffer keeps the JSON text.
     let properties: Vec<Properties> = rows.iter().map(|row| row.parse_properties()).collect();
     let columns = choose_columns(&properties, columns_max);
     let mut spilled = BTreeSet::new();
     let batch = build_batch(rows, &properties, &columns, &mut spilled)?;
-    write_batch(path, &batch, &spilled)
+    write_batch(path, &batch, &spilled, compression)
 }
 
 /// Writes a batch in the part layout (sorted, deduplicated by the caller);
 /// not yet durable, as for [`write_part`].
-pub(crate) fn write_batch(path: &Path, batch: &RecordBatch, spilled: &BTreeSet<String>) -> Result<WrittenPart, Error> {
-    let properties = writer_properties(spilled);
+pub(crate) fn write_batch(path: &Path, batch: &RecordBatch, spilled: &BTreeSet<String>, compression: PartCompression) -> Result<WrittenPart, Error> {
+    let properties = writer_properties(spilled, compression);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).at(parent)?;
     }
@@ -56,11 +78,11 @@ pub(crate) fn write_batch(path: &Path, batch: &RecordBatch, spilled: &BTreeSet<S
     Ok(WrittenPart { bytes })
 }
 
-fn writer_properties(spilled: &BTreeSet<String>) -> WriterProperties {
+fn writer_properties(spilled: &BTreeSet<String>, compression: PartCompression) -> WriterProperties {
     let spilled_json = serde_json::to_string(spilled).unwrap_or_else(|_| "[]".to_owned());
     let sorting = [0, 1].map(|column_idx| SortingColumn { column_idx, descending: false, nulls_first: false });
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+        .set_compression(compression.codec())
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_size(ROW_GROUP_ROWS)
