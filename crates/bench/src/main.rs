@@ -82,6 +82,7 @@ fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     let latency_bodies = bodies::track_bodies(&latency_config, 50, &server.token);
     let latency = runtime.block_on(load::open_loop(server.addr, "/track/?ip=1&verbose=1", &latency_bodies, args.latency_rate, Duration::from_secs(args.latency_seconds)))?;
     let peak_rss_mb = server.peak_rss_mb()?;
+    let settled_in = server.wait_settled(Duration::from_secs(900))?;
     let stats = server.stop_and_measure(&data)?;
 
     println!("\n== ingestion (durable: every acknowledgement follows an fsync)");
@@ -103,7 +104,7 @@ fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     println!("\nserver peak RSS: {rss_after_import_mb:.0} MB after the {n_import}-event import, {peak_rss_mb:.0} MB overall");
 
     let n_stored = n_import + n_track + latency.n_events;
-    println!("\n== storage after compaction");
+    println!("\n== storage after compaction (settled {:.0} s after the last write)", settled_in.as_secs_f64());
     println!("events sent: {n_stored} (the data set has ~0.5% duplicates, stored once)");
     println!("parts: {}, bytes: {}", stats.parts, stats.part_bytes);
     let export = data.join("export.jsonl");

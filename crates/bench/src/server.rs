@@ -75,7 +75,35 @@ impl Server {
         Ok(kb / 1024.0)
     }
 
-    /// Stops the server gracefully (it flushes and compacts) and sums the parts.
+    /// Waits until the server has settled (compaction backlog empty; it
+    /// settles after `store.settle_after_ms` without writes, 30 s by default).
+    pub(crate) fn wait_settled(&self, timeout: Duration) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        std::thread::sleep(Duration::from_secs(1));
+        while started.elapsed() < timeout {
+            let metrics = self.get("/metrics")?;
+            let backlog = metrics
+                .lines()
+                .find_map(|line| line.strip_prefix("hearth_compaction_backlog_days "))
+                .and_then(|value| value.trim().parse::<f64>().ok());
+            if backlog == Some(0.0) {
+                return Ok(started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        bail!("the server did not settle within {timeout:?}")
+    }
+
+    fn get(&self, path: &str) -> anyhow::Result<String> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.addr)?;
+        stream.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes())?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        Ok(answer)
+    }
+
+    /// Stops the server gracefully (it flushes) and sums the parts.
     pub(crate) fn stop_and_measure(mut self, data: &Path) -> anyhow::Result<DiskStats> {
         Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
         self.child.wait()?;

@@ -34,6 +34,7 @@ pub(crate) struct StoreSection {
     pub(crate) compact_min_parts: usize,
     pub(crate) property_columns_max: usize,
     pub(crate) queue_batches_max: usize,
+    pub(crate) settle_after_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,6 +83,7 @@ impl Default for StoreSection {
             compact_min_parts: defaults.compact_min_parts,
             property_columns_max: defaults.property_columns_max,
             queue_batches_max: defaults.queue_batches_max,
+            settle_after_ms: defaults.settle_after_ms,
         }
     }
 }
@@ -129,6 +131,7 @@ impl Config {
             compact_min_parts: self.store.compact_min_parts,
             property_columns_max: self.store.property_columns_max,
             queue_batches_max: self.store.queue_batches_max,
+            settle_after_ms: self.store.settle_after_ms,
         }
     }
 

@@ -18,6 +18,25 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Merges every part of one day into one (when it has more than one).
+pub(crate) fn settle_day(flusher: &mut Flusher, project: ProjectId, day: i32) -> Result<bool, Error> {
+    let mut inputs: Vec<Arc<PartRef>> = {
+        let state = flusher.shared.state();
+        state.parts.iter().filter(|p| p.meta.project == project && p.meta.day == day).cloned().collect()
+    };
+    if inputs.len() < 2 {
+        return Ok(false);
+    }
+    let started = Instant::now();
+    // Oldest data first: higher levels hold older data, and ids grow within a level.
+    inputs.sort_by_key(|p| (std::cmp::Reverse(p.meta.level), p.meta.id));
+    let level = inputs.iter().map(|p| p.meta.level).max().unwrap_or(0) + 1;
+    let merged = merge(flusher, project, day, &inputs, level)?;
+    replace(flusher, &inputs, merged)?;
+    metrics::histogram!("hearth_compaction_seconds").record(started.elapsed().as_secs_f64());
+    Ok(true)
+}
+
 /// Merges the parts of the lowest level of one day that has enough of them;
 /// false when no level has.
 pub(crate) fn merge_one_level(flusher: &mut Flusher, project: ProjectId, day: i32) -> Result<bool, Error> {
@@ -38,18 +57,7 @@ pub(crate) fn merge_one_level(flusher: &mut Flusher, project: ProjectId, day: i3
     let mut ordered = inputs.clone();
     ordered.sort_by_key(|p| p.meta.id);
     let merged = merge(flusher, project, day, &ordered, level + 1)?;
-    let input_ids: Vec<u64> = inputs.iter().map(|p| p.meta.id).collect();
-    flusher.manifest.parts.retain(|p| !input_ids.contains(&p.id));
-    flusher.manifest.parts.push(merged.clone());
-    flusher.manifest.save(&flusher.shared.data_dir)?;
-    {
-        let mut state = flusher.shared.state();
-        state.parts.retain(|p| !input_ids.contains(&p.meta.id));
-        state.parts.push(Arc::new(PartRef::new(&flusher.shared.data_dir, merged)));
-    }
-    for input in inputs {
-        input.obsolete.store(true, Ordering::Release);
-    }
+    replace(flusher, &inputs, merged)?;
     metrics::histogram!("hearth_compaction_seconds").record(started.elapsed().as_secs_f64());
     metrics::gauge!("hearth_parts").set(flusher.manifest.parts.len() as f64);
     Ok(true)
@@ -76,4 +84,23 @@ fn merge(flusher: &mut Flusher, project: ProjectId, day: i32, ordered: &[Arc<Par
     let merged = flusher.write_part(project, day, &refs, level)?;
     flusher.make_durable()?;
     Ok(merged)
+}
+
+/// Publishes `merged` in place of `inputs`: manifest first, then the readers'
+/// state; the inputs' files go when the last snapshot reading them does.
+fn replace(flusher: &mut Flusher, inputs: &[Arc<PartRef>], merged: crate::manifest::PartMeta) -> Result<(), Error> {
+    let input_ids: Vec<u64> = inputs.iter().map(|p| p.meta.id).collect();
+    flusher.manifest.parts.retain(|p| !input_ids.contains(&p.id));
+    flusher.manifest.parts.push(merged.clone());
+    flusher.manifest.save(&flusher.shared.data_dir)?;
+    {
+        let mut state = flusher.shared.state();
+        state.parts.retain(|p| !input_ids.contains(&p.meta.id));
+        state.parts.push(Arc::new(PartRef::new(&flusher.shared.data_dir, merged)));
+    }
+    for input in inputs.iter() {
+        input.obsolete.store(true, Ordering::Release);
+    }
+    metrics::gauge!("hearth_parts").set(flusher.manifest.parts.len() as f64);
+    Ok(())
 }

@@ -30,7 +30,21 @@ pub(crate) struct FlushJob {
 
 pub(crate) fn spawn(shared: Arc<Shared>, manifest: Manifest, user_log: UserLog) -> Result<(mpsc::Sender<FlushJob>, JoinHandle<()>), Error> {
     let (sender, receiver) = mpsc::channel::<FlushJob>();
-    let mut flusher = Flusher { shared: shared.clone(), manifest, user_log, n_unsynced_files: 0, compaction_backlog: Default::default() };
+    // Days left with several parts by an earlier run are settled too.
+    let mut parts_per_day: BTreeMap<(ProjectId, i32), usize> = BTreeMap::new();
+    for part in &manifest.parts {
+        *parts_per_day.entry((part.project, part.day)).or_default() += 1;
+    }
+    let settle_backlog = parts_per_day.into_iter().filter(|(_, n)| *n > 1).map(|(day, _)| day).collect();
+    let mut flusher = Flusher {
+        shared: shared.clone(),
+        manifest,
+        user_log,
+        n_unsynced_files: 0,
+        compaction_backlog: Default::default(),
+        settle_backlog,
+        last_flush: Instant::now(),
+    };
     let thread = std::thread::Builder::new()
         .name("hearth-flush".into())
         .spawn(move || flusher.run_loop(&receiver))
@@ -46,6 +60,9 @@ pub(crate) struct Flusher {
     n_unsynced_files: usize,
     /// Days with new parts that may need merging.
     compaction_backlog: std::collections::BTreeSet<(ProjectId, i32)>,
+    /// Days with more than one part, to be merged whole once writes pause.
+    settle_backlog: std::collections::BTreeSet<(ProjectId, i32)>,
+    last_flush: Instant,
 }
 
 /// How long the flush thread waits for a job before doing compaction work.
@@ -65,7 +82,22 @@ impl Flusher {
                 }
             }
             while self.shared.pending_flushes.load(std::sync::atomic::Ordering::Acquire) == 0 && self.compact_step() {}
+            let settle_after = Duration::from_millis(self.shared.config.settle_after_ms);
+            while self.last_flush.elapsed() >= settle_after && self.shared.pending_flushes.load(std::sync::atomic::Ordering::Acquire) == 0 && self.settle_step() {}
+            let backlog = self.compaction_backlog.len() + self.settle_backlog.len();
+            metrics::gauge!("hearth_compaction_backlog_days").set(backlog as f64);
         }
+    }
+
+    /// Merges every part of one day written since it was last settled into
+    /// one; false when there is nothing to settle.
+    fn settle_step(&mut self) -> bool {
+        let Some(&(project, day)) = self.settle_backlog.iter().next() else { return false };
+        self.settle_backlog.remove(&(project, day));
+        if let Err(error) = compaction::settle_day(self, project, day) {
+            tracing::error!(%error, project = project.0, day, "settling a day failed; its parts stay as they are");
+        }
+        true
     }
 
     fn run(&mut self, job: FlushJob) {
@@ -75,6 +107,8 @@ impl Flusher {
                 Ok(touched) => {
                     self.shared.pending_flushes.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
                     job.waiters.into_iter().for_each(|done| done(Ok(())));
+                    self.last_flush = Instant::now();
+                    self.settle_backlog.extend(touched.iter().copied());
                     self.compaction_backlog.extend(touched);
                     return;
                 }

@@ -29,6 +29,9 @@ pub struct StoreConfig {
     pub property_columns_max: usize,
     /// Appends queued beyond this are refused (the server answers 429).
     pub queue_batches_max: usize,
+    /// After this long without a flush, each day written since is merged into
+    /// a single part ("settled"): smaller on disk, one pass per day to read.
+    pub settle_after_ms: u64,
 }
 
 impl Default for StoreConfig {
@@ -39,6 +42,7 @@ impl Default for StoreConfig {
             compact_min_parts: 8,
             property_columns_max: 128,
             queue_batches_max: 4096,
+            settle_after_ms: 30_000,
         }
     }
 }

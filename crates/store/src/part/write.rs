@@ -87,6 +87,8 @@ fn writer_properties(spilled: &BTreeSet<String>, compression: PartCompression) -
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_size(ROW_GROUP_ROWS)
         .set_column_dictionary_enabled(ColumnPath::from(TIME), false)
+        // Every insert id is unique: a dictionary only adds its indices.
+        .set_column_dictionary_enabled(ColumnPath::from(INSERT_ID), false)
         .set_column_encoding(ColumnPath::from(TIME), Encoding::DELTA_BINARY_PACKED)
         .set_sorting_columns(Some(sorting.to_vec()))
         .set_key_value_metadata(Some(vec![
