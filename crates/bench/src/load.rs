@@ -26,6 +26,16 @@ pub(crate) struct LoadResult {
 }
 
 impl LoadResult {
+    fn record(&mut self, acknowledged: bool, n_events: u64, latency_us: u64) {
+        self.n_requests += 1;
+        self.latencies_us.push(latency_us);
+        if acknowledged {
+            self.n_events += n_events;
+        } else {
+            self.n_failed += 1;
+        }
+    }
+
     pub(crate) fn events_per_second(&self) -> f64 {
         self.n_events as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
@@ -92,14 +102,7 @@ pub(crate) async fn closed_loop(addr: SocketAddr, path: &str, secret: Option<&st
                 let sent_at = Instant::now();
                 let ok = connection.send(body).await.unwrap_or(false);
                 let latency_us = sent_at.elapsed().as_micros() as u64;
-                let mut result = result.lock().unwrap_or_else(|p| p.into_inner());
-                result.n_requests += 1;
-                result.latencies_us.push(latency_us);
-                if ok {
-                    result.n_events += n_events;
-                } else {
-                    result.n_failed += 1;
-                }
+                result.lock().unwrap_or_else(|p| p.into_inner()).record(ok, *n_events, latency_us);
             }
         }));
     }
@@ -134,14 +137,7 @@ pub(crate) async fn open_loop(addr: SocketAddr, path: &str, bodies: &[Body], rat
             let ok = connection.send(&body).await.unwrap_or(false);
             let latency_us = scheduled.elapsed().as_micros() as u64;
             let _ = pool_sender.send(connection).await;
-            let mut result = result.lock().unwrap_or_else(|p| p.into_inner());
-            result.n_requests += 1;
-            result.latencies_us.push(latency_us);
-            if ok {
-                result.n_events += n_events;
-            } else {
-                result.n_failed += 1;
-            }
+            result.lock().unwrap_or_else(|p| p.into_inner()).record(ok, n_events, latency_us);
         }));
         index += 1;
     }
