@@ -7,6 +7,6 @@ repo_root="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd -- "$repo_root"
 venv=.test-deps/venv
 [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
-"$venv/bin/python" -c 'import duckdb' 2>/dev/null || "$venv/bin/pip" install -q 'duckdb==1.4.2'
+"$venv/bin/python" -c 'import duckdb' 2>/dev/null || "$venv/bin/pip" install -q -r tests/e2e/python/requirements.txt
 cargo build --locked --release --bin hearth --bin hearth-bench
 exec target/release/hearth-bench "${1:-ingest}" "${@:2}"

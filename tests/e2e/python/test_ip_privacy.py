@@ -5,7 +5,8 @@ A server with --trusted-proxy 127.0.0.1/32 receives
   - /engage/ $set with the $ip modifier 8.8.4.4,
   - /import with an event whose properties.ip is 9.9.9.9.
 After a graceful stop, no file under its data directory (recursively, including the decompressed
-contents of every gzip and zstd frame found in them, e.g. Parquet pages) and not its log contains
+contents of every gzip and zstd frame found in them, and every value of every Parquet part read
+with DuckDB, whatever its page compression) and not its log contains
 any of these addresses, as text or as packed 4-byte integers. The export and the profile show the
 country instead. A second server, without --trusted-proxy, must ignore X-Forwarded-For.
 """
@@ -20,6 +21,7 @@ import urllib.parse
 import uuid
 import zlib
 
+import duckdb
 import zstandard
 
 from hearth_harness import utc_date
@@ -61,6 +63,12 @@ def decompressed_views(data: bytes):
         offset = data.find(b"\x28\xb5\x2f\xfd", offset + 1)
 
 
+def parquet_values(path: pathlib.Path):
+    """Every value of every row of a Parquet part, as text (reads LZ4 and zstd pages alike)."""
+    rows = duckdb.connect().execute("SELECT CAST(COLUMNS(*) AS VARCHAR) FROM read_parquet(?)", [str(path)]).fetchall()
+    return repr(rows).encode()
+
+
 def find_addresses(paths) -> tuple[list[str], int, int]:
     """Hits as readable strings, the number of files read and of compressed frames opened."""
     patterns = {}
@@ -74,6 +82,9 @@ def find_addresses(paths) -> tuple[list[str], int, int]:
         for view in decompressed_views(data):
             frames += 1
             views.append(view)
+        if path.suffix == ".parquet":
+            frames += 1
+            views.append(("parquet values", parquet_values(path)))
         for label, view in views:
             for name, needle in patterns.items():
                 at = view.find(needle)
