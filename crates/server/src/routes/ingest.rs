@@ -58,7 +58,7 @@ async fn handle_inner(state: AppState, endpoint: Endpoint, request: Request) -> 
                 prepare_events(&work_inner, decoded, &facts, Some(project))
             }
             Endpoint::Engage => profiles::prepare_profiles(&work_inner, decoded, &facts),
-            Endpoint::Groups => profiles::prepare_groups(&work_inner, decoded, &facts),
+            Endpoint::Groups => profiles::prepare_groups(&work_inner, decoded),
         }
     })
     .await??;

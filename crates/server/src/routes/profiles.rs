@@ -20,23 +20,40 @@ fn unknown_token(index: usize) -> RecordError {
     RecordError { index, insert_id: None, field: "$token".to_owned(), message: "missing or unknown project token".to_owned() }
 }
 
-pub(crate) fn prepare_profiles(inner: &Inner, decoded: Decoded, facts: &RequestFacts) -> Result<Prepared, ApiError> {
-    let now_ms = events::now_ms();
-    let request_ip_allowed = decoded.params.ip == Some(true);
-    let mut by_project: BTreeMap<ProjectId, Vec<ProfileUpdate>> = BTreeMap::new();
-    let mut failed = Vec::new();
-    for (index, record) in decoded.records.into_iter().enumerate() {
-        let input = match mixpanel::validate_profile_update(index, record, now_ms, &inner.config.limits) {
+/// Validates each record and finds its project by token; the records that
+/// fail either step go to `failed`, so the others still go through.
+fn validated_with_project<I>(
+    inner: &Inner,
+    records: Vec<serde_json::Value>,
+    validate: impl Fn(usize, serde_json::Value) -> Result<I, RecordError>,
+    token_of: impl Fn(&I) -> Option<&str>,
+    failed: &mut Vec<RecordError>,
+) -> Result<Vec<(meta::Project, I)>, ApiError> {
+    let mut accepted = Vec::with_capacity(records.len());
+    for (index, record) in records.into_iter().enumerate() {
+        let input = match validate(index, record) {
             Ok(input) => input,
             Err(error) => {
                 failed.push(error);
                 continue;
             }
         };
-        let Some(project) = input.token.as_deref().map(|t| inner.project_by_token(t)).transpose()?.flatten() else {
-            failed.push(unknown_token(index));
-            continue;
-        };
+        match token_of(&input).map(|token| inner.project_by_token(token)).transpose()?.flatten() {
+            Some(project) => accepted.push((project, input)),
+            None => failed.push(unknown_token(index)),
+        }
+    }
+    Ok(accepted)
+}
+
+pub(crate) fn prepare_profiles(inner: &Inner, decoded: Decoded, facts: &RequestFacts) -> Result<Prepared, ApiError> {
+    let now_ms = events::now_ms();
+    let request_ip_allowed = decoded.params.ip == Some(true);
+    let mut by_project: BTreeMap<ProjectId, Vec<ProfileUpdate>> = BTreeMap::new();
+    let mut failed = Vec::new();
+    let validate = |index, record| mixpanel::validate_profile_update(index, record, now_ms, &inner.config.limits);
+    let accepted = validated_with_project(inner, decoded.records, validate, |input| input.token.as_deref(), &mut failed)?;
+    for (project, input) in accepted {
         let enrich_request = enrich::EnrichRequest {
             ip: geo_ip(&input.ip, request_ip_allowed, facts),
             user_agent: None,
@@ -53,22 +70,13 @@ pub(crate) fn prepare_profiles(inner: &Inner, decoded: Decoded, facts: &RequestF
     Ok(Prepared { params: decoded.params, strict: false, work: Work::Profiles(ProfileWork::Users(by_project)), failed, n_ignored: 0 })
 }
 
-pub(crate) fn prepare_groups(inner: &Inner, decoded: Decoded, _facts: &RequestFacts) -> Result<Prepared, ApiError> {
+pub(crate) fn prepare_groups(inner: &Inner, decoded: Decoded) -> Result<Prepared, ApiError> {
     let now_ms = events::now_ms();
     let mut by_project: BTreeMap<ProjectId, Vec<GroupUpdate>> = BTreeMap::new();
     let mut failed = Vec::new();
-    for (index, record) in decoded.records.into_iter().enumerate() {
-        let input = match mixpanel::validate_group_update(index, record, now_ms, &inner.config.limits) {
-            Ok(input) => input,
-            Err(error) => {
-                failed.push(error);
-                continue;
-            }
-        };
-        let Some(project) = input.token.as_deref().map(|t| inner.project_by_token(t)).transpose()?.flatten() else {
-            failed.push(unknown_token(index));
-            continue;
-        };
+    let validate = |index, record| mixpanel::validate_group_update(index, record, now_ms, &inner.config.limits);
+    let accepted = validated_with_project(inner, decoded.records, validate, |input| input.token.as_deref(), &mut failed)?;
+    for (project, input) in accepted {
         for mut update in input.updates {
             drop_personal_from_group_op(&mut update.op);
             by_project.entry(project.id).or_default().push(update);
