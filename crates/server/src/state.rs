@@ -58,3 +58,25 @@ impl Inner {
         Ok(found)
     }
 }
+
+/// Token lookups for one request: its events almost always share a token, so
+/// the last project found is reused instead of locking and cloning per event.
+pub(crate) struct TokenLookup<'a> {
+    inner: &'a Inner,
+    last: Option<Project>,
+}
+
+impl<'a> TokenLookup<'a> {
+    pub(crate) fn new(inner: &'a Inner) -> TokenLookup<'a> {
+        TokenLookup { inner, last: None }
+    }
+
+    /// The project of `token`, if any; blocking (SQLite) on a cache miss.
+    pub(crate) fn get(&mut self, token: Option<&str>) -> Result<Option<&Project>, meta::Error> {
+        let Some(token) = token else { return Ok(None) };
+        if self.last.as_ref().is_none_or(|project| project.token != token) {
+            self.last = self.inner.project_by_token(token)?;
+        }
+        Ok(self.last.as_ref())
+    }
+}

@@ -65,15 +65,12 @@ pub(crate) fn merge_one_level(flusher: &mut Flusher, project: ProjectId, day: i3
 
 /// Column-wise when the inputs' schemas unify (the usual case), else row by row.
 fn merge(flusher: &mut Flusher, project: ProjectId, day: i32, ordered: &[Arc<PartRef>], level: u32) -> Result<crate::manifest::PartMeta, Error> {
-    let id = flusher.manifest.next_part_id;
-    let meta_for = |id: u64| crate::manifest::PartMeta { id, project, day, rows: 0, bytes: 0, min_time_ms: 0, max_time_ms: 0, level };
-    let path = crate::manifest::part_path(&flusher.shared.data_dir, &meta_for(id));
     let paths: Vec<&std::path::Path> = ordered.iter().map(|p| p.path.as_path()).collect();
+    let (meta, path) = flusher.allocate_part(project, day, level, &[]);
     if let Some(merged) = part::merge_parts(&paths, &path)? {
-        flusher.manifest.next_part_id += 1;
-        flusher.note_new_file(&path);
+        flusher.n_unsynced_files += 1;
         flusher.make_durable()?;
-        return Ok(crate::manifest::PartMeta { rows: merged.rows, bytes: merged.bytes, min_time_ms: merged.min_time_ms, max_time_ms: merged.max_time_ms, ..meta_for(id) });
+        return Ok(crate::manifest::PartMeta { rows: merged.rows, bytes: merged.bytes, min_time_ms: merged.min_time_ms, max_time_ms: merged.max_time_ms, ..meta });
     }
     let mut rows = Vec::new();
     for input in ordered {

@@ -10,7 +10,7 @@ use crate::buffer::{Buffer, Row};
 use crate::compaction;
 use crate::error::Error;
 use crate::ingest::Done;
-use crate::manifest::{part_dir, Manifest, PartMeta};
+use crate::manifest::{part_path, Manifest, PartMeta};
 use crate::part;
 use crate::store::{PartRef, Shared};
 use crate::users::{PendingUsers, UserLog};
@@ -57,7 +57,7 @@ pub(crate) struct Flusher {
     pub(crate) manifest: Manifest,
     user_log: UserLog,
     /// Part files written since the last [`Flusher::make_durable`].
-    n_unsynced_files: usize,
+    pub(crate) n_unsynced_files: usize,
     /// Days with new parts that may need merging.
     compaction_backlog: std::collections::BTreeSet<(ProjectId, i32)>,
     /// Days with more than one part, to be merged whole once writes pause.
@@ -152,19 +152,7 @@ impl Flusher {
         let mut jobs: Vec<(PartMeta, std::path::PathBuf, Vec<&Row>)> = Vec::with_capacity(groups.len());
         for ((project, day), mut rows) in groups {
             sort_and_dedup(&mut rows);
-            let id = self.manifest.next_part_id;
-            self.manifest.next_part_id += 1;
-            let meta = PartMeta {
-                id,
-                project,
-                day,
-                rows: rows.len() as u64,
-                bytes: 0,
-                min_time_ms: rows.iter().map(|r| r.time_ms).min().unwrap_or_default(),
-                max_time_ms: rows.iter().map(|r| r.time_ms).max().unwrap_or_default(),
-                level: 0,
-            };
-            let path = crate::manifest::part_path(&self.shared.data_dir, &meta);
+            let (meta, path) = self.allocate_part(project, day, 0, &rows);
             jobs.push((meta, path, rows));
         }
         let write = |job: &mut (PartMeta, std::path::PathBuf, Vec<&Row>)| -> Result<(), Error> {
@@ -187,9 +175,20 @@ impl Flusher {
     /// Writes rows of one project and day, sorted and deduplicated by
     /// [`sort_and_dedup`], as a part.
     pub(crate) fn write_part(&mut self, project: ProjectId, day: i32, rows: &[&Row], level: u32) -> Result<PartMeta, Error> {
+        let (mut meta, path) = self.allocate_part(project, day, level, rows);
+        let written = part::write_part(&path, rows, self.shared.config.property_columns_max, part::PartCompression::for_level(level))?;
+        meta.bytes = written.bytes;
+        self.n_unsynced_files += 1;
+        Ok(meta)
+    }
+
+    /// A new part id with its file path, and the part's facts as far as
+    /// `rows` tell them (empty `rows`: filled in by the caller); the file
+    /// counts as unsynced once written (see [`Flusher::make_durable`]).
+    pub(crate) fn allocate_part(&mut self, project: ProjectId, day: i32, level: u32, rows: &[&Row]) -> (PartMeta, std::path::PathBuf) {
         let id = self.manifest.next_part_id;
         self.manifest.next_part_id += 1;
-        let mut meta = PartMeta {
+        let meta = PartMeta {
             id,
             project,
             day,
@@ -199,17 +198,8 @@ impl Flusher {
             max_time_ms: rows.iter().map(|r| r.time_ms).max().unwrap_or_default(),
             level,
         };
-        let dir = part_dir(&self.shared.data_dir, project, day);
-        let path = dir.join(format!("{id:016}.parquet"));
-        let written = part::write_part(&path, rows, self.shared.config.property_columns_max, part::PartCompression::for_level(level))?;
-        meta.bytes = written.bytes;
-        self.note_new_file(&path);
-        Ok(meta)
-    }
-
-    /// Notes a new part file, to be made durable by [`Flusher::make_durable`].
-    pub(crate) fn note_new_file(&mut self, _path: &std::path::Path) {
-        self.n_unsynced_files += 1;
+        let path = part_path(&self.shared.data_dir, &meta);
+        (meta, path)
     }
 
     /// Makes every new part file, and the directories that name them, durable

@@ -9,7 +9,7 @@ use super::request::{geo_ip, precision, random_insert_id, read_body, RequestFact
 use crate::auth::project_from_secret;
 use crate::error::{reply_response, ApiError};
 use privacy::drop_personal;
-use crate::state::{AppState, Inner};
+use crate::state::{AppState, Inner, TokenLookup};
 use axum::extract::{Request, State};
 use axum::response::Response;
 use events::{Event, ProjectId};
@@ -117,6 +117,7 @@ fn prepare_events(inner: &Inner, decoded: Decoded, facts: &RequestFacts, import_
     let mut failed = Vec::new();
     let mut n_ignored = 0;
     let mut new_insert_id = random_insert_id;
+    let mut projects = TokenLookup::new(inner);
     for (index, record) in decoded.records.into_iter().enumerate() {
         let input = match mixpanel::validate_event(index, record, mode, now_ms, &inner.config.limits, &mut new_insert_id) {
             RecordOutcome::Accepted(input) => input,
@@ -129,30 +130,31 @@ fn prepare_events(inner: &Inner, decoded: Decoded, facts: &RequestFacts, import_
                 continue;
             }
         };
-        let project = match &import_project {
-            Some(project) => project.clone(),
-            None => match input.token.as_deref().map(|token| inner.project_by_token(token)).transpose()?.flatten() {
-                Some(project) => project,
-                None => {
-                    failed.push(RecordError {
-                        index,
-                        insert_id: Some(input.event.insert_id.clone()),
-                        field: "properties.token".to_owned(),
-                        message: "missing or unknown project token".to_owned(),
-                    });
-                    continue;
-                }
-            },
+        let found = match &import_project {
+            Some(project) => Some(project),
+            None => projects.get(input.token.as_deref())?,
+        };
+        let (project_id, geo_precision) = match found {
+            Some(project) => (project.id, project.geo_precision),
+            None => {
+                failed.push(RecordError {
+                    index,
+                    insert_id: Some(input.event.insert_id.clone()),
+                    field: "properties.token".to_owned(),
+                    message: "missing or unknown project token".to_owned(),
+                });
+                continue;
+            }
         };
         let mut event = input.event;
         let enrich_request = enrich::EnrichRequest {
             ip: geo_ip(&input.ip, request_ip_allowed, facts),
             user_agent: facts.user_agent.as_deref(),
-            precision: precision(project.geo_precision),
+            precision: precision(geo_precision),
         };
         inner.enricher.enrich_event(&mut event.properties, &enrich_request);
         drop_personal(&mut event.properties);
-        batches.entry(project.id).or_default().push(event);
+        batches.entry(project_id).or_default().push(event);
     }
     for (project, events) in &batches {
         inner.identity.record(&inner.meta, *project, events)?;

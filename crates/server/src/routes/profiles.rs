@@ -5,7 +5,7 @@ use super::ingest::{Prepared, Work};
 use super::request::{geo_ip, precision, RequestFacts};
 use crate::error::ApiError;
 use privacy::{drop_personal_from_group_op, drop_personal_from_op};
-use crate::state::Inner;
+use crate::state::{Inner, TokenLookup};
 use events::{GroupUpdate, ProfileOp, ProfileUpdate, ProjectId};
 use mixpanel::{Decoded, RecordError};
 use std::collections::BTreeMap;
@@ -30,6 +30,7 @@ fn validated_with_project<I>(
     failed: &mut Vec<RecordError>,
 ) -> Result<Vec<(meta::Project, I)>, ApiError> {
     let mut accepted = Vec::with_capacity(records.len());
+    let mut projects = TokenLookup::new(inner);
     for (index, record) in records.into_iter().enumerate() {
         let input = match validate(index, record) {
             Ok(input) => input,
@@ -38,8 +39,8 @@ fn validated_with_project<I>(
                 continue;
             }
         };
-        match token_of(&input).map(|token| inner.project_by_token(token)).transpose()?.flatten() {
-            Some(project) => accepted.push((project, input)),
+        match projects.get(token_of(&input))? {
+            Some(project) => accepted.push((project.clone(), input)),
             None => failed.push(unknown_token(index)),
         }
     }
