@@ -26,6 +26,8 @@ pub(crate) enum Command {
     Export(ExportArgs),
     /// Generate the deterministic synthetic SaaS data set.
     Gen(GenArgs),
+    /// Run a report (insights, funnel, retention, flows, ...) from a JSON spec.
+    Query(QueryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +69,9 @@ pub(crate) enum ProjectCommand {
         /// Region and city need the city database (scripts/install-geo.sh --city).
         #[arg(long, value_parser = ["country", "region", "city"])]
         geo_precision: Option<String>,
+        /// The IANA time zone reports count days in (e.g. Europe/Berlin; default UTC).
+        #[arg(long)]
+        timezone: Option<String>,
     },
     /// List projects (names and public tokens).
     List {
@@ -138,4 +143,18 @@ pub(crate) struct GenArgs {
     pub(crate) project: Option<String>,
     #[command(flatten)]
     pub(crate) data: DataArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QueryArgs {
+    #[command(flatten)]
+    pub(crate) data: DataArg,
+    /// The project's name.
+    #[arg(long)]
+    pub(crate) project: String,
+    /// The report spec (JSON, see docs/reports.md); `-` reads standard input.
+    pub(crate) spec: PathBuf,
+    /// Output: json (default, as the HTTP API), table or csv.
+    #[arg(long, default_value = "json", value_parser = ["json", "table", "csv"])]
+    pub(crate) format: String,
 }

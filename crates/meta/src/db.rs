@@ -40,6 +40,14 @@ const MIGRATIONS: &[&str] = &[
         time_ms INTEGER NOT NULL,
         PRIMARY KEY (project, distinct_id)
     ) WITHOUT ROWID;",
+    "CREATE TABLE cohorts (
+        id INTEGER PRIMARY KEY,
+        project INTEGER NOT NULL REFERENCES projects(id),
+        name TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE INDEX cohorts_by_project ON cohorts (project);",
 ];
 
 /// The metadata database. Calls block on SQLite; async callers wrap them in
@@ -47,6 +55,9 @@ const MIGRATIONS: &[&str] = &[
 #[derive(Debug)]
 pub struct Meta {
     connection: Mutex<Connection>,
+    /// Bumped by every change to profiles, identity links or cohorts, so that
+    /// readers in this process (the query engine) know when to reload them.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Meta {
@@ -58,7 +69,16 @@ impl Meta {
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut connection)?;
-        Ok(Meta { connection: Mutex::new(connection) })
+        Ok(Meta { connection: Mutex::new(connection), generation: std::sync::atomic::AtomicU64::new(1) })
+    }
+
+    /// Changes whenever profiles, identity links or cohorts change.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn bump_generation(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     pub(crate) fn connection(&self) -> MutexGuard<'_, Connection> {

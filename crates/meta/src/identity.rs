@@ -43,6 +43,9 @@ impl Meta {
             "INSERT OR IGNORE INTO identity_links (project, distinct_id, canonical_id, source, time_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![project.0, distinct_id, canonical_id, source.as_str(), time_ms],
         )?;
+        if n_inserted == 1 {
+            self.bump_generation();
+        }
         Ok(n_inserted == 1)
     }
 
@@ -64,6 +67,9 @@ impl Meta {
             }
         }
         transaction.commit()?;
+        if n_linked > 0 {
+            self.bump_generation();
+        }
         Ok(n_linked)
     }
 

@@ -10,12 +10,14 @@
 //! 6.5.2); this crate knows nothing of HTTP; profile operations follow
 //! Mixpanel's semantics ([`profiles`]).
 
+mod cohorts;
 mod db;
 mod error;
 mod identity;
 mod profiles;
 mod projects;
 
+pub use cohorts::SavedCohort;
 pub use db::Meta;
 pub use error::Error;
 pub use identity::LinkSource;

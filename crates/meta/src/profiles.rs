@@ -122,6 +122,7 @@ impl Meta {
             }
         }
         transaction.commit()?;
+        self.bump_generation();
         Ok(())
     }
 
@@ -152,7 +153,16 @@ impl Meta {
             }
         }
         transaction.commit()?;
+        self.bump_generation();
         Ok(())
+    }
+
+    /// The group keys that have group profiles.
+    pub fn group_keys(&self, project: ProjectId) -> Result<Vec<String>, Error> {
+        let connection = self.connection();
+        let mut statement = connection.prepare("SELECT DISTINCT group_key FROM group_profiles WHERE project = ?1 ORDER BY group_key")?;
+        let keys = statement.query_map([project.0], |row| row.get(0))?.collect::<Result<Vec<String>, _>>()?;
+        Ok(keys)
     }
 
     /// Profiles of the given ids (all profiles when `ids` is empty, up to `limit`).

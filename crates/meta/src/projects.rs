@@ -139,6 +139,12 @@ impl Meta {
         Ok(connection.query_row(&sql, [secret_hash(secret)], from_row).optional()?)
     }
 
+    /// Sets the IANA time zone reports bucket by (validated by the caller).
+    pub fn set_timezone(&self, project: ProjectId, timezone: &str) -> Result<(), Error> {
+        self.connection().execute("UPDATE projects SET timezone = ?1 WHERE id = ?2", params![timezone, project.0])?;
+        Ok(())
+    }
+
     pub fn set_geo_precision(&self, project: ProjectId, precision: GeoPrecisionSetting) -> Result<(), Error> {
         self.connection().execute("UPDATE projects SET geo_precision = ?1 WHERE id = ?2", params![precision.as_str(), project.0])?;
         Ok(())

@@ -22,12 +22,14 @@ pub(crate) struct Inner {
     /// Projects by public token; tokens are looked up on every event.
     projects_by_token: RwLock<HashMap<String, Project>>,
     pub(crate) identity: crate::identity::LinkCache,
+    pub(crate) engine: query::Engine,
 }
 
 impl AppState {
     pub fn new(store: Arc<Store>, meta: Arc<Meta>, enricher: Arc<Enricher>, config: ServerConfig, metrics: Option<PrometheusHandle>) -> AppState {
         AppState {
             inner: Arc::new(Inner {
+                engine: query::Engine::new(store.clone(), meta.clone()),
                 store,
                 meta,
                 enricher,

@@ -44,6 +44,11 @@ impl StoredEvent {
         &self.name
     }
 
+    /// The project-local dense key of the distinct id (see `users`).
+    pub fn user_key(&self) -> u32 {
+        self.user_key
+    }
+
     pub fn distinct_id(&self) -> &str {
         &self.distinct_id
     }
@@ -116,6 +121,16 @@ pub(crate) fn empty_object() -> Box<RawValue> {
 pub(crate) struct Chunk {
     pub(crate) project: ProjectId,
     pub(crate) rows: Vec<Row>,
+    /// Unique in this process: lets readers cache what they derived from a chunk.
+    pub(crate) seq: u64,
+}
+
+static NEXT_CHUNK_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+impl Chunk {
+    pub(crate) fn new(project: ProjectId, rows: Vec<Row>) -> Chunk {
+        Chunk { project, rows, seq: NEXT_CHUNK_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) }
+    }
 }
 
 #[derive(Debug, Default, Clone)]

@@ -176,7 +176,7 @@ pub(crate) fn to_chunk(users: &mut UserKeys, project: ProjectId, mut rows: Vec<R
     for row in &mut rows {
         row.user_key = users.key_for(project, &row.distinct_id);
     }
-    Chunk { project, rows }
+    Chunk::new(project, rows)
 }
 
 /// A batch ready for the ingest thread: rows with their properties serialised

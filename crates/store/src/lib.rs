@@ -39,7 +39,7 @@ mod users;
 
 pub use error::Error;
 pub use manifest::PartMeta;
-pub use scan::DayRows;
+pub use scan::{DayRows, DaySource};
 pub use snapshot::Snapshot;
 pub use buffer::StoredEvent;
 pub use ingest::{Done, PreparedBatch};

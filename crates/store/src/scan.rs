@@ -7,6 +7,28 @@ use crate::part;
 use crate::snapshot::Snapshot;
 use events::{day_of_ms, ProjectId};
 
+/// Where the events of one project and UTC day live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaySource {
+    pub day: i32,
+    /// (part id, file), by id.
+    pub parts: Vec<(u64, std::path::PathBuf)>,
+    /// Sequence numbers of buffered chunks with rows of this day.
+    pub chunks: Vec<u64>,
+}
+
+impl DaySource {
+    fn empty(day: i32) -> DaySource {
+        DaySource { day, parts: Vec::new(), chunks: Vec::new() }
+    }
+
+    /// True when one part holds the whole day, deduplicated: it can be read
+    /// column by column.
+    pub fn is_single_part(&self) -> bool {
+        self.parts.len() == 1 && self.chunks.is_empty()
+    }
+}
+
 /// The events of one project and UTC day, deduplicated, in time order.
 #[derive(Debug)]
 pub struct DayRows {
@@ -40,6 +62,36 @@ impl Snapshot {
             }
         }
         Ok(())
+    }
+
+    /// What holds each day of a project: its parts and the buffered chunks
+    /// with rows of that day, in day order. A reader that caches per day keys
+    /// its cache on this (part ids and chunk sequence numbers never repeat).
+    pub fn day_sources(&self, project: ProjectId) -> Vec<DaySource> {
+        let mut days: std::collections::BTreeMap<i32, DaySource> = std::collections::BTreeMap::new();
+        for part in self.parts.iter().filter(|p| p.meta.project == project) {
+            let source = days.entry(part.meta.day).or_insert_with(|| DaySource::empty(part.meta.day));
+            source.parts.push((part.meta.id, part.path.clone()));
+        }
+        for chunk in self.chunks.iter().filter(|c| c.project == project) {
+            let mut chunk_days: Vec<i32> = chunk.rows.iter().map(|r| day_of_ms(r.time_ms)).collect();
+            chunk_days.sort_unstable();
+            chunk_days.dedup();
+            for day in chunk_days {
+                days.entry(day).or_insert_with(|| DaySource::empty(day)).chunks.push(chunk.seq);
+            }
+        }
+        days.into_values()
+            .map(|mut source| {
+                source.parts.sort_by_key(|(id, _)| *id);
+                source
+            })
+            .collect()
+    }
+
+    /// The events of one project and UTC day, deduplicated, in time order.
+    pub fn day_rows(&self, project: ProjectId, day: i32) -> Result<Vec<StoredEvent>, Error> {
+        self.day_events(project, day)
     }
 
     fn day_events(&self, project: ProjectId, day: i32) -> Result<Vec<StoredEvent>, Error> {

@@ -4,6 +4,7 @@ mod export;
 mod generate;
 mod import;
 mod project;
+mod query;
 mod serve;
 
 use crate::args::{Cli, Command, DataArg};
@@ -19,6 +20,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => import::run(&config, args),
         Command::Export(args) => export::run(&config, args),
         Command::Gen(args) => generate::run(&config, args),
+        Command::Query(args) => query::run(&config, args),
     }
 }
 

@@ -1,4 +1,4 @@
-//! `hearth project create|list`.
+//! `hearth project create|set|list`.
 
 use crate::args::ProjectCommand;
 use crate::commands::data_dir;
@@ -21,15 +21,24 @@ pub(crate) fn run(config: &Config, command: ProjectCommand) -> anyhow::Result<()
             }
             Ok(())
         }
-        ProjectCommand::Set { name, data, geo_precision } => {
+        ProjectCommand::Set { name, data, geo_precision, timezone } => {
             let meta = meta::Meta::open(&data_dir(config, &data))?;
             let project = meta.project_by_name(&name)?;
-            let Some(precision) = geo_precision else {
-                anyhow::bail!("nothing to set: give --geo-precision");
-            };
-            let setting = meta::GeoPrecisionSetting::parse(&precision).ok_or_else(|| anyhow::anyhow!("unknown geo precision {precision:?}"))?;
-            meta.set_geo_precision(project.id, setting)?;
-            println!("project {:?}: geo precision is now {} (a running server picks it up on restart)", project.name, setting.as_str());
+            if geo_precision.is_none() && timezone.is_none() {
+                anyhow::bail!("nothing to set: give --geo-precision or --timezone");
+            }
+            if let Some(zone) = timezone {
+                if !query::is_time_zone(&zone) {
+                    anyhow::bail!("unknown time zone {zone:?}: use an IANA name such as UTC or Europe/Berlin");
+                }
+                meta.set_timezone(project.id, &zone)?;
+                println!("project {:?}: reports now count days in {zone}", project.name);
+            }
+            if let Some(precision) = geo_precision {
+                let setting = meta::GeoPrecisionSetting::parse(&precision).ok_or_else(|| anyhow::anyhow!("unknown geo precision {precision:?}"))?;
+                meta.set_geo_precision(project.id, setting)?;
+                println!("project {:?}: geo precision is now {} (a running server picks it up on restart)", project.name, setting.as_str());
+            }
             Ok(())
         }
         ProjectCommand::List { data, json } => {

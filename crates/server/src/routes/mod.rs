@@ -6,6 +6,7 @@ mod export;
 mod ingest;
 mod ops;
 mod profiles;
+mod query;
 mod request;
 
 use crate::state::AppState;
@@ -39,7 +40,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/2.0/export", get(export::handle))
         .route("/api/2.0/export/", get(export::handle))
         .route("/api/2.0/engage", get(engage_query::handle).post(engage_query::handle))
-        .route("/api/2.0/engage/", get(engage_query::handle).post(engage_query::handle));
+        .route("/api/2.0/engage/", get(engage_query::handle).post(engage_query::handle))
+        .route("/api/v1/query", axum::routing::post(query::run))
+        .route("/api/v1/openapi.json", get(query::openapi))
+        .route("/api/v1/cohorts", get(query::list_cohorts).post(query::create_cohort))
+        .route("/api/v1/cohorts/{id}", axum::routing::delete(query::delete_cohort));
     let operations = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

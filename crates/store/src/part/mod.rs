@@ -19,13 +19,20 @@
 //! Parts are an open format: `SELECT * FROM read_parquet('parts/p1/*/*.parquet',
 //! union_by_name = true)` in DuckDB reads them.
 
+mod columns;
 mod merge;
 mod read;
 mod schema;
 mod write;
 
+pub use columns::{read_core, read_property, visit_json, CoreColumns, PropertyValue, PropertyVisitor};
 pub(crate) use merge::merge_parts;
 pub(crate) use read::read_part;
+
+/// Every event of a part, as rows (for activity feeds).
+pub fn read_rows(path: &std::path::Path) -> Result<Vec<crate::StoredEvent>, crate::Error> {
+    read_part(path)
+}
 pub(crate) use write::{write_part, PartCompression};
 
 pub const USER_KEY: &str = "user_key";

@@ -1,0 +1,116 @@
+//! Reports over events held in memory: the seam the property tests use, and
+//! the block type for store days that are not yet one part.
+
+use crate::context::Profiles;
+use crate::error::QueryError;
+use crate::result::ReportResult;
+use crate::run::{needs_table, run, unit_kind, Inputs};
+use crate::spec::{CohortRule, Spec};
+use crate::table::{Block, Identities, Table};
+use events::{Event, Properties};
+use std::collections::HashMap;
+use std::sync::Arc;
+use store::part::{visit_json, CoreColumns, PropertyVisitor};
+
+/// Everything a report needs, in memory.
+#[derive(Debug, Clone, Default)]
+pub struct Dataset {
+    pub timezone: String,
+    /// May contain duplicates (same distinct_id, time, name, insert_id): the
+    /// last one wins.
+    pub events: Vec<Event>,
+    /// Identity links, distinct id to canonical id; chains are followed.
+    pub links: Vec<(String, String)>,
+    pub profiles: Vec<(String, Properties)>,
+    pub cohorts: Vec<(i64, CohortRule)>,
+    pub now_ms: i64,
+}
+
+/// Runs a report over a dataset.
+pub fn run_dataset(dataset: &Dataset, spec: &Spec) -> Result<ReportResult, QueryError> {
+    let identities = Identities::new(dataset.links.iter().cloned());
+    let profiles = Profiles { people: dataset.profiles.clone(), groups: HashMap::new() };
+    let cohorts: HashMap<i64, CohortRule> = dataset.cohorts.iter().cloned().collect();
+    let table = if needs_table(spec) {
+        let block: Arc<dyn Block> = Arc::new(MemoryBlock::from_events(dedup(&dataset.events)));
+        Some(Arc::new(Table::build(vec![block], &unit_kind(spec), &identities, None)?))
+    } else {
+        None
+    };
+    let timezone = if dataset.timezone.is_empty() { "UTC" } else { dataset.timezone.as_str() };
+    run(table, &Inputs { identities: &identities, profiles: &profiles, cohorts: &cohorts, timezone, now_ms: dataset.now_ms }, spec)
+}
+
+fn dedup(events: &[Event]) -> Vec<Event> {
+    let mut last: HashMap<(&str, i64, &str, &str), usize> = HashMap::new();
+    for (i, event) in events.iter().enumerate() {
+        last.insert((&event.distinct_id, event.time_ms, &event.name, &event.insert_id), i);
+    }
+    let mut kept: Vec<usize> = last.into_values().collect();
+    kept.sort_unstable();
+    kept.into_iter().map(|i| events[i].clone()).collect()
+}
+
+/// Rows held in memory with parsed properties.
+pub(crate) struct MemoryBlock {
+    core: CoreColumns,
+    events: Vec<Event>,
+}
+
+impl MemoryBlock {
+    /// Events with user keys given in order of first appearance.
+    pub(crate) fn from_events(events: Vec<Event>) -> MemoryBlock {
+        let mut keys: HashMap<String, u32> = HashMap::new();
+        let keyed: Vec<(u32, Event)> = events
+            .into_iter()
+            .map(|event| {
+                let next = keys.len() as u32;
+                let key = *keys.entry(event.distinct_id.clone()).or_insert(next);
+                (key, event)
+            })
+            .collect();
+        MemoryBlock::from_keyed(keyed)
+    }
+
+    /// Events with the store's user keys.
+    pub(crate) fn from_keyed(keyed: Vec<(u32, Event)>) -> MemoryBlock {
+        let mut core = CoreColumns::default();
+        let mut names: HashMap<String, u32> = HashMap::new();
+        let mut ids: HashMap<u32, String> = HashMap::new();
+        let mut events = Vec::with_capacity(keyed.len());
+        for (key, event) in keyed {
+            let next = names.len() as u32;
+            core.events.push(*names.entry(event.name.clone()).or_insert(next));
+            core.user_keys.push(key);
+            core.times.push(event.time_ms);
+            ids.entry(key).or_insert_with(|| event.distinct_id.clone());
+            events.push(event);
+        }
+        core.event_names = vec![String::new(); names.len()];
+        for (name, code) in names {
+            core.event_names[code as usize] = name;
+        }
+        core.distinct_ids = ids.into_iter().collect();
+        core.distinct_ids.sort_unstable();
+        MemoryBlock { core, events }
+    }
+}
+
+impl Block for MemoryBlock {
+    fn core(&self) -> &CoreColumns {
+        &self.core
+    }
+
+    fn read_property(&self, key: &str, visitor: &mut dyn PropertyVisitor) -> Result<(), QueryError> {
+        for (row, event) in self.events.iter().enumerate() {
+            if let Some(value) = event.properties.get(key) {
+                visit_json(row, value, visitor);
+            }
+        }
+        Ok(())
+    }
+
+    fn events(&self, rows: &[usize]) -> Result<Vec<serde_json::Value>, QueryError> {
+        Ok(rows.iter().map(|row| self.events[*row].to_export_json(true)).collect())
+    }
+}

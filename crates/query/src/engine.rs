@@ -1,0 +1,172 @@
+//! The engine over the embedded store: keeps, per project, the decoded day
+//! blocks and the tables built from them, and rebuilds a table only when the
+//! store's parts or buffer, or the identity links, changed.
+//!
+//! A day held by exactly one part (the settled state) is read column by
+//! column from Parquet; a day still spread over several parts or the
+//! in-memory buffer is read through the store's deduplicating row path.
+
+use crate::context::Profiles;
+use crate::dataset::MemoryBlock;
+use crate::error::QueryError;
+use crate::result::ReportResult;
+use crate::run::{needs_table, run, unit_kind, Inputs};
+use crate::spec::{CohortRule, Spec};
+use crate::table::{Block, Identities, Table, UnitKind};
+use events::ProjectId;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use store::part::{CoreColumns, PropertyVisitor};
+use store::{DaySource, Snapshot, Store};
+
+type BlockKey = (i32, Vec<u64>, Vec<u64>);
+
+fn key_of(source: &DaySource) -> BlockKey {
+    (source.day, source.parts.iter().map(|(id, _)| *id).collect(), source.chunks.clone())
+}
+
+pub struct Engine {
+    store: Arc<Store>,
+    meta: Arc<meta::Meta>,
+    projects: Mutex<HashMap<ProjectId, Arc<Mutex<ProjectCache>>>>,
+}
+
+#[derive(Default)]
+struct ProjectCache {
+    blocks: HashMap<BlockKey, Arc<dyn Block>>,
+    tables: HashMap<UnitKind, (Vec<BlockKey>, u64, Arc<Table>)>,
+    meta_state: Option<(u64, Arc<MetaState>)>,
+}
+
+/// What the reports read from the metadata database.
+struct MetaState {
+    identities: Identities,
+    profiles: Profiles,
+    cohorts: HashMap<i64, CohortRule>,
+}
+
+impl Engine {
+    pub fn new(store: Arc<Store>, meta: Arc<meta::Meta>) -> Engine {
+        Engine { store, meta, projects: Mutex::new(HashMap::new()) }
+    }
+
+    /// Computes a report; blocking (reads files, uses every core).
+    pub fn run(&self, project: &meta::Project, spec: &Spec) -> Result<ReportResult, QueryError> {
+        let cache = self.projects.lock().unwrap_or_else(|p| p.into_inner()).entry(project.id).or_default().clone();
+        let (table, state) = {
+            let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+            let state = self.meta_state(&mut cache, project.id)?;
+            let table = if needs_table(spec) { Some(self.table(&mut cache, project.id, &unit_kind(spec), &state)?) } else { None };
+            (table, state)
+        };
+        let inputs = Inputs {
+            identities: &state.identities,
+            profiles: &state.profiles,
+            cohorts: &state.cohorts,
+            timezone: &project.timezone,
+            now_ms: events::now_ms(),
+        };
+        run(table, &inputs, spec)
+    }
+
+    fn meta_state(&self, cache: &mut ProjectCache, project: ProjectId) -> Result<Arc<MetaState>, QueryError> {
+        let generation = self.meta.generation();
+        if let Some((seen, state)) = &cache.meta_state {
+            if *seen == generation {
+                return Ok(state.clone());
+            }
+        }
+        let identities = Identities::new(self.meta.identity_links(project)?);
+        let people = self.meta.profiles(project, &[], usize::MAX)?;
+        let mut groups = HashMap::new();
+        for key in self.meta.group_keys(project)? {
+            let list = self.meta.group_profiles(project, &key, &[], usize::MAX)?;
+            groups.insert(key, list);
+        }
+        let mut cohorts = HashMap::new();
+        for saved in self.meta.cohorts(project)? {
+            match serde_json::from_str::<CohortRule>(&saved.definition) {
+                Ok(rule) => {
+                    cohorts.insert(saved.id, rule);
+                }
+                Err(error) => tracing::warn!(cohort = saved.id, %error, "skipping a cohort whose definition no longer parses"),
+            }
+        }
+        let state = Arc::new(MetaState { identities, profiles: Profiles { people, groups }, cohorts });
+        cache.meta_state = Some((generation, state.clone()));
+        Ok(state)
+    }
+
+    fn table(&self, cache: &mut ProjectCache, project: ProjectId, kind: &UnitKind, state: &MetaState) -> Result<Arc<Table>, QueryError> {
+        let generation = cache.meta_state.as_ref().map_or(0, |(g, _)| *g);
+        let snapshot = self.store.snapshot();
+        let sources = snapshot.day_sources(project);
+        let keys: Vec<BlockKey> = sources.iter().map(key_of).collect();
+        if let Some((seen_keys, seen_generation, table)) = cache.tables.get(kind) {
+            if *seen_keys == keys && (*seen_generation == generation || matches!(kind, UnitKind::Group(_))) {
+                return Ok(table.clone());
+            }
+        }
+        let missing: Vec<&DaySource> = sources.iter().filter(|s| !cache.blocks.contains_key(&key_of(s))).collect();
+        for (source, block) in missing.iter().zip(load_blocks(&snapshot, project, &missing)?) {
+            cache.blocks.insert(key_of(source), block);
+        }
+        cache.blocks.retain(|key, _| keys.contains(key));
+        let blocks: Vec<Arc<dyn Block>> = keys.iter().filter_map(|key| cache.blocks.get(key).cloned()).collect();
+        let started = std::time::Instant::now();
+        let table = Arc::new(Table::build(blocks, kind, &state.identities, Some(snapshot))?);
+        tracing::debug!(project = project.0, rows = table.n_rows(), units = table.n_units(), ms = started.elapsed().as_millis() as u64, "built query table");
+        cache.tables.insert(kind.clone(), (keys, generation, table.clone()));
+        Ok(table)
+    }
+}
+
+/// Decodes days on every core.
+fn load_blocks(snapshot: &Snapshot, project: ProjectId, sources: &[&DaySource]) -> Result<Vec<Arc<dyn Block>>, QueryError> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Arc<dyn Block>, QueryError>>>> = Mutex::new((0..sources.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..crate::parallel::threads().min(sources.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(source) = sources.get(i) else { break };
+                let block = load_block(snapshot, project, source);
+                results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(block);
+            });
+        }
+    });
+    results.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().map(|r| r.unwrap_or_else(|| Err(QueryError::bad("block not loaded")))).collect()
+}
+
+fn load_block(snapshot: &Snapshot, project: ProjectId, source: &DaySource) -> Result<Arc<dyn Block>, QueryError> {
+    if source.is_single_part() {
+        let path = source.parts[0].1.clone();
+        let core = store::part::read_core(&path)?;
+        return Ok(Arc::new(PartBlock { core, path }));
+    }
+    let rows = snapshot.day_rows(project, source.day)?;
+    let keyed = rows.iter().map(|row| (row.user_key(), row.to_event())).collect();
+    Ok(Arc::new(MemoryBlock::from_keyed(keyed)))
+}
+
+/// A settled day: one Parquet part, read column by column.
+struct PartBlock {
+    core: CoreColumns,
+    path: PathBuf,
+}
+
+impl Block for PartBlock {
+    fn core(&self) -> &CoreColumns {
+        &self.core
+    }
+
+    fn read_property(&self, key: &str, visitor: &mut dyn PropertyVisitor) -> Result<(), QueryError> {
+        Ok(store::part::read_property(&self.path, key, visitor)?)
+    }
+
+    fn events(&self, rows: &[usize]) -> Result<Vec<serde_json::Value>, QueryError> {
+        let all = store::part::read_rows(&self.path)?;
+        Ok(rows.iter().filter_map(|row| all.get(*row)).map(|event| event.to_event().to_export_json(true)).collect())
+    }
+}

@@ -1,0 +1,26 @@
+//! Why a report could not be computed.
+
+/// The crate's error. `BadSpec` is the client's fault (HTTP 400); the others
+/// are the server's.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("{0}")]
+    BadSpec(String),
+    #[error("cohort {0} does not exist")]
+    UnknownCohort(i64),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error(transparent)]
+    Meta(#[from] meta::Error),
+}
+
+impl QueryError {
+    pub(crate) fn bad(message: impl Into<String>) -> QueryError {
+        QueryError::BadSpec(message.into())
+    }
+
+    /// True when the request, not the server, is at fault.
+    pub fn is_client_error(&self) -> bool {
+        matches!(self, QueryError::BadSpec(_) | QueryError::UnknownCohort(_))
+    }
+}

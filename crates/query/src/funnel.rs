@@ -1,0 +1,356 @@
+//! Funnels: for each person (or group), attempts that start at a Step 1 in
+//! range and match later steps greedily within the conversion window.
+//!
+//! Per unit, the rows from the range start on are reduced to (time, step
+//! mask, exclusion mask, row); every rule in docs/reports.md then works on
+//! that short list. Greedy earliest matching is optimal for a fixed entry,
+//! which is why "first" and "totals" need one pass and "any" tries entries
+//! in order until one converts fully.
+
+use crate::calendar::parse_date;
+use crate::context::Context;
+use crate::error::QueryError;
+use crate::filter::{compile_all, RowFilter};
+use crate::parallel::{over_units, quantile};
+use crate::result::{FunnelResult, FunnelSegment, FunnelStep};
+use crate::segments::Segmenter;
+use crate::spec::{Counting, Entry, FunnelSpec, StepOrder};
+use crate::value::{compare_segments, Column};
+use std::sync::Arc;
+
+const MAX_STEPS: usize = 20;
+
+pub(crate) fn parse_window(text: Option<&str>, default_ms: i64) -> Result<i64, QueryError> {
+    let Some(text) = text else { return Ok(default_ms) };
+    let bad = || QueryError::bad(format!("window must look like 14d, 12h or 30m, got {text:?}"));
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let number: i64 = number.parse().map_err(|_| bad())?;
+    let unit_ms = match unit {
+        "d" => crate::calendar::MS_PER_DAY,
+        "h" => crate::calendar::MS_PER_HOUR,
+        "m" => 60_000,
+        _ => return Err(bad()),
+    };
+    if number <= 0 || number > 366 * 24 * 60 {
+        return Err(bad());
+    }
+    Ok(number * unit_ms)
+}
+
+struct Step {
+    code: Option<u32>,
+    filter: RowFilter,
+    trivial: bool,
+}
+
+struct Exclusion {
+    code: Option<u32>,
+    filter: RowFilter,
+    after: usize,
+    before: usize,
+}
+
+/// One attempt's outcome: steps reached and the time each was reached.
+#[derive(Debug, Clone, Default)]
+struct Attempt {
+    reached: Vec<i64>,
+    ends_at: i64,
+}
+
+/// Per-segment tallies.
+#[derive(Clone, Default)]
+struct Tally {
+    counts: Vec<u64>,
+    from_previous: Vec<Vec<f64>>,
+    from_start: Vec<Vec<f64>>,
+}
+
+impl Tally {
+    fn new(n: usize) -> Tally {
+        Tally { counts: vec![0; n], from_previous: vec![Vec::new(); n], from_start: vec![Vec::new(); n] }
+    }
+
+    fn add(&mut self, attempt: &Attempt) {
+        for (k, time) in attempt.reached.iter().enumerate() {
+            self.counts[k] += 1;
+            if k > 0 {
+                self.from_previous[k].push((time - attempt.reached[k - 1]) as f64);
+                self.from_start[k].push((time - attempt.reached[0]) as f64);
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        for k in 0..self.counts.len() {
+            self.counts[k] += other.counts[k];
+            self.from_previous[k].extend(&other.from_previous[k]);
+            self.from_start[k].extend(&other.from_start[k]);
+        }
+    }
+}
+
+/// A unit's relevant rows, reused across units.
+#[derive(Default)]
+struct Lane {
+    times: Vec<i64>,
+    masks: Vec<u32>,
+    exclusions: Vec<u32>,
+    rows: Vec<usize>,
+}
+
+pub(crate) fn run(context: &Context<'_>, spec: &FunnelSpec) -> Result<FunnelResult, QueryError> {
+    let table = context.table;
+    let n = spec.steps.len();
+    if !(2..=MAX_STEPS).contains(&n) {
+        return Err(QueryError::bad(format!("a funnel has 2 to {MAX_STEPS} steps, got {n}")));
+    }
+    let window = parse_window(spec.window.as_deref(), 7 * crate::calendar::MS_PER_DAY)?;
+    let (start, end) = context.calendar.range(parse_date(&spec.from, "from")?, parse_date(&spec.to, "to")?)?;
+    let code_of = |name: &str| -> Option<Option<u32>> {
+        if name == "$any" { Some(None) } else { table.event_code(name).map(Some) }
+    };
+    let mut steps = Vec::with_capacity(n);
+    for step in &spec.steps {
+        let mut filters = spec.filters.clone();
+        filters.extend(step.filters.iter().cloned());
+        match code_of(&step.event) {
+            Some(code) => {
+                let filter = compile_all(context, &filters)?;
+                steps.push(Step { code, trivial: filter.is_trivial(), filter });
+            }
+            None => {
+                steps.push(Step { code: Some(u32::MAX), filter: RowFilter::always(), trivial: true });
+            }
+        }
+    }
+    let mut exclusions = Vec::new();
+    for exclusion in &spec.exclusions {
+        if exclusion.after_step < 1 || exclusion.before_step > n || exclusion.after_step >= exclusion.before_step {
+            return Err(QueryError::bad("an exclusion needs 1 <= after_step < before_step <= number of steps"));
+        }
+        let mut filters = spec.filters.clone();
+        filters.extend(exclusion.filters.iter().cloned());
+        if let Some(code) = code_of(&exclusion.event) {
+            exclusions.push(Exclusion { code, filter: compile_all(context, &filters)?, after: exclusion.after_step, before: exclusion.before_step });
+        }
+    }
+    if exclusions.len() > 32 {
+        return Err(QueryError::bad("at most 32 exclusions"));
+    }
+    let held: Vec<Arc<Column>> = spec.hold_constant.iter().map(|key| table.column(key)).collect::<Result<_, _>>()?;
+    let segmenter = Segmenter::new(context, spec.breakdown.as_ref())?;
+    let n_segments = segmenter.len();
+
+    let tallies = over_units(
+        table,
+        || (vec![Tally::new(n); n_segments], Lane::default(), Vec::<u32>::new()),
+        |(tallies, lane, segments_seen), units| {
+            for unit in units {
+                let rows = table.rows_of(unit);
+                let first = table.first_at_or_after(rows.clone(), start);
+                lane.times.clear();
+                lane.masks.clear();
+                lane.exclusions.clear();
+                lane.rows.clear();
+                let mut has_entry = false;
+                for row in first..rows.end {
+                    let time = table.times[row];
+                    if time >= end.saturating_add(window) {
+                        break;
+                    }
+                    let code = table.events[row];
+                    let mut mask = 0u32;
+                    for (k, step) in steps.iter().enumerate() {
+                        if step.code.is_none_or(|c| c == code) && (k > 0 || time < end) && (step.trivial || step.filter.test(row, unit)) {
+                            mask |= 1 << k;
+                        }
+                    }
+                    let mut excluded = 0u32;
+                    for (e, exclusion) in exclusions.iter().enumerate() {
+                        if exclusion.code.is_none_or(|c| c == code) && exclusion.filter.test(row, unit) {
+                            excluded |= 1 << e;
+                        }
+                    }
+                    if mask != 0 || excluded != 0 {
+                        has_entry |= mask & 1 != 0;
+                        lane.times.push(time);
+                        lane.masks.push(mask);
+                        lane.exclusions.push(excluded);
+                        lane.rows.push(row);
+                    }
+                }
+                if !has_entry {
+                    continue;
+                }
+                // The segments of this unit's entries, each run on its own.
+                segments_seen.clear();
+                for (i, mask) in lane.masks.iter().enumerate() {
+                    if mask & 1 != 0 {
+                        segmenter.for_each(lane.rows[i], unit, |s| segments_seen.push(s));
+                    }
+                }
+                segments_seen.sort_unstable();
+                segments_seen.dedup();
+                for &segment in segments_seen.iter() {
+                    let is_entry = |i: usize| -> bool {
+                        if lane.masks[i] & 1 == 0 {
+                            return false;
+                        }
+                        let mut hit = false;
+                        segmenter.for_each(lane.rows[i], unit, |s| hit |= s == segment);
+                        hit
+                    };
+                    let tally = &mut tallies[segment as usize];
+                    let attempt_at = |i: usize| attempt(lane, i, n, window, spec.order, &exclusions, &held, unit);
+                    match (spec.counting, spec.entry) {
+                        (Counting::Totals, _) => {
+                            let mut after = i64::MIN;
+                            for i in 0..lane.times.len() {
+                                if lane.times[i] > after && is_entry(i) {
+                                    let outcome = attempt_at(i);
+                                    tally.add(&outcome);
+                                    after = outcome.ends_at;
+                                }
+                            }
+                        }
+                        (Counting::Uniques, Entry::First) => {
+                            if let Some(i) = (0..lane.times.len()).find(|i| is_entry(*i)) {
+                                tally.add(&attempt_at(i));
+                            }
+                        }
+                        (Counting::Uniques, Entry::Any) => {
+                            let mut best: Option<Attempt> = None;
+                            for i in (0..lane.times.len()).filter(|i| is_entry(*i)) {
+                                let outcome = attempt_at(i);
+                                if best.as_ref().is_none_or(|b| outcome.reached.len() > b.reached.len()) {
+                                    let done = outcome.reached.len() == n;
+                                    best = Some(outcome);
+                                    if done {
+                                        break;
+                                    }
+                                }
+                            }
+                            if let Some(best) = best {
+                                tally.add(&best);
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    );
+    let mut merged = vec![Tally::new(n); n_segments];
+    for (per_segment, _, _) in tallies {
+        for (m, t) in merged.iter_mut().zip(per_segment) {
+            m.merge(t);
+        }
+    }
+    let report_steps = |tally: &mut Tally| -> Vec<FunnelStep> {
+        (0..n)
+            .map(|k| {
+                let count = tally.counts[k];
+                let previous = if k == 0 { count } else { tally.counts[k - 1] };
+                let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+                let avg = |v: &Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+                FunnelStep {
+                    event: spec.steps[k].event.clone(),
+                    count,
+                    conversion_from_previous: ratio(count, previous),
+                    conversion_from_start: ratio(count, tally.counts[0]),
+                    avg_time_from_previous_ms: if k == 0 { None } else { avg(&tally.from_previous[k]) },
+                    median_time_from_previous_ms: if k == 0 { None } else { quantile(&mut tally.from_previous[k], 0.5) },
+                    avg_time_from_start_ms: if k == 0 { None } else { avg(&tally.from_start[k]) },
+                    median_time_from_start_ms: if k == 0 { None } else { quantile(&mut tally.from_start[k], 0.5) },
+                }
+            })
+            .collect()
+    };
+    if segmenter.is_none() {
+        return Ok(FunnelResult { steps: report_steps(&mut merged[0]), segments: None });
+    }
+    let mut segments: Vec<FunnelSegment> = merged
+        .iter_mut()
+        .enumerate()
+        .filter(|(_, tally)| tally.counts[0] > 0)
+        .map(|(s, tally)| FunnelSegment { segment: segmenter.labels[s].clone(), steps: report_steps(tally) })
+        .collect();
+    segments.sort_by(|a, b| b.steps[0].count.cmp(&a.steps[0].count).then_with(|| compare_segments(&a.segment, &b.segment)));
+    if let Some(limit) = spec.limit {
+        segments.truncate(limit);
+    }
+    Ok(FunnelResult { steps: Vec::new(), segments: Some(segments) })
+}
+
+/// Runs one attempt from entry `i` of the lane.
+#[allow(clippy::too_many_arguments)]
+fn attempt(lane: &Lane, i: usize, n: usize, window: i64, order: StepOrder, exclusions: &[Exclusion], held: &[Arc<Column>], _unit: usize) -> Attempt {
+    let t1 = lane.times[i];
+    let deadline = t1.saturating_add(window);
+    let entry_row = lane.rows[i];
+    let holds = |j: usize| held.iter().all(|column| column.codes[lane.rows[j]] == column.codes[entry_row]);
+    let mut reached = vec![t1];
+    match order {
+        StepOrder::Strict => {
+            for j in i + 1..lane.times.len() {
+                let time = lane.times[j];
+                if time > deadline || reached.len() == n {
+                    break;
+                }
+                let k = reached.len();
+                if lane.masks[j] & (1 << k) != 0 && time > reached[k - 1] && holds(j) {
+                    reached.push(time);
+                }
+            }
+        }
+        StepOrder::Any => {
+            let mut first_at: Vec<Option<i64>> = vec![None; n];
+            for j in i + 1..lane.times.len() {
+                let time = lane.times[j];
+                if time > deadline {
+                    break;
+                }
+                if time <= t1 || !holds(j) {
+                    continue;
+                }
+                for (k, slot) in first_at.iter_mut().enumerate().skip(1) {
+                    if slot.is_none() && lane.masks[j] & (1 << k) != 0 {
+                        *slot = Some(time);
+                    }
+                }
+            }
+            let mut latest = t1;
+            for slot in first_at.iter().skip(1) {
+                match slot {
+                    Some(time) => {
+                        latest = latest.max(*time);
+                        reached.push(latest);
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+    let mut ends_at = if reached.len() == n { reached[n - 1] } else { deadline };
+    // Every exclusion is judged on the steps matched without exclusions; the
+    // earliest hit decides.
+    let mut first_hit: Option<i64> = None;
+    for (e, exclusion) in exclusions.iter().enumerate() {
+        if exclusion.after > reached.len() {
+            continue;
+        }
+        let after_time = reached[exclusion.after - 1];
+        let limit = reached.get(exclusion.before - 1).copied();
+        let hit = (i..lane.times.len()).map(|j| lane.times[j]).zip(&lane.exclusions[i..]).find(|(time, mask)| {
+            *mask & (1 << e) != 0 && *time > after_time && limit.map_or(*time <= deadline, |l| *time < l)
+        });
+        if let Some((x, _)) = hit {
+            first_hit = Some(first_hit.map_or(x, |h: i64| h.min(x)));
+        }
+    }
+    if let Some(x) = first_hit {
+        let keep = reached.iter().filter(|t| **t < x).count();
+        reached.truncate(keep);
+        ends_at = ends_at.min(x);
+    }
+    Attempt { reached, ends_at }
+}

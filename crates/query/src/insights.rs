@@ -1,0 +1,450 @@
+//! Insights: counts, uniques, active users, frequencies and property
+//! aggregates per time bucket and segment.
+//!
+//! One pass per event entry over the table. Each worker owns a grid of cells
+//! (bucket × segment, plus one "whole range" row for totals); uniques use a
+//! stamp per cell, the last unit counted there, which works because a unit's
+//! rows are contiguous.
+
+use crate::calendar::{add_days, parse_date, Buckets};
+use crate::context::Context;
+use crate::error::QueryError;
+use crate::filter::{compile_all, RowFilter};
+use crate::formula;
+use crate::parallel::{over_units, quantile};
+use crate::result::{InsightsResult, Series};
+use crate::segments::Segmenter;
+use crate::spec::{Aggregate, Interval, InsightsEvent, InsightsSpec, Measure};
+use crate::value::compare_segments;
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+
+const NO_UNIT: u32 = u32::MAX;
+
+pub(crate) fn run(context: &Context<'_>, spec: &InsightsSpec) -> Result<InsightsResult, QueryError> {
+    let mut result = run_period(context, spec, &spec.from, &spec.to)?;
+    if spec.compare.is_some() {
+        let from = parse_date(&spec.from, "from")?;
+        let to = parse_date(&spec.to, "to")?;
+        let days = (to - from).get_days() as i64 + 1;
+        let previous_to = add_days(from, -1);
+        let previous_from = add_days(previous_to, 1 - days);
+        let previous = run_period(context, spec, &previous_from.to_string(), &previous_to.to_string())?;
+        result.previous = Some(Box::new(previous));
+    }
+    Ok(result)
+}
+
+/// One entry's numbers: per segment, a value per label and the whole-range total.
+struct EntryNumbers {
+    segments: Vec<SegmentNumbers>,
+}
+
+struct SegmentNumbers {
+    present: bool,
+    points: Vec<Option<f64>>,
+    total: Option<f64>,
+}
+
+fn run_period(context: &Context<'_>, spec: &InsightsSpec, from: &str, to: &str) -> Result<InsightsResult, QueryError> {
+    if spec.events.is_empty() {
+        return Err(QueryError::bad("events must list at least one event"));
+    }
+    if spec.events.len() > 26 {
+        return Err(QueryError::bad("at most 26 events (A to Z)"));
+    }
+    let from = parse_date(from, "from")?;
+    let to = parse_date(to, "to")?;
+    context.calendar.range(from, to)?;
+    let buckets = context.calendar.buckets(from, to, spec.interval);
+    let segmenter = Segmenter::new(context, spec.breakdown.as_ref())?;
+    let mut numbers = Vec::with_capacity(spec.events.len());
+    for entry in &spec.events {
+        let mut filters = spec.filters.clone();
+        filters.extend(entry.filters.iter().cloned());
+        let filter = compile_all(context, &filters)?;
+        let event = match entry.event.as_str() {
+            "$any" => EventMatch::Any,
+            name => context.table.event_code(name).map_or(EventMatch::Nothing, EventMatch::Code),
+        };
+        let entry_numbers = match entry.measure {
+            Measure::Dau | Measure::Wau | Measure::Mau => {
+                if spec.interval != Interval::Day {
+                    return Err(QueryError::bad("dau, wau and mau need interval \"day\""));
+                }
+                let days = match entry.measure {
+                    Measure::Dau => 1,
+                    Measure::Wau => 7,
+                    _ => 30,
+                };
+                active_units(context, &segmenter, event, &filter, from, to, days)
+            }
+            _ => grid(context, &buckets, &segmenter, event, &filter, entry)?,
+        };
+        numbers.push(entry_numbers);
+    }
+    let mut result = InsightsResult::default();
+    let breakdown = !segmenter.is_none();
+    for (entry, entry_numbers) in spec.events.iter().zip(&numbers) {
+        let measure = serde_json::to_value(entry.measure).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let mut series: Vec<Series> = entry_numbers
+            .segments
+            .iter()
+            .enumerate()
+            .filter(|(_, numbers)| numbers.present || !breakdown)
+            .map(|(s, numbers)| Series {
+                event: entry.event.clone(),
+                measure: measure.clone(),
+                segment: breakdown.then(|| segmenter.labels[s].clone()),
+                points: buckets.labels.iter().cloned().zip(numbers.points.iter().copied()).collect(),
+                total: numbers.total,
+            })
+            .collect();
+        if breakdown {
+            series.sort_by(|a, b| {
+                let (x, y) = (a.total.unwrap_or(f64::NEG_INFINITY), b.total.unwrap_or(f64::NEG_INFINITY));
+                y.total_cmp(&x).then_with(|| compare_segments(a.segment.as_ref().unwrap_or(&Json::Null), b.segment.as_ref().unwrap_or(&Json::Null)))
+            });
+            if let Some(limit) = spec.limit {
+                series.truncate(limit);
+            }
+        }
+        if spec.limit.is_none() || !breakdown {
+            series.iter_mut().for_each(|s| s.total = None);
+        }
+        result.series.extend(series);
+    }
+    if !spec.formulas.is_empty() {
+        let kept: Vec<Option<Json>> = {
+            let mut kept: Vec<Option<Json>> = Vec::new();
+            for series in &result.series {
+                if !kept.contains(&series.segment) {
+                    kept.push(series.segment.clone());
+                }
+            }
+            kept
+        };
+        for formula in &spec.formulas {
+            let expression = formula::parse(&formula.expression, spec.events.len())?;
+            for segment in &kept {
+                let s = match segment {
+                    None => 0,
+                    Some(label) => segmenter.labels.iter().position(|l| l == label).unwrap_or(0),
+                };
+                let points: BTreeMap<String, Option<f64>> = buckets
+                    .labels
+                    .iter()
+                    .enumerate()
+                    .map(|(l, label)| {
+                        let value = expression.evaluate(&|letter| numbers[letter].segments.get(s).and_then(|n| n.points[l]).or(Some(0.0)));
+                        (label.clone(), value)
+                    })
+                    .collect();
+                result.formulas.push(crate::result::FormulaSeries {
+                    name: formula.name.clone(),
+                    expression: formula.expression.clone(),
+                    segment: segment.clone(),
+                    points,
+                });
+            }
+        }
+    }
+    Ok(result)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum EventMatch {
+    Any,
+    Code(u32),
+    Nothing,
+}
+
+impl EventMatch {
+    #[inline]
+    fn matches(self, code: u32) -> bool {
+        match self {
+            EventMatch::Any => true,
+            EventMatch::Code(c) => c == code,
+            EventMatch::Nothing => false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fold {
+    Count,
+    Uniques,
+    Frequency,
+    Values,
+}
+
+struct Grid {
+    counts: Vec<u64>,
+    stamps: Vec<u32>,
+    values: Vec<Vec<f64>>,
+    unit_counts: Vec<u32>,
+    touched: Vec<u32>,
+    matched: Vec<u64>,
+}
+
+fn grid(
+    context: &Context<'_>,
+    buckets: &Buckets,
+    segmenter: &Segmenter,
+    event: EventMatch,
+    filter: &RowFilter,
+    entry: &InsightsEvent,
+) -> Result<EntryNumbers, QueryError> {
+    let table = context.table;
+    let n_labels = buckets.labels.len();
+    let n_segments = segmenter.len();
+    let n_cells = (n_labels + 1) * n_segments;
+    let whole = n_labels;
+    let fold = match entry.measure {
+        Measure::Total => Fold::Count,
+        Measure::Uniques => Fold::Uniques,
+        Measure::Frequency => Fold::Frequency,
+        _ => Fold::Values,
+    };
+    let numbers: Option<Vec<f64>> = match fold {
+        Fold::Values => {
+            let property = entry.property.as_deref().ok_or_else(|| QueryError::bad(format!("measure {:?} needs a property", entry.measure).to_lowercase()))?;
+            let column = table.column(property)?;
+            Some(column.numbers())
+        }
+        _ => None,
+    };
+    let column = match fold {
+        Fold::Values => entry.property.as_deref().map(|p| table.column(p)).transpose()?,
+        _ => None,
+    };
+    let (start, end) = buckets.range();
+    let filtered = !filter.is_trivial();
+    let accumulators = over_units(
+        table,
+        || Grid {
+            counts: vec![0; n_cells],
+            stamps: if fold == Fold::Uniques { vec![NO_UNIT; n_cells] } else { Vec::new() },
+            values: if matches!(fold, Fold::Values | Fold::Frequency) { vec![Vec::new(); n_cells] } else { Vec::new() },
+            unit_counts: if fold == Fold::Frequency { vec![0; n_cells] } else { Vec::new() },
+            touched: Vec::new(),
+            matched: vec![0; n_segments],
+        },
+        |grid, units| {
+            if matches!(event, EventMatch::Nothing) {
+                return;
+            }
+            for unit in units {
+                let rows = table.rows_of(unit);
+                let first = table.first_at_or_after(rows.clone(), start);
+                let mut cursor = 0usize;
+                for row in first..rows.end {
+                    let time = table.times[row];
+                    if time >= end {
+                        break;
+                    }
+                    if !event.matches(table.events[row]) || (filtered && !filter.test(row, unit)) {
+                        continue;
+                    }
+                    let label = buckets.label_of[buckets.slot(time, &mut cursor)] as usize;
+                    segmenter.for_each(row, unit, |segment| {
+                        let s = segment as usize;
+                        grid.matched[s] += 1;
+                        let cell = label * n_segments + s;
+                        let whole_cell = whole * n_segments + s;
+                        match fold {
+                            Fold::Count => {
+                                grid.counts[cell] += 1;
+                                grid.counts[whole_cell] += 1;
+                            }
+                            Fold::Uniques => {
+                                for c in [cell, whole_cell] {
+                                    if grid.stamps[c] != unit as u32 {
+                                        grid.stamps[c] = unit as u32;
+                                        grid.counts[c] += 1;
+                                    }
+                                }
+                            }
+                            Fold::Frequency => {
+                                for c in [cell, whole_cell] {
+                                    if grid.unit_counts[c] == 0 {
+                                        grid.touched.push(c as u32);
+                                    }
+                                    grid.unit_counts[c] += 1;
+                                }
+                            }
+                            Fold::Values => {
+                                if let (Some(numbers), Some(column)) = (&numbers, &column) {
+                                    let code = column.codes[row];
+                                    if code != crate::value::MISSING {
+                                        let value = numbers[code as usize];
+                                        if !value.is_nan() {
+                                            grid.values[cell].push(value);
+                                            grid.values[whole_cell].push(value);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    });
+                }
+                if fold == Fold::Frequency {
+                    for c in grid.touched.drain(..) {
+                        let c = c as usize;
+                        grid.values[c].push(f64::from(grid.unit_counts[c]));
+                        grid.unit_counts[c] = 0;
+                    }
+                }
+            }
+        },
+    );
+    let mut merged = accumulators.into_iter();
+    let mut total = merged.next().unwrap_or_else(|| unreachable!("over_units returns at least one accumulator"));
+    for grid in merged {
+        total.counts.iter_mut().zip(&grid.counts).for_each(|(a, b)| *a += b);
+        total.matched.iter_mut().zip(&grid.matched).for_each(|(a, b)| *a += b);
+        for (a, b) in total.values.iter_mut().zip(grid.values) {
+            a.extend(b);
+        }
+    }
+    let aggregate = match entry.measure {
+        Measure::Frequency => entry.aggregate.unwrap_or_default(),
+        Measure::Avg => Aggregate::Avg,
+        Measure::Min => Aggregate::Min,
+        Measure::Max => Aggregate::Max,
+        Measure::Median => Aggregate::Median,
+        Measure::P90 => Aggregate::P90,
+        _ => Aggregate::Avg,
+    };
+    let value_of = |cell: usize, values: &mut Vec<f64>| -> Option<f64> {
+        match fold {
+            Fold::Count | Fold::Uniques => Some(total.counts[cell] as f64),
+            _ if entry.measure == Measure::Sum => (!values.is_empty()).then(|| values.iter().sum()),
+            _ => fold_values(values, aggregate),
+        }
+    };
+    let mut values = std::mem::take(&mut total.values);
+    let segments = (0..n_segments)
+        .map(|s| {
+            let mut empty = Vec::new();
+            let mut cell_values = |cell: usize| -> Option<f64> {
+                let list = values.get_mut(cell).unwrap_or(&mut empty);
+                value_of(cell, list)
+            };
+            let points = (0..n_labels).map(|l| cell_values(l * n_segments + s)).collect();
+            let total_value = cell_values(whole * n_segments + s);
+            SegmentNumbers { present: total.matched[s] > 0, points, total: total_value }
+        })
+        .collect();
+    Ok(EntryNumbers { segments })
+}
+
+pub(crate) fn fold_values(values: &mut [f64], aggregate: Aggregate) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    match aggregate {
+        Aggregate::Avg => Some(values.iter().sum::<f64>() / values.len() as f64),
+        Aggregate::Min => values.iter().copied().reduce(f64::min),
+        Aggregate::Max => values.iter().copied().reduce(f64::max),
+        Aggregate::Median => quantile(values, 0.5),
+        Aggregate::P90 => quantile(values, 0.9),
+    }
+}
+
+/// DAU / WAU / MAU: per day, the distinct units active in the `window` days
+/// ending that day.
+fn active_units(
+    context: &Context<'_>,
+    segmenter: &Segmenter,
+    event: EventMatch,
+    filter: &RowFilter,
+    from: jiff::civil::Date,
+    to: jiff::civil::Date,
+    window: i64,
+) -> EntryNumbers {
+    let table = context.table;
+    let early = add_days(from, 1 - window);
+    let days = context.calendar.buckets(early, to, Interval::Day);
+    let offset = (window - 1) as usize;
+    let n_days = days.n_slots();
+    let n_labels = n_days - offset;
+    let n_segments = segmenter.len();
+    let (start, end) = days.range();
+    struct Acc {
+        counts: Vec<u64>,
+        totals: Vec<u64>,
+        matched: Vec<u64>,
+        pairs: Vec<(u32, u32)>,
+    }
+    let accumulators = over_units(
+        table,
+        || Acc { counts: vec![0; n_labels * n_segments], totals: vec![0; n_segments], matched: vec![0; n_segments], pairs: Vec::new() },
+        |acc, units| {
+            if matches!(event, EventMatch::Nothing) {
+                return;
+            }
+            for unit in units {
+                let rows = table.rows_of(unit);
+                let first = table.first_at_or_after(rows.clone(), start);
+                let mut cursor = 0usize;
+                acc.pairs.clear();
+                for row in first..rows.end {
+                    let time = table.times[row];
+                    if time >= end {
+                        break;
+                    }
+                    if !event.matches(table.events[row]) || !filter.test(row, unit) {
+                        continue;
+                    }
+                    let day = days.slot(time, &mut cursor) as u32;
+                    segmenter.for_each(row, unit, |s| {
+                        if day as usize >= offset {
+                            acc.matched[s as usize] += 1;
+                        }
+                        acc.pairs.push((s, day));
+                    });
+                }
+                acc.pairs.sort_unstable();
+                acc.pairs.dedup();
+                let mut i = 0;
+                while i < acc.pairs.len() {
+                    let segment = acc.pairs[i].0 as usize;
+                    let mut covered_until: i64 = -1;
+                    let mut in_range = false;
+                    while i < acc.pairs.len() && acc.pairs[i].0 as usize == segment {
+                        let day = acc.pairs[i].1 as i64;
+                        in_range |= day as usize >= offset;
+                        let last = (day + window - 1).min(n_days as i64 - 1);
+                        for k in day.max(covered_until + 1)..=last {
+                            if k as usize >= offset {
+                                acc.counts[(k as usize - offset) * n_segments + segment] += 1;
+                            }
+                        }
+                        covered_until = covered_until.max(last);
+                        i += 1;
+                    }
+                    if in_range {
+                        acc.totals[segment] += 1;
+                    }
+                }
+            }
+        },
+    );
+    let mut counts = vec![0u64; n_labels * n_segments];
+    let mut totals = vec![0u64; n_segments];
+    let mut matched = vec![0u64; n_segments];
+    for acc in accumulators {
+        counts.iter_mut().zip(&acc.counts).for_each(|(a, b)| *a += b);
+        totals.iter_mut().zip(&acc.totals).for_each(|(a, b)| *a += b);
+        matched.iter_mut().zip(&acc.matched).for_each(|(a, b)| *a += b);
+    }
+    let segments = (0..n_segments)
+        .map(|s| SegmentNumbers {
+            present: matched[s] > 0,
+            points: (0..n_labels).map(|l| Some(counts[l * n_segments + s] as f64)).collect(),
+            total: Some(totals[s] as f64),
+        })
+        .collect();
+    EntryNumbers { segments }
+}

@@ -1,0 +1,53 @@
+//! The query engine: Mixpanel-style reports (insights, funnels, retention,
+//! flows, cohorts, profiles) over a project's events.
+//!
+//! How a report runs (the long version is in ARCHITECTURE.md):
+//! 1. [`Engine::run`] takes a store snapshot and looks up the project's
+//!    cached [`table`]: every event ordered by person (or group) and time,
+//!    built from per-day blocks ([`engine`]). Only days whose parts changed
+//!    are decoded again.
+//! 2. [`run`] builds the report's [`context`] (time zone, profiles, cohorts)
+//!    and calls the report module ([`insights`], [`funnel`], [`retention`],
+//!    [`flows`], [`cohorts`], [`people`]).
+//! 3. Each report is one pass over the table's people, split over the cores
+//!    ([`parallel`]); property columns are read from the parts the first time a
+//!    report needs them.
+//!
+//! The counting rules are in docs/reports.md; [`Dataset`] runs the same code
+//! over events in memory, which is how the property tests compare it with a
+//! plain reference implementation.
+//!
+//! Architecture invariant: this crate reads the store and the metadata, never
+//! writes them, and knows nothing of HTTP.
+
+mod calendar;
+mod cohorts;
+mod context;
+mod dataset;
+mod engine;
+mod error;
+mod filter;
+mod flows;
+mod formula;
+mod funnel;
+mod insights;
+mod parallel;
+mod people;
+pub mod result;
+mod retention;
+mod run;
+mod segments;
+pub mod spec;
+mod table;
+mod value;
+
+pub use dataset::{run_dataset, Dataset};
+pub use engine::Engine;
+pub use error::QueryError;
+pub use result::ReportResult;
+pub use spec::Spec;
+
+/// Whether `name` is a time zone the engine knows (IANA names).
+pub fn is_time_zone(name: &str) -> bool {
+    jiff::tz::TimeZone::get(name).is_ok()
+}

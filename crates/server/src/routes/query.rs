@@ -1,0 +1,113 @@
+//! The report API: `POST /api/v1/query` with a JSON spec (docs/reports.md),
+//! saved cohorts, and the OpenAPI document. Authorised by the project secret
+//! (HTTP Basic user name) until scoped keys land.
+
+use super::request::read_body;
+use crate::auth::project_from_secret;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use meta::Project;
+use serde_json::{json, Value};
+
+const SPEC_BYTES_MAX: usize = 1024 * 1024;
+const OPENAPI: &str = include_str!("openapi.json");
+
+impl From<query::QueryError> for ApiError {
+    fn from(error: query::QueryError) -> Self {
+        if error.is_client_error() { ApiError::BadRequest(error.to_string()) } else { ApiError::Internal(error.to_string()) }
+    }
+}
+
+fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+async fn authorised(state: &AppState, headers: axum::http::HeaderMap) -> Result<Project, ApiError> {
+    let inner = state.inner.clone();
+    tokio::task::spawn_blocking(move || project_from_secret(&inner, &headers)).await?
+}
+
+pub(crate) async fn run(State(state): State<AppState>, request: Request) -> Response {
+    report(state, request).await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn report(state: AppState, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let project = authorised(&state, parts.headers).await?;
+    let body = read_body(body, SPEC_BYTES_MAX).await?;
+    let spec: query::Spec = serde_json::from_slice(&body).map_err(|error| ApiError::BadRequest(format!("invalid report spec: {error}")))?;
+    let inner = state.inner.clone();
+    let started = std::time::Instant::now();
+    let result = tokio::task::spawn_blocking(move || inner.engine.run(&project, &spec)).await??;
+    metrics::histogram!("hearth_query_seconds").record(started.elapsed().as_secs_f64());
+    Ok(json_response(StatusCode::OK, &result))
+}
+
+pub(crate) async fn openapi() -> Response {
+    let mut response = OPENAPI.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn cohort_json(cohort: &meta::SavedCohort) -> Value {
+    let definition: Value = serde_json::from_str(&cohort.definition).unwrap_or(Value::Null);
+    json!({"id": cohort.id, "name": cohort.name, "definition": definition, "created_ms": cohort.created_ms})
+}
+
+pub(crate) async fn list_cohorts(State(state): State<AppState>, request: Request) -> Response {
+    async {
+        let project = authorised(&state, request.into_parts().0.headers).await?;
+        let inner = state.inner.clone();
+        let cohorts = tokio::task::spawn_blocking(move || inner.meta.cohorts(project.id)).await??;
+        Ok::<_, ApiError>(json_response(StatusCode::OK, &json!({"cohorts": cohorts.iter().map(cohort_json).collect::<Vec<_>>()})))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCohort {
+    name: String,
+    definition: query::spec::CohortRule,
+}
+
+pub(crate) async fn create_cohort(State(state): State<AppState>, request: Request) -> Response {
+    async {
+        let (parts, body) = request.into_parts();
+        let project = authorised(&state, parts.headers).await?;
+        let body = read_body(body, SPEC_BYTES_MAX).await?;
+        let cohort: NewCohort = serde_json::from_slice(&body).map_err(|error| ApiError::BadRequest(format!("invalid cohort: {error}")))?;
+        if cohort.name.trim().is_empty() {
+            return Err(ApiError::BadRequest("a cohort needs a name".to_owned()));
+        }
+        let definition = serde_json::to_string(&cohort.definition).unwrap_or_default();
+        let inner = state.inner.clone();
+        let saved = tokio::task::spawn_blocking(move || inner.meta.create_cohort(project.id, cohort.name.trim(), &definition, events::now_ms())).await??;
+        Ok::<_, ApiError>(json_response(StatusCode::CREATED, &cohort_json(&saved)))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+pub(crate) async fn delete_cohort(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
+    async {
+        let project = authorised(&state, request.into_parts().0.headers).await?;
+        let id: i64 = id.parse().map_err(|_| ApiError::BadRequest(format!("cohort id must be an integer, got {id:?}")))?;
+        let inner = state.inner.clone();
+        let removed = tokio::task::spawn_blocking(move || inner.meta.delete_cohort(project.id, id)).await??;
+        if removed {
+            Ok::<_, ApiError>(StatusCode::NO_CONTENT.into_response())
+        } else {
+            Ok(crate::error::reply_response(mixpanel::error_reply(404, &format!("cohort {id} does not exist"))))
+        }
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
