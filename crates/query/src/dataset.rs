@@ -6,7 +6,7 @@ use crate::error::QueryError;
 use crate::result::ReportResult;
 use crate::run::{needs_table, run, unit_kind, Inputs};
 use crate::spec::{CohortRule, Spec};
-use crate::table::{Block, Identities, Table};
+use crate::table::{Block, Identities, KeyNames, Table};
 use events::{Event, Properties};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,8 +32,11 @@ pub fn run_dataset(dataset: &Dataset, spec: &Spec) -> Result<ReportResult, Query
     let profiles = Profiles { people: dataset.profiles.clone(), groups: HashMap::new() };
     let cohorts: HashMap<i64, CohortRule> = dataset.cohorts.iter().cloned().collect();
     let table = if needs_table(spec) {
-        let block: Arc<dyn Block> = Arc::new(MemoryBlock::from_events(dedup(&dataset.events)));
-        Some(Arc::new(Table::build(vec![block], &unit_kind(spec), &identities, None)?))
+        let mut block = MemoryBlock::from_events(dedup(&dataset.events));
+        let mut key_names = KeyNames::default();
+        key_names.take_from(&mut block.core);
+        let block: Arc<dyn Block> = Arc::new(block);
+        Some(Arc::new(Table::build(vec![block], &unit_kind(spec), &identities, &key_names, None)?))
     } else {
         None
     };
@@ -53,11 +56,15 @@ fn dedup(events: &[Event]) -> Vec<Event> {
 
 /// Rows held in memory with parsed properties.
 pub(crate) struct MemoryBlock {
-    core: CoreColumns,
-    events: Vec<Event>,
+    pub(crate) core: CoreColumns,
+    pub(crate) events: Vec<Event>,
 }
 
 impl MemoryBlock {
+    pub(crate) fn from_parts(core: CoreColumns, events: Vec<Event>) -> MemoryBlock {
+        MemoryBlock { core, events }
+    }
+
     /// Events with user keys given in order of first appearance.
     pub(crate) fn from_events(events: Vec<Event>) -> MemoryBlock {
         let mut keys: HashMap<String, u32> = HashMap::new();

@@ -12,7 +12,7 @@ use crate::error::QueryError;
 use crate::result::ReportResult;
 use crate::run::{needs_table, run, unit_kind, Inputs};
 use crate::spec::{CohortRule, Spec};
-use crate::table::{Block, Identities, Table, UnitKind};
+use crate::table::{Block, Identities, KeyNames, Table, UnitKind};
 use events::ProjectId;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -35,6 +35,7 @@ pub struct Engine {
 #[derive(Default)]
 struct ProjectCache {
     blocks: HashMap<BlockKey, Arc<dyn Block>>,
+    key_names: KeyNames,
     tables: HashMap<UnitKind, (Vec<BlockKey>, u64, Arc<Table>)>,
     meta_state: Option<(u64, Arc<MetaState>)>,
 }
@@ -109,23 +110,39 @@ impl Engine {
             }
         }
         let missing: Vec<&DaySource> = sources.iter().filter(|s| !cache.blocks.contains_key(&key_of(s))).collect();
-        for (source, block) in missing.iter().zip(load_blocks(&snapshot, project, &missing)?) {
+        for (source, mut loaded) in missing.iter().zip(load_blocks(&snapshot, project, &missing)?) {
+            cache.key_names.take_from(&mut loaded.core);
+            let block: Arc<dyn Block> = match loaded.kind {
+                LoadedKind::Part(path) => Arc::new(PartBlock { core: loaded.core, path }),
+                LoadedKind::Memory(events) => Arc::new(MemoryBlock::from_parts(loaded.core, events)),
+            };
             cache.blocks.insert(key_of(source), block);
         }
         cache.blocks.retain(|key, _| keys.contains(key));
         let blocks: Vec<Arc<dyn Block>> = keys.iter().filter_map(|key| cache.blocks.get(key).cloned()).collect();
         let started = std::time::Instant::now();
-        let table = Arc::new(Table::build(blocks, kind, &state.identities, Some(snapshot))?);
+        let table = Arc::new(Table::build(blocks, kind, &state.identities, &cache.key_names, Some(snapshot))?);
         tracing::debug!(project = project.0, rows = table.n_rows(), units = table.n_units(), ms = started.elapsed().as_millis() as u64, "built query table");
         cache.tables.insert(kind.clone(), (keys, generation, table.clone()));
         Ok(table)
     }
 }
 
+/// A decoded day before its distinct ids move to the project's [`KeyNames`].
+struct Loaded {
+    core: CoreColumns,
+    kind: LoadedKind,
+}
+
+enum LoadedKind {
+    Part(PathBuf),
+    Memory(Vec<events::Event>),
+}
+
 /// Decodes days on every core.
-fn load_blocks(snapshot: &Snapshot, project: ProjectId, sources: &[&DaySource]) -> Result<Vec<Arc<dyn Block>>, QueryError> {
+fn load_blocks(snapshot: &Snapshot, project: ProjectId, sources: &[&DaySource]) -> Result<Vec<Loaded>, QueryError> {
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Arc<dyn Block>, QueryError>>>> = Mutex::new((0..sources.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Option<Result<Loaded, QueryError>>>> = Mutex::new((0..sources.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
         for _ in 0..crate::parallel::threads().min(sources.len().max(1)) {
             scope.spawn(|| loop {
@@ -139,15 +156,16 @@ fn load_blocks(snapshot: &Snapshot, project: ProjectId, sources: &[&DaySource]) 
     results.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().map(|r| r.unwrap_or_else(|| Err(QueryError::bad("block not loaded")))).collect()
 }
 
-fn load_block(snapshot: &Snapshot, project: ProjectId, source: &DaySource) -> Result<Arc<dyn Block>, QueryError> {
+fn load_block(snapshot: &Snapshot, project: ProjectId, source: &DaySource) -> Result<Loaded, QueryError> {
     if source.is_single_part() {
         let path = source.parts[0].1.clone();
         let core = store::part::read_core(&path)?;
-        return Ok(Arc::new(PartBlock { core, path }));
+        return Ok(Loaded { core, kind: LoadedKind::Part(path) });
     }
     let rows = snapshot.day_rows(project, source.day)?;
     let keyed = rows.iter().map(|row| (row.user_key(), row.to_event())).collect();
-    Ok(Arc::new(MemoryBlock::from_keyed(keyed)))
+    let block = MemoryBlock::from_keyed(keyed);
+    Ok(Loaded { core: block.core, kind: LoadedKind::Memory(block.events) })
 }
 
 /// A settled day: one Parquet part, read column by column.

@@ -45,7 +45,15 @@ impl RowFilter {
 
 /// Compiles a list of filters that must all hold.
 pub(crate) fn compile_all(context: &Context<'_>, filters: &[Filter]) -> Result<RowFilter, QueryError> {
-    Ok(RowFilter::All(filters.iter().map(|f| compile(context, f)).collect::<Result<_, _>>()?))
+    let mut list: Vec<RowFilter> = Vec::with_capacity(filters.len());
+    for filter in filters {
+        // Nested "all" groups flatten into this one: fewer levels per row.
+        match compile(context, filter)? {
+            RowFilter::All(inner) => list.extend(inner),
+            other => list.push(other),
+        }
+    }
+    Ok(RowFilter::All(list))
 }
 
 pub(crate) fn compile(context: &Context<'_>, filter: &Filter) -> Result<RowFilter, QueryError> {

@@ -27,7 +27,7 @@ pub(crate) fn run(context: &Context<'_>, spec: &FlowsSpec) -> Result<FlowsResult
         "$any" => None,
         name => match table.event_code(name) {
             Some(code) => Some(code),
-            None => return Ok(FlowsResult::default()),
+            None => return Ok(FlowsResult { paths: Vec::new(), steps: (1..=spec.steps).map(|step| FlowStep { step, nodes: Vec::new(), dropoff: 0 }).collect() }),
         },
     };
     let n_steps = spec.steps;
@@ -55,7 +55,8 @@ pub(crate) fn run(context: &Context<'_>, spec: &FlowsSpec) -> Result<FlowsResult
                                 if path.len() > n_steps || table.times[next] - time > window {
                                     break;
                                 }
-                                if path_filter.test(next, unit) {
+                                // Strictly after: events at the anchor's own time have no order.
+                                if table.times[next] > time && path_filter.test(next, unit) {
                                     path.push(table.events[next]);
                                 }
                             }
@@ -65,7 +66,7 @@ pub(crate) fn run(context: &Context<'_>, spec: &FlowsSpec) -> Result<FlowsResult
                                 if path.len() > n_steps || time - table.times[previous] > window {
                                     break;
                                 }
-                                if path_filter.test(previous, unit) {
+                                if table.times[previous] < time && path_filter.test(previous, unit) {
                                     path.push(table.events[previous]);
                                 }
                             }

@@ -113,14 +113,11 @@ pub(crate) fn run(context: &Context<'_>, spec: &FunnelSpec) -> Result<FunnelResu
     for step in &spec.steps {
         let mut filters = spec.filters.clone();
         filters.extend(step.filters.iter().cloned());
+        // Compiled even for an unknown event, so a bad filter is refused whatever the data.
+        let filter = compile_all(context, &filters)?;
         match code_of(&step.event) {
-            Some(code) => {
-                let filter = compile_all(context, &filters)?;
-                steps.push(Step { code, trivial: filter.is_trivial(), filter });
-            }
-            None => {
-                steps.push(Step { code: Some(u32::MAX), filter: RowFilter::always(), trivial: true });
-            }
+            Some(code) => steps.push(Step { code, trivial: filter.is_trivial(), filter }),
+            None => steps.push(Step { code: Some(u32::MAX), filter: RowFilter::always(), trivial: true }),
         }
     }
     let mut exclusions = Vec::new();
@@ -130,16 +127,32 @@ pub(crate) fn run(context: &Context<'_>, spec: &FunnelSpec) -> Result<FunnelResu
         }
         let mut filters = spec.filters.clone();
         filters.extend(exclusion.filters.iter().cloned());
+        let filter = compile_all(context, &filters)?;
         if let Some(code) = code_of(&exclusion.event) {
-            exclusions.push(Exclusion { code, filter: compile_all(context, &filters)?, after: exclusion.after_step, before: exclusion.before_step });
+            exclusions.push(Exclusion { code, filter, after: exclusion.after_step, before: exclusion.before_step });
         }
     }
     if exclusions.len() > 32 {
         return Err(QueryError::bad("at most 32 exclusions"));
     }
+    // Steps without filters are decided by the event code alone.
+    let mut mask_of_code = vec![0u32; table.event_names.len()];
+    let mut filtered_steps: Vec<usize> = Vec::new();
+    for (k, step) in steps.iter().enumerate() {
+        if !step.trivial {
+            filtered_steps.push(k);
+            continue;
+        }
+        for (code, mask) in mask_of_code.iter_mut().enumerate() {
+            if step.code.is_none_or(|c| c == code as u32) {
+                *mask |= 1 << k;
+            }
+        }
+    }
     let held: Vec<Arc<Column>> = spec.hold_constant.iter().map(|key| table.column(key)).collect::<Result<_, _>>()?;
     let segmenter = Segmenter::new(context, spec.breakdown.as_ref())?;
     let n_segments = segmenter.len();
+    let has_exclusions = !exclusions.is_empty();
 
     let tallies = over_units(
         table,
@@ -159,14 +172,19 @@ pub(crate) fn run(context: &Context<'_>, spec: &FunnelSpec) -> Result<FunnelResu
                         break;
                     }
                     let code = table.events[row];
-                    let mut mask = 0u32;
-                    for (k, step) in steps.iter().enumerate() {
-                        if step.code.is_none_or(|c| c == code) && (k > 0 || time < end) && (step.trivial || step.filter.test(row, unit)) {
+                    let mut mask = mask_of_code[code as usize];
+                    for &k in &filtered_steps {
+                        let step = &steps[k];
+                        if step.code.is_none_or(|c| c == code) && step.filter.test(row, unit) {
                             mask |= 1 << k;
                         }
                     }
+                    if time >= end {
+                        // Only Step 1 must be in range.
+                        mask &= !1;
+                    }
                     let mut excluded = 0u32;
-                    for (e, exclusion) in exclusions.iter().enumerate() {
+                    for (e, exclusion) in exclusions.iter().enumerate().filter(|_| has_exclusions) {
                         if exclusion.code.is_none_or(|c| c == code) && exclusion.filter.test(row, unit) {
                             excluded |= 1 << e;
                         }

@@ -136,7 +136,12 @@ fn run_period(context: &Context<'_>, spec: &InsightsSpec, from: &str, to: &str) 
                     .iter()
                     .enumerate()
                     .map(|(l, label)| {
-                        let value = expression.evaluate(&|letter| numbers[letter].segments.get(s).and_then(|n| n.points[l]).or(Some(0.0)));
+                        // A letter without this segment has the measure of no
+                        // events: 0 for counts, null for property aggregates.
+                        let value = expression.evaluate(&|letter| match numbers[letter].segments.get(s) {
+                            Some(n) => n.points[l],
+                            None => empty_value(spec.events[letter].measure),
+                        });
                         (label.clone(), value)
                     })
                     .collect();
@@ -150,6 +155,14 @@ fn run_period(context: &Context<'_>, spec: &InsightsSpec, from: &str, to: &str) 
         }
     }
     Ok(result)
+}
+
+/// A measure over no events.
+fn empty_value(measure: Measure) -> Option<f64> {
+    match measure {
+        Measure::Sum | Measure::Avg | Measure::Min | Measure::Max | Measure::Median | Measure::P90 => None,
+        _ => Some(0.0),
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -176,6 +189,96 @@ enum Fold {
     Uniques,
     Frequency,
     Values,
+}
+
+const FOLD_COUNT: u8 = 0;
+const FOLD_UNIQUES: u8 = 1;
+const FOLD_FREQUENCY: u8 = 2;
+const FOLD_VALUES: u8 = 3;
+
+/// What one grid pass reads.
+struct Scan<'a> {
+    table: &'a crate::table::Table,
+    buckets: &'a Buckets,
+    segmenter: &'a Segmenter,
+    event: EventMatch,
+    filter: &'a RowFilter,
+    filtered: bool,
+    numbers: Option<&'a [f64]>,
+    column: Option<&'a crate::value::Column>,
+    start: i64,
+    end: i64,
+    n_segments: usize,
+    whole: usize,
+}
+
+impl Scan<'_> {
+    fn run<const FOLD: u8>(&self, grid: &mut Grid, units: std::ops::Range<usize>) {
+        let table = self.table;
+        let n_segments = self.n_segments;
+        for unit in units {
+            let rows = table.rows_of(unit);
+            let first = table.first_at_or_after(rows.clone(), self.start);
+            let mut cursor = 0usize;
+            for row in first..rows.end {
+                let time = table.times[row];
+                if time >= self.end {
+                    break;
+                }
+                if !self.event.matches(table.events[row]) || (self.filtered && !self.filter.test(row, unit)) {
+                    continue;
+                }
+                let label = self.buckets.label_of[self.buckets.slot(time, &mut cursor)] as usize;
+                self.segmenter.for_each(row, unit, |segment| {
+                    let s = segment as usize;
+                    grid.matched[s] += 1;
+                    let cell = label * n_segments + s;
+                    let whole_cell = self.whole * n_segments + s;
+                    match FOLD {
+                        FOLD_COUNT => {
+                            grid.counts[cell] += 1;
+                            grid.counts[whole_cell] += 1;
+                        }
+                        FOLD_UNIQUES => {
+                            for c in [cell, whole_cell] {
+                                if grid.stamps[c] != unit as u32 {
+                                    grid.stamps[c] = unit as u32;
+                                    grid.counts[c] += 1;
+                                }
+                            }
+                        }
+                        FOLD_FREQUENCY => {
+                            for c in [cell, whole_cell] {
+                                if grid.unit_counts[c] == 0 {
+                                    grid.touched.push(c as u32);
+                                }
+                                grid.unit_counts[c] += 1;
+                            }
+                        }
+                        _ => {
+                            if let (Some(numbers), Some(column)) = (self.numbers, self.column) {
+                                let code = column.codes[row];
+                                if code != crate::value::MISSING {
+                                    let value = numbers[code as usize];
+                                    if !value.is_nan() {
+                                        grid.values[cell].push(value);
+                                        grid.values[whole_cell].push(value);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+            if FOLD == FOLD_FREQUENCY {
+                for c in grid.touched.drain(..) {
+                    let c = c as usize;
+                    grid.values[c].push(f64::from(grid.unit_counts[c]));
+                    grid.unit_counts[c] = 0;
+                }
+            }
+        }
+    }
 }
 
 struct Grid {
@@ -220,6 +323,7 @@ fn grid(
     };
     let (start, end) = buckets.range();
     let filtered = !filter.is_trivial();
+    let scan = Scan { table, buckets, segmenter, event, filter, filtered, numbers: numbers.as_deref(), column: column.as_deref(), start, end, n_segments, whole };
     let accumulators = over_units(
         table,
         || Grid {
@@ -234,67 +338,12 @@ fn grid(
             if matches!(event, EventMatch::Nothing) {
                 return;
             }
-            for unit in units {
-                let rows = table.rows_of(unit);
-                let first = table.first_at_or_after(rows.clone(), start);
-                let mut cursor = 0usize;
-                for row in first..rows.end {
-                    let time = table.times[row];
-                    if time >= end {
-                        break;
-                    }
-                    if !event.matches(table.events[row]) || (filtered && !filter.test(row, unit)) {
-                        continue;
-                    }
-                    let label = buckets.label_of[buckets.slot(time, &mut cursor)] as usize;
-                    segmenter.for_each(row, unit, |segment| {
-                        let s = segment as usize;
-                        grid.matched[s] += 1;
-                        let cell = label * n_segments + s;
-                        let whole_cell = whole * n_segments + s;
-                        match fold {
-                            Fold::Count => {
-                                grid.counts[cell] += 1;
-                                grid.counts[whole_cell] += 1;
-                            }
-                            Fold::Uniques => {
-                                for c in [cell, whole_cell] {
-                                    if grid.stamps[c] != unit as u32 {
-                                        grid.stamps[c] = unit as u32;
-                                        grid.counts[c] += 1;
-                                    }
-                                }
-                            }
-                            Fold::Frequency => {
-                                for c in [cell, whole_cell] {
-                                    if grid.unit_counts[c] == 0 {
-                                        grid.touched.push(c as u32);
-                                    }
-                                    grid.unit_counts[c] += 1;
-                                }
-                            }
-                            Fold::Values => {
-                                if let (Some(numbers), Some(column)) = (&numbers, &column) {
-                                    let code = column.codes[row];
-                                    if code != crate::value::MISSING {
-                                        let value = numbers[code as usize];
-                                        if !value.is_nan() {
-                                            grid.values[cell].push(value);
-                                            grid.values[whole_cell].push(value);
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    });
-                }
-                if fold == Fold::Frequency {
-                    for c in grid.touched.drain(..) {
-                        let c = c as usize;
-                        grid.values[c].push(f64::from(grid.unit_counts[c]));
-                        grid.unit_counts[c] = 0;
-                    }
-                }
+            // One specialised loop per fold: no per-row dispatch on it.
+            match fold {
+                Fold::Count => scan.run::<FOLD_COUNT>(grid, units),
+                Fold::Uniques => scan.run::<FOLD_UNIQUES>(grid, units),
+                Fold::Frequency => scan.run::<FOLD_FREQUENCY>(grid, units),
+                Fold::Values => scan.run::<FOLD_VALUES>(grid, units),
             }
         },
     );
@@ -319,6 +368,8 @@ fn grid(
     let value_of = |cell: usize, values: &mut Vec<f64>| -> Option<f64> {
         match fold {
             Fold::Count | Fold::Uniques => Some(total.counts[cell] as f64),
+            // No people in a bucket: each did it zero times.
+            Fold::Frequency => Some(fold_values(values, aggregate).unwrap_or(0.0)),
             _ if entry.measure == Measure::Sum => (!values.is_empty()).then(|| values.iter().sum()),
             _ => fold_values(values, aggregate),
         }

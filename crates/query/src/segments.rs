@@ -86,7 +86,7 @@ impl Segmenter {
         self.labels.len()
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn for_each(&self, row: usize, unit: usize, mut visit: impl FnMut(u32)) {
         match &self.kind {
             Kind::None => visit(0),

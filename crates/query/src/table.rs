@@ -20,6 +20,33 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use store::part::{CoreColumns, PropertyValue, PropertyVisitor};
 
+/// The distinct id of each user key of a project, gathered from the blocks
+/// as they are loaded (a block's own copy is then dropped: per-day copies of
+/// half a million ids would cost more than the events).
+#[derive(Debug, Default)]
+pub(crate) struct KeyNames {
+    names: Vec<Option<Arc<str>>>,
+}
+
+impl KeyNames {
+    pub(crate) fn take_from(&mut self, core: &mut CoreColumns) {
+        for (key, id) in std::mem::take(&mut core.distinct_ids) {
+            let key = key as usize;
+            if key >= self.names.len() {
+                self.names.resize(key + 1, None);
+            }
+            if self.names[key].is_none() {
+                self.names[key] = Some(id.into());
+            }
+        }
+        core.distinct_ids.shrink_to_fit();
+    }
+
+    fn get(&self, key: u32) -> Option<&str> {
+        self.names.get(key as usize).and_then(|n| n.as_deref())
+    }
+}
+
 /// A source of rows: the core columns up front, properties on demand.
 pub(crate) trait Block: Send + Sync {
     fn core(&self) -> &CoreColumns;
@@ -67,8 +94,13 @@ pub(crate) struct Identities {
 }
 
 impl Identities {
+    /// The first link of a distinct id wins (a device keeps its first user).
     pub(crate) fn new(links: impl IntoIterator<Item = (String, String)>) -> Identities {
-        Identities { links: links.into_iter().collect() }
+        let mut map = HashMap::new();
+        for (distinct_id, canonical) in links {
+            map.entry(distinct_id).or_insert(canonical);
+        }
+        Identities { links: map }
     }
 
     pub(crate) fn resolve<'a>(&'a self, distinct_id: &'a str) -> &'a str {
@@ -94,7 +126,13 @@ impl Identities {
 }
 
 impl Table {
-    pub(crate) fn build(blocks: Vec<Arc<dyn Block>>, kind: &UnitKind, identities: &Identities, snapshot: Option<store::Snapshot>) -> Result<Table, QueryError> {
+    pub(crate) fn build(
+        blocks: Vec<Arc<dyn Block>>,
+        kind: &UnitKind,
+        identities: &Identities,
+        key_names: &KeyNames,
+        snapshot: Option<store::Snapshot>,
+    ) -> Result<Table, QueryError> {
         // Event names in name order, and each block's local-to-global codes.
         let mut names: Vec<&str> = blocks.iter().flat_map(|b| b.core().event_names.iter().map(String::as_str)).collect();
         names.sort_unstable();
@@ -128,16 +166,18 @@ impl Table {
                 let mut unit_of_key: Vec<u32> = Vec::new();
                 for block in &blocks {
                     let core = block.core();
-                    for (key, distinct_id) in &core.distinct_ids {
-                        let key = *key as usize;
-                        if key >= unit_of_key.len() {
-                            unit_of_key.resize(key + 1, MISSING);
+                    for key in &core.user_keys {
+                        let index = *key as usize;
+                        if index >= unit_of_key.len() {
+                            unit_of_key.resize(index + 1, MISSING);
                         }
-                        if unit_of_key[key] == MISSING {
-                            unit_of_key[key] = intern(identities.resolve(distinct_id));
+                        if unit_of_key[index] == MISSING {
+                            if let Some(distinct_id) = key_names.get(*key) {
+                                unit_of_key[index] = intern(identities.resolve(distinct_id));
+                            }
                         }
+                        row_units.push(unit_of_key[index]);
                     }
-                    row_units.extend(core.user_keys.iter().map(|k| unit_of_key.get(*k as usize).copied().unwrap_or(MISSING)));
                 }
             }
             UnitKind::Group(key) => {
