@@ -16,9 +16,11 @@ mod error;
 mod identity;
 mod profiles;
 mod projects;
+mod recorder;
 
 pub use cohorts::SavedCohort;
 pub use db::Meta;
 pub use error::Error;
 pub use identity::LinkSource;
 pub use projects::{GeoPrecisionSetting, NewProject, Project};
+pub use recorder::LinkCache;

@@ -1,8 +1,7 @@
 //! Dates and time zones: turning a report's `from`/`to` dates and interval
 //! into UTC instants, and an event's time into the bucket it is counted in.
-//! Buckets are computed once per report as a sorted list of UTC boundaries;
-//! rows of a person are time-ordered, so finding each row's bucket is a cursor
-//! that only moves forward.
+//! Buckets are computed once per report as a sorted list of UTC boundaries
+//! with an index that finds a time's bucket in constant time.
 
 use crate::error::QueryError;
 use crate::spec::Interval;
@@ -94,6 +93,7 @@ impl Calendar {
             day = next_day(day);
         }
         buckets.starts.push(self.day_start(next_day(to)));
+        buckets.build_index();
         buckets
     }
 }
@@ -119,6 +119,22 @@ pub(crate) struct Buckets {
     pub(crate) starts: Vec<i64>,
     pub(crate) label_of: Vec<u32>,
     pub(crate) labels: Vec<String>,
+    index: SlotIndex,
+}
+
+/// Finds a time's slot without searching: the range is cut into steps of a
+/// power-of-two width no wider than the narrowest slot, and each step records
+/// its slot at its start and the one boundary it may contain.
+#[derive(Debug, Default, Clone)]
+struct SlotIndex {
+    shift: u32,
+    steps: Vec<SlotStep>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct SlotStep {
+    slot: u32,
+    boundary: i64,
 }
 
 impl Buckets {
@@ -130,20 +146,32 @@ impl Buckets {
         self.label_of.len()
     }
 
-    /// The slot of `time` (which must be in range), moving `cursor` forward.
+    /// The slot of `time`, which must be in range: one shift, one lookup and
+    /// one comparison (see [`SlotIndex`]).
     #[inline]
-    pub(crate) fn slot(&self, time: i64, cursor: &mut usize) -> usize {
-        let c = *cursor;
-        if self.starts[c] <= time && time < self.starts[c + 1] {
-            return c;
+    pub(crate) fn slot(&self, time: i64) -> usize {
+        let step = ((time - self.starts[0]) >> self.index.shift) as usize;
+        match self.index.steps.get(step) {
+            Some(entry) => entry.slot as usize + usize::from(time >= entry.boundary),
+            None => self.n_slots() - 1,
         }
-        if c + 2 < self.starts.len() && self.starts[c + 1] <= time && time < self.starts[c + 2] {
-            *cursor = c + 1;
-        } else {
-            let last = self.starts.len() - 2;
-            *cursor = self.starts.partition_point(|s| *s <= time).saturating_sub(1).min(last);
+    }
+
+    fn build_index(&mut self) {
+        let min_width = self.starts.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(1).max(1);
+        // The widest power of two not wider than any slot: each step then
+        // holds at most one slot boundary.
+        let shift = 63 - (min_width as u64).leading_zeros();
+        let (start, end) = self.range();
+        let n_steps = (((end - start).max(0)) >> shift) as usize + 1;
+        let mut steps = Vec::with_capacity(n_steps);
+        for i in 0..n_steps {
+            let step_start = start + ((i as i64) << shift);
+            let slot = self.starts.partition_point(|s| *s <= step_start).saturating_sub(1).min(self.n_slots().saturating_sub(1));
+            let boundary = self.starts.get(slot + 1).copied().filter(|b| *b < end && *b < step_start + (1i64 << shift)).unwrap_or(i64::MAX);
+            steps.push(SlotStep { slot: slot as u32, boundary });
         }
-        *cursor
+        self.index = SlotIndex { shift, steps };
     }
 }
 
@@ -165,9 +193,12 @@ mod tests {
         let hours = calendar.buckets(from, from, Interval::Hour);
         assert_eq!(hours.labels.len(), 24);
         assert_eq!(hours.labels[0], "2026-03-28T00:00");
-        let mut cursor = 0;
-        assert_eq!(days.slot(days.starts[1] + 5, &mut cursor), 1);
-        assert_eq!(days.slot(days.starts[2], &mut cursor), 2);
-        assert_eq!(days.slot(days.starts[0], &mut cursor), 0);
+        for buckets in [&days, &hours, &weeks] {
+            let (start, end) = buckets.range();
+            for time in (start..end).step_by(59_999).chain([start, end - 1]).chain(buckets.starts[1..buckets.n_slots()].iter().flat_map(|b| [*b - 1, *b])) {
+                let expected = buckets.starts.partition_point(|s| *s <= time) - 1;
+                assert_eq!(buckets.slot(time), expected, "time {time}");
+            }
+        }
     }
 }

@@ -57,13 +57,10 @@ fn dedup(events: &[Event]) -> Vec<Event> {
 /// Rows held in memory with parsed properties.
 pub(crate) struct MemoryBlock {
     pub(crate) core: CoreColumns,
-    pub(crate) events: Vec<Event>,
+    events: Vec<Event>,
 }
 
 impl MemoryBlock {
-    pub(crate) fn from_parts(core: CoreColumns, events: Vec<Event>) -> MemoryBlock {
-        MemoryBlock { core, events }
-    }
 
     /// Events with user keys given in order of first appearance.
     pub(crate) fn from_events(events: Vec<Event>) -> MemoryBlock {
@@ -79,8 +76,7 @@ impl MemoryBlock {
         MemoryBlock::from_keyed(keyed)
     }
 
-    /// Events with the store's user keys.
-    pub(crate) fn from_keyed(keyed: Vec<(u32, Event)>) -> MemoryBlock {
+    fn from_keyed(keyed: Vec<(u32, Event)>) -> MemoryBlock {
         let mut core = CoreColumns::default();
         let mut names: HashMap<String, u32> = HashMap::new();
         let mut ids: HashMap<u32, String> = HashMap::new();

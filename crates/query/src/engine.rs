@@ -7,7 +7,7 @@
 //! in-memory buffer is read through the store's deduplicating row path.
 
 use crate::context::Profiles;
-use crate::dataset::MemoryBlock;
+use crate::blocks::{BufferedDayBlock, PartBlock, SplitDayBlock};
 use crate::error::QueryError;
 use crate::result::ReportResult;
 use crate::run::{needs_table, run, unit_kind, Inputs};
@@ -17,7 +17,7 @@ use events::ProjectId;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use store::part::{CoreColumns, PropertyVisitor};
+use store::part::CoreColumns;
 use store::{DaySource, Snapshot, Store};
 
 type BlockKey = (i32, Vec<u64>, Vec<u64>);
@@ -111,12 +111,8 @@ impl Engine {
         }
         let missing: Vec<&DaySource> = sources.iter().filter(|s| !cache.blocks.contains_key(&key_of(s))).collect();
         for (source, mut loaded) in missing.iter().zip(load_blocks(&snapshot, project, &missing)?) {
-            cache.key_names.take_from(&mut loaded.core);
-            let block: Arc<dyn Block> = match loaded.kind {
-                LoadedKind::Part(path) => Arc::new(PartBlock { core: loaded.core, path }),
-                LoadedKind::Memory(events) => Arc::new(MemoryBlock::from_parts(loaded.core, events)),
-            };
-            cache.blocks.insert(key_of(source), block);
+            cache.key_names.take_from(loaded.core_mut());
+            cache.blocks.insert(key_of(source), loaded.into_block());
         }
         cache.blocks.retain(|key, _| keys.contains(key));
         let blocks: Vec<Arc<dyn Block>> = keys.iter().filter_map(|key| cache.blocks.get(key).cloned()).collect();
@@ -128,21 +124,10 @@ impl Engine {
     }
 }
 
-/// A decoded day before its distinct ids move to the project's [`KeyNames`].
-struct Loaded {
-    core: CoreColumns,
-    kind: LoadedKind,
-}
-
-enum LoadedKind {
-    Part(PathBuf),
-    Memory(Vec<events::Event>),
-}
-
 /// Decodes days on every core.
-fn load_blocks(snapshot: &Snapshot, project: ProjectId, sources: &[&DaySource]) -> Result<Vec<Loaded>, QueryError> {
+fn load_blocks(snapshot: &Snapshot, project: ProjectId, sources: &[&DaySource]) -> Result<Vec<Box<dyn LoadedBlock>>, QueryError> {
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Loaded, QueryError>>>> = Mutex::new((0..sources.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Option<Result<Box<dyn LoadedBlock>, QueryError>>>> = Mutex::new((0..sources.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
         for _ in 0..crate::parallel::threads().min(sources.len().max(1)) {
             scope.spawn(|| loop {
@@ -156,35 +141,42 @@ fn load_blocks(snapshot: &Snapshot, project: ProjectId, sources: &[&DaySource]) 
     results.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().map(|r| r.unwrap_or_else(|| Err(QueryError::bad("block not loaded")))).collect()
 }
 
-fn load_block(snapshot: &Snapshot, project: ProjectId, source: &DaySource) -> Result<Loaded, QueryError> {
+/// A decoded day whose distinct ids still have to move to the project's [`KeyNames`].
+trait LoadedBlock: Send {
+    fn core_mut(&mut self) -> &mut CoreColumns;
+    fn into_block(self: Box<Self>) -> Arc<dyn Block>;
+}
+
+macro_rules! loaded_block {
+    ($($kind:ty),*) => {$(
+        impl LoadedBlock for $kind {
+            fn core_mut(&mut self) -> &mut CoreColumns {
+                <$kind>::core_mut(self)
+            }
+            fn into_block(self: Box<Self>) -> Arc<dyn Block> {
+                Arc::new(*self)
+            }
+        }
+    )*};
+}
+
+loaded_block!(PartBlock, SplitDayBlock, BufferedDayBlock);
+
+impl PartBlock {
+    fn core_mut(&mut self) -> &mut CoreColumns {
+        &mut self.core
+    }
+}
+
+fn load_block(snapshot: &Snapshot, project: ProjectId, source: &DaySource) -> Result<Box<dyn LoadedBlock>, QueryError> {
     if source.is_single_part() {
         let path = source.parts[0].1.clone();
         let core = store::part::read_core(&path)?;
-        return Ok(Loaded { core, kind: LoadedKind::Part(path) });
+        return Ok(Box::new(PartBlock { core, path }));
     }
-    let rows = snapshot.day_rows(project, source.day)?;
-    let keyed = rows.iter().map(|row| (row.user_key(), row.to_event())).collect();
-    let block = MemoryBlock::from_keyed(keyed);
-    Ok(Loaded { core: block.core, kind: LoadedKind::Memory(block.events) })
-}
-
-/// A settled day: one Parquet part, read column by column.
-struct PartBlock {
-    core: CoreColumns,
-    path: PathBuf,
-}
-
-impl Block for PartBlock {
-    fn core(&self) -> &CoreColumns {
-        &self.core
+    if source.chunks.is_empty() {
+        let paths: Vec<PathBuf> = source.parts.iter().map(|(_, path)| path.clone()).collect();
+        return Ok(Box::new(SplitDayBlock::load(&paths)?));
     }
-
-    fn read_property(&self, key: &str, visitor: &mut dyn PropertyVisitor) -> Result<(), QueryError> {
-        Ok(store::part::read_property(&self.path, key, visitor)?)
-    }
-
-    fn events(&self, rows: &[usize]) -> Result<Vec<serde_json::Value>, QueryError> {
-        let all = store::part::read_rows(&self.path)?;
-        Ok(rows.iter().filter_map(|row| all.get(*row)).map(|event| event.to_event().to_export_json(true)).collect())
-    }
+    Ok(Box::new(BufferedDayBlock::new(snapshot.day_rows(project, source.day)?)))
 }

@@ -9,10 +9,30 @@ use crate::value::{Column, Value, MISSING};
 use serde_json::Value as Json;
 use std::sync::Arc;
 
+/// A test of an event property (by row) or a profile property (by unit),
+/// decided per dictionary code.
+#[derive(Debug)]
+pub(crate) struct PropertyTest {
+    column: Arc<Column>,
+    by_unit: bool,
+    accept: Vec<bool>,
+    accept_missing: bool,
+}
+
+impl PropertyTest {
+    #[inline(always)]
+    fn holds(&self, row: usize, unit: usize) -> bool {
+        let code = self.column.codes[if self.by_unit { unit } else { row }];
+        if code == MISSING { self.accept_missing } else { self.accept[code as usize] }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) enum RowFilter {
-    /// A test of an event property (by row) or a profile property (by unit).
-    Property { column: Arc<Column>, by_unit: bool, accept: Vec<bool>, accept_missing: bool },
+    Property(PropertyTest),
+    /// Property tests that must all hold: the common case, kept flat so a
+    /// row is tested without recursion.
+    Conjunction(Vec<PropertyTest>),
     /// Membership of a set of units (cohorts).
     Units { members: Arc<Vec<bool>>, negate: bool },
     All(Vec<RowFilter>),
@@ -29,13 +49,11 @@ impl RowFilter {
         matches!(self, RowFilter::All(list) if list.iter().all(RowFilter::is_trivial))
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn test(&self, row: usize, unit: usize) -> bool {
         match self {
-            RowFilter::Property { column, by_unit, accept, accept_missing } => {
-                let code = column.codes[if *by_unit { unit } else { row }];
-                if code == MISSING { *accept_missing } else { accept[code as usize] }
-            }
+            RowFilter::Property(test) => test.holds(row, unit),
+            RowFilter::Conjunction(tests) => tests.iter().all(|t| t.holds(row, unit)),
             RowFilter::Units { members, negate } => members[unit] != *negate,
             RowFilter::All(list) => list.iter().all(|f| f.test(row, unit)),
             RowFilter::Any(list) => list.iter().any(|f| f.test(row, unit)),
@@ -50,8 +68,13 @@ pub(crate) fn compile_all(context: &Context<'_>, filters: &[Filter]) -> Result<R
         // Nested "all" groups flatten into this one: fewer levels per row.
         match compile(context, filter)? {
             RowFilter::All(inner) => list.extend(inner),
+            RowFilter::Conjunction(tests) => list.extend(tests.into_iter().map(RowFilter::Property)),
             other => list.push(other),
         }
+    }
+    if list.iter().all(|f| matches!(f, RowFilter::Property(_))) && !list.is_empty() {
+        let tests = list.into_iter().filter_map(|f| if let RowFilter::Property(test) = f { Some(test) } else { None }).collect();
+        return Ok(RowFilter::Conjunction(tests));
     }
     Ok(RowFilter::All(list))
 }
@@ -69,7 +92,7 @@ pub(crate) fn compile(context: &Context<'_>, filter: &Filter) -> Result<RowFilte
             };
             let test = ValueTest::new(*op, value, property)?;
             let accept = column.dictionary.values.iter().map(|v| test.holds(Some(v))).collect();
-            Ok(RowFilter::Property { accept_missing: test.holds(None), column, by_unit, accept })
+            Ok(RowFilter::Property(PropertyTest { accept_missing: test.holds(None), column, by_unit, accept }))
         }
     }
 }

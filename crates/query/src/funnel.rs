@@ -51,10 +51,28 @@ struct Exclusion {
 }
 
 /// One attempt's outcome: steps reached and the time each was reached.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Attempt {
-    reached: Vec<i64>,
+    times: [i64; MAX_STEPS],
+    len: usize,
     ends_at: i64,
+}
+
+impl Attempt {
+    fn start(t1: i64) -> Attempt {
+        let mut times = [0; MAX_STEPS];
+        times[0] = t1;
+        Attempt { times, len: 1, ends_at: t1 }
+    }
+
+    fn reached(&self) -> &[i64] {
+        &self.times[..self.len]
+    }
+
+    fn push(&mut self, time: i64) {
+        self.times[self.len] = time;
+        self.len += 1;
+    }
 }
 
 /// Per-segment tallies.
@@ -71,11 +89,12 @@ impl Tally {
     }
 
     fn add(&mut self, attempt: &Attempt) {
-        for (k, time) in attempt.reached.iter().enumerate() {
+        let reached = attempt.reached();
+        for (k, time) in reached.iter().enumerate() {
             self.counts[k] += 1;
             if k > 0 {
-                self.from_previous[k].push((time - attempt.reached[k - 1]) as f64);
-                self.from_start[k].push((time - attempt.reached[0]) as f64);
+                self.from_previous[k].push((time - reached[k - 1]) as f64);
+                self.from_start[k].push((time - reached[0]) as f64);
             }
         }
     }
@@ -154,6 +173,63 @@ pub(crate) fn run(context: &Context<'_>, spec: &FunnelSpec) -> Result<FunnelResu
     let n_segments = segmenter.len();
     let has_exclusions = !exclusions.is_empty();
 
+    let simple = steps.iter().all(|step| step.trivial && step.code.is_some())
+        && exclusions.is_empty()
+        && held.is_empty()
+        && spec.order == StepOrder::Strict
+        && segmenter.is_none();
+    if simple {
+        let codes: Vec<u32> = steps.iter().map(|step| step.code.unwrap_or(u32::MAX)).collect();
+        let tallies = over_units(
+            table,
+            || Tally::new(n),
+            |tally, units| {
+                for unit in units {
+                    let rows = table.rows_of(unit);
+                    let first = table.first_at_or_after(rows.clone(), start);
+                    let mut entries = (first..rows.end).take_while(|i| table.times[*i] < end).filter(|i| table.events[*i] == codes[0]);
+                    match (spec.counting, spec.entry) {
+                        (Counting::Totals, _) => {
+                            let mut after = i64::MIN;
+                            for i in entries {
+                                if table.times[i] > after {
+                                    let outcome = simple_attempt(table, i, rows.end, &codes, window);
+                                    tally.add(&outcome);
+                                    after = outcome.ends_at;
+                                }
+                            }
+                        }
+                        (Counting::Uniques, Entry::First) => {
+                            if let Some(i) = entries.next() {
+                                tally.add(&simple_attempt(table, i, rows.end, &codes, window));
+                            }
+                        }
+                        (Counting::Uniques, Entry::Any) => {
+                            let mut best: Option<Attempt> = None;
+                            for i in entries {
+                                let outcome = simple_attempt(table, i, rows.end, &codes, window);
+                                if best.as_ref().is_none_or(|b| outcome.len > b.len) {
+                                    let done = outcome.len == n;
+                                    best = Some(outcome);
+                                    if done {
+                                        break;
+                                    }
+                                }
+                            }
+                            if let Some(best) = best {
+                                tally.add(&best);
+                            }
+                        }
+                    }
+                }
+            },
+        );
+        let mut merged = Tally::new(n);
+        for tally in tallies {
+            merged.merge(tally);
+        }
+        return Ok(FunnelResult { steps: report_steps(spec, n, &mut merged), segments: None });
+    }
     let tallies = over_units(
         table,
         || (vec![Tally::new(n); n_segments], Lane::default(), Vec::<u32>::new()),
@@ -240,8 +316,8 @@ pub(crate) fn run(context: &Context<'_>, spec: &FunnelSpec) -> Result<FunnelResu
                             let mut best: Option<Attempt> = None;
                             for i in (0..lane.times.len()).filter(|i| is_entry(*i)) {
                                 let outcome = attempt_at(i);
-                                if best.as_ref().is_none_or(|b| outcome.reached.len() > b.reached.len()) {
-                                    let done = outcome.reached.len() == n;
+                                if best.as_ref().is_none_or(|b| outcome.len > b.len) {
+                                    let done = outcome.len == n;
                                     best = Some(outcome);
                                     if done {
                                         break;
@@ -263,40 +339,41 @@ pub(crate) fn run(context: &Context<'_>, spec: &FunnelSpec) -> Result<FunnelResu
             m.merge(t);
         }
     }
-    let report_steps = |tally: &mut Tally| -> Vec<FunnelStep> {
-        (0..n)
-            .map(|k| {
-                let count = tally.counts[k];
-                let previous = if k == 0 { count } else { tally.counts[k - 1] };
-                let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-                let avg = |v: &Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-                FunnelStep {
-                    event: spec.steps[k].event.clone(),
-                    count,
-                    conversion_from_previous: ratio(count, previous),
-                    conversion_from_start: ratio(count, tally.counts[0]),
-                    avg_time_from_previous_ms: if k == 0 { None } else { avg(&tally.from_previous[k]) },
-                    median_time_from_previous_ms: if k == 0 { None } else { quantile(&mut tally.from_previous[k], 0.5) },
-                    avg_time_from_start_ms: if k == 0 { None } else { avg(&tally.from_start[k]) },
-                    median_time_from_start_ms: if k == 0 { None } else { quantile(&mut tally.from_start[k], 0.5) },
-                }
-            })
-            .collect()
-    };
     if segmenter.is_none() {
-        return Ok(FunnelResult { steps: report_steps(&mut merged[0]), segments: None });
+        return Ok(FunnelResult { steps: report_steps(spec, n, &mut merged[0]), segments: None });
     }
     let mut segments: Vec<FunnelSegment> = merged
         .iter_mut()
         .enumerate()
         .filter(|(_, tally)| tally.counts[0] > 0)
-        .map(|(s, tally)| FunnelSegment { segment: segmenter.labels[s].clone(), steps: report_steps(tally) })
+        .map(|(s, tally)| FunnelSegment { segment: segmenter.labels[s].clone(), steps: report_steps(spec, n, tally) })
         .collect();
     segments.sort_by(|a, b| b.steps[0].count.cmp(&a.steps[0].count).then_with(|| compare_segments(&a.segment, &b.segment)));
     if let Some(limit) = spec.limit {
         segments.truncate(limit);
     }
     Ok(FunnelResult { steps: Vec::new(), segments: Some(segments) })
+}
+
+fn report_steps(spec: &FunnelSpec, n: usize, tally: &mut Tally) -> Vec<FunnelStep> {
+    (0..n)
+        .map(|k| {
+            let count = tally.counts[k];
+            let previous = if k == 0 { count } else { tally.counts[k - 1] };
+            let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+            let avg = |v: &Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+            FunnelStep {
+                event: spec.steps[k].event.clone(),
+                count,
+                conversion_from_previous: ratio(count, previous),
+                conversion_from_start: ratio(count, tally.counts[0]),
+                avg_time_from_previous_ms: if k == 0 { None } else { avg(&tally.from_previous[k]) },
+                median_time_from_previous_ms: if k == 0 { None } else { quantile(&mut tally.from_previous[k], 0.5) },
+                avg_time_from_start_ms: if k == 0 { None } else { avg(&tally.from_start[k]) },
+                median_time_from_start_ms: if k == 0 { None } else { quantile(&mut tally.from_start[k], 0.5) },
+            }
+        })
+        .collect()
 }
 
 /// Runs one attempt from entry `i` of the lane.
@@ -306,22 +383,22 @@ fn attempt(lane: &Lane, i: usize, n: usize, window: i64, order: StepOrder, exclu
     let deadline = t1.saturating_add(window);
     let entry_row = lane.rows[i];
     let holds = |j: usize| held.iter().all(|column| column.codes[lane.rows[j]] == column.codes[entry_row]);
-    let mut reached = vec![t1];
+    let mut attempt = Attempt::start(t1);
     match order {
         StepOrder::Strict => {
             for j in i + 1..lane.times.len() {
                 let time = lane.times[j];
-                if time > deadline || reached.len() == n {
+                if time > deadline || attempt.len == n {
                     break;
                 }
-                let k = reached.len();
-                if lane.masks[j] & (1 << k) != 0 && time > reached[k - 1] && holds(j) {
-                    reached.push(time);
+                let k = attempt.len;
+                if lane.masks[j] & (1 << k) != 0 && time > attempt.times[k - 1] && holds(j) {
+                    attempt.push(time);
                 }
             }
         }
         StepOrder::Any => {
-            let mut first_at: Vec<Option<i64>> = vec![None; n];
+            let mut first_at: [Option<i64>; MAX_STEPS] = [None; MAX_STEPS];
             for j in i + 1..lane.times.len() {
                 let time = lane.times[j];
                 if time > deadline {
@@ -330,34 +407,34 @@ fn attempt(lane: &Lane, i: usize, n: usize, window: i64, order: StepOrder, exclu
                 if time <= t1 || !holds(j) {
                     continue;
                 }
-                for (k, slot) in first_at.iter_mut().enumerate().skip(1) {
+                for (k, slot) in first_at.iter_mut().enumerate().take(n).skip(1) {
                     if slot.is_none() && lane.masks[j] & (1 << k) != 0 {
                         *slot = Some(time);
                     }
                 }
             }
             let mut latest = t1;
-            for slot in first_at.iter().skip(1) {
+            for slot in first_at.iter().take(n).skip(1) {
                 match slot {
                     Some(time) => {
                         latest = latest.max(*time);
-                        reached.push(latest);
+                        attempt.push(latest);
                     }
                     None => break,
                 }
             }
         }
     }
-    let mut ends_at = if reached.len() == n { reached[n - 1] } else { deadline };
+    attempt.ends_at = if attempt.len == n { attempt.times[n - 1] } else { deadline };
     // Every exclusion is judged on the steps matched without exclusions; the
     // earliest hit decides.
     let mut first_hit: Option<i64> = None;
     for (e, exclusion) in exclusions.iter().enumerate() {
-        if exclusion.after > reached.len() {
+        if exclusion.after > attempt.len {
             continue;
         }
-        let after_time = reached[exclusion.after - 1];
-        let limit = reached.get(exclusion.before - 1).copied();
+        let after_time = attempt.times[exclusion.after - 1];
+        let limit = (exclusion.before <= attempt.len).then(|| attempt.times[exclusion.before - 1]);
         let hit = (i..lane.times.len()).map(|j| lane.times[j]).zip(&lane.exclusions[i..]).find(|(time, mask)| {
             *mask & (1 << e) != 0 && *time > after_time && limit.map_or(*time <= deadline, |l| *time < l)
         });
@@ -366,9 +443,33 @@ fn attempt(lane: &Lane, i: usize, n: usize, window: i64, order: StepOrder, exclu
         }
     }
     if let Some(x) = first_hit {
-        let keep = reached.iter().filter(|t| **t < x).count();
-        reached.truncate(keep);
-        ends_at = ends_at.min(x);
+        attempt.len = attempt.reached().iter().filter(|t| **t < x).count();
+        attempt.ends_at = attempt.ends_at.min(x);
     }
-    Attempt { reached, ends_at }
+    attempt
+}
+
+/// The common funnel (steps without filters, strict order, no exclusions,
+/// hold or breakdown) straight over the table's rows: no per-unit lane.
+fn simple_attempt(table: &crate::table::Table, i: usize, rows_end: usize, codes: &[u32], window: i64) -> Attempt {
+    let t1 = table.times[i];
+    let deadline = t1.saturating_add(window);
+    let mut attempt = Attempt::start(t1);
+    let mut j = i + 1;
+    'steps: for &code in &codes[1..] {
+        let previous = attempt.times[attempt.len - 1];
+        loop {
+            if j >= rows_end || table.times[j] > deadline {
+                break 'steps;
+            }
+            if table.events[j] == code && table.times[j] > previous {
+                attempt.push(table.times[j]);
+                j += 1;
+                break;
+            }
+            j += 1;
+        }
+    }
+    attempt.ends_at = if attempt.len == codes.len() { attempt.times[attempt.len - 1] } else { deadline };
+    attempt
 }

@@ -219,7 +219,6 @@ impl Scan<'_> {
         for unit in units {
             let rows = table.rows_of(unit);
             let first = table.first_at_or_after(rows.clone(), self.start);
-            let mut cursor = 0usize;
             for row in first..rows.end {
                 let time = table.times[row];
                 if time >= self.end {
@@ -228,7 +227,7 @@ impl Scan<'_> {
                 if !self.event.matches(table.events[row]) || (self.filtered && !self.filter.test(row, unit)) {
                     continue;
                 }
-                let label = self.buckets.label_of[self.buckets.slot(time, &mut cursor)] as usize;
+                let label = self.buckets.label_of[self.buckets.slot(time)] as usize;
                 self.segmenter.for_each(row, unit, |segment| {
                     let s = segment as usize;
                     grid.matched[s] += 1;
@@ -438,7 +437,6 @@ fn active_units(
             for unit in units {
                 let rows = table.rows_of(unit);
                 let first = table.first_at_or_after(rows.clone(), start);
-                let mut cursor = 0usize;
                 acc.pairs.clear();
                 for row in first..rows.end {
                     let time = table.times[row];
@@ -448,7 +446,7 @@ fn active_units(
                     if !event.matches(table.events[row]) || !filter.test(row, unit) {
                         continue;
                     }
-                    let day = days.slot(time, &mut cursor) as u32;
+                    let day = days.slot(time) as u32;
                     segmenter.for_each(row, unit, |s| {
                         if day as usize >= offset {
                             acc.matched[s as usize] += 1;

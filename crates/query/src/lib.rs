@@ -20,6 +20,7 @@
 //! Architecture invariant: this crate reads the store and the metadata, never
 //! writes them, and knows nothing of HTTP.
 
+mod blocks;
 mod calendar;
 mod cohorts;
 mod context;

@@ -53,14 +53,19 @@ pub(crate) fn over_units<A: Send>(table: &Table, make: impl Fn() -> A + Sync, wo
 }
 
 /// Linear interpolation between the two nearest ranks (DuckDB's quantile_cont).
+/// Selects rather than sorts: linear time.
 pub(crate) fn quantile(values: &mut [f64], q: f64) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
-    values.sort_unstable_by(|a, b| a.total_cmp(b));
     let position = q * (values.len() - 1) as f64;
     let lower = position.floor() as usize;
-    let upper = position.ceil() as usize;
     let fraction = position - lower as f64;
-    Some(values[lower] + (values[upper] - values[lower]) * fraction)
+    let (_, low, above) = values.select_nth_unstable_by(lower, |a, b| a.total_cmp(b));
+    let low = *low;
+    if fraction == 0.0 || above.is_empty() {
+        return Some(low);
+    }
+    let high = above.iter().copied().fold(f64::INFINITY, f64::min);
+    Some(low + (high - low) * fraction)
 }

@@ -58,21 +58,19 @@ pub(crate) fn run(context: &Context<'_>, spec: &RetentionSpec) -> Result<Retenti
                         if let Some(row) = rows.clone().find(|r| is_born(*r)) {
                             let time = table.times[row];
                             if time >= start && time < end {
-                                let mut cursor = 0;
-                                births.push((row, time, buckets.label_of[buckets.slot(time, &mut cursor)] as usize));
+                                births.push((row, time, buckets.label_of[buckets.slot(time)] as usize));
                             }
                         }
                     }
                     RetentionKind::Recurring => {
                         let first = table.first_at_or_after(rows.clone(), start);
-                        let mut cursor = 0;
                         for row in first..rows.end {
                             let time = table.times[row];
                             if time >= end {
                                 break;
                             }
                             if is_born(row) {
-                                let label = buckets.label_of[buckets.slot(time, &mut cursor)] as usize;
+                                let label = buckets.label_of[buckets.slot(time)] as usize;
                                 if births.last().is_none_or(|b| b.2 != label) {
                                     births.push((row, time, label));
                                 }

@@ -12,7 +12,6 @@ mod auth;
 mod client_ip;
 mod config;
 mod error;
-mod identity;
 mod routes;
 mod state;
 

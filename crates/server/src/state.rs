@@ -21,7 +21,7 @@ pub(crate) struct Inner {
     pub(crate) metrics: Option<PrometheusHandle>,
     /// Projects by public token; tokens are looked up on every event.
     projects_by_token: RwLock<HashMap<String, Project>>,
-    pub(crate) identity: crate::identity::LinkCache,
+    pub(crate) identity: meta::LinkCache,
     pub(crate) engine: query::Engine,
 }
 
@@ -36,7 +36,7 @@ impl AppState {
                 config,
                 metrics,
                 projects_by_token: RwLock::new(HashMap::new()),
-                identity: crate::identity::LinkCache::default(),
+                identity: meta::LinkCache::default(),
             }),
         }
     }

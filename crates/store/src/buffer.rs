@@ -66,6 +66,12 @@ impl StoredEvent {
         self.properties.get()
     }
 
+    /// One property, parsing only as much of the stored text as it takes.
+    pub fn property(&self, key: &str) -> Option<serde_json::Value> {
+        let map: std::collections::BTreeMap<std::borrow::Cow<'_, str>, &RawValue> = serde_json::from_str(self.properties.get()).ok()?;
+        map.get(key).and_then(|raw| serde_json::from_str(raw.get()).ok())
+    }
+
     pub fn parse_properties(&self) -> Properties {
         serde_json::from_str(self.properties.get()).unwrap_or_default()
     }

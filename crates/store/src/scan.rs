@@ -11,7 +11,8 @@ use events::{day_of_ms, ProjectId};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaySource {
     pub day: i32,
-    /// (part id, file), by id.
+    /// (part id, file), oldest data first: where two parts hold copies of
+    /// one event, the later part's copy wins.
     pub parts: Vec<(u64, std::path::PathBuf)>,
     /// Sequence numbers of buffered chunks with rows of this day.
     pub chunks: Vec<u64>,
@@ -69,7 +70,10 @@ impl Snapshot {
     /// its cache on this (part ids and chunk sequence numbers never repeat).
     pub fn day_sources(&self, project: ProjectId) -> Vec<DaySource> {
         let mut days: std::collections::BTreeMap<i32, DaySource> = std::collections::BTreeMap::new();
-        for part in self.parts.iter().filter(|p| p.meta.project == project) {
+        let mut parts: Vec<_> = self.parts.iter().filter(|p| p.meta.project == project).collect();
+        // Oldest data first (see `day_events`): a later copy of an event wins.
+        parts.sort_by_key(|p| (std::cmp::Reverse(p.meta.level), p.meta.id));
+        for part in parts {
             let source = days.entry(part.meta.day).or_insert_with(|| DaySource::empty(part.meta.day));
             source.parts.push((part.meta.id, part.path.clone()));
         }
@@ -81,12 +85,7 @@ impl Snapshot {
                 days.entry(day).or_insert_with(|| DaySource::empty(day)).chunks.push(chunk.seq);
             }
         }
-        days.into_values()
-            .map(|mut source| {
-                source.parts.sort_by_key(|(id, _)| *id);
-                source
-            })
-            .collect()
+        days.into_values().collect()
     }
 
     /// The events of one project and UTC day, deduplicated, in time order.

@@ -103,9 +103,10 @@ fn load_into_project(config: &Config, args: &GenArgs, name: &str, generator: &Ge
     let data = data_dir(config, &args.data);
     let (meta, project) = open_project(&data, name)?;
     let store = store::Store::open(&data, config.store_config())?;
+    let links = meta::LinkCache::default();
     let bar = count_bar(expected, "events");
     let mut batch = Vec::with_capacity(BATCH_EVENTS);
-    let mut result = Ok(());
+    let mut result: anyhow::Result<()> = Ok(());
     let mut n_events = 0u64;
     generator.for_each_event(|event| {
         if result.is_err() {
@@ -114,12 +115,16 @@ fn load_into_project(config: &Config, args: &GenArgs, name: &str, generator: &Ge
         batch.push(event);
         if batch.len() == BATCH_EVENTS {
             n_events += batch.len() as u64;
-            result = store.append_blocking(project.id, std::mem::replace(&mut batch, Vec::with_capacity(BATCH_EVENTS)));
+            // Identity links first, as the server does: a link never misses its events.
+            result = links.record(&meta, project.id, &batch).map_err(anyhow::Error::from).and_then(|()| {
+                Ok(store.append_blocking(project.id, std::mem::replace(&mut batch, Vec::with_capacity(BATCH_EVENTS)))?)
+            });
             bar.set_position(n_events);
         }
     });
     result?;
     n_events += batch.len() as u64;
+    links.record(&meta, project.id, &batch)?;
     store.append_blocking(project.id, batch)?;
     let mut profiles = Vec::new();
     generator.for_each_profile(|mut update| {

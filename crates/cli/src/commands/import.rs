@@ -14,12 +14,13 @@ const BATCH_EVENTS: usize = 2000;
 
 pub(crate) fn run(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
     let data = data_dir(config, &args.data);
-    let (_meta, project) = open_project(&data, &args.project)?;
+    let (meta, project) = open_project(&data, &args.project)?;
+    let links = meta::LinkCache::default();
     let store = store::Store::open(&data, config.store_config())?;
     let limits = config.limits();
     let mut totals = Totals::default();
     for path in &args.files {
-        import_file(&store, project.id, path, &limits, &mut totals).with_context(|| format!("importing {}", path.display()))?;
+        import_file(&store, (&meta, &links), project.id, path, &limits, &mut totals).with_context(|| format!("importing {}", path.display()))?;
     }
     store.close()?;
     eprintln!("imported {} events into {:?}; {} rejected, {} ignored", totals.imported, project.name, totals.rejected, totals.ignored);
@@ -51,7 +52,7 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-fn import_file(store: &store::Store, project: events::ProjectId, path: &std::path::Path, limits: &mixpanel::Limits, totals: &mut Totals) -> anyhow::Result<()> {
+fn import_file(store: &store::Store, (meta, links): (&meta::Meta, &meta::LinkCache), project: events::ProjectId, path: &std::path::Path, limits: &mixpanel::Limits, totals: &mut Totals) -> anyhow::Result<()> {
     let file = std::fs::File::open(path)?;
     let size = file.metadata()?.len();
     let bar = bytes_bar(size, &path.display().to_string());
@@ -86,11 +87,14 @@ fn import_file(store: &store::Store, project: events::ProjectId, path: &std::pat
         }
         if batch.len() == BATCH_EVENTS {
             totals.imported += batch.len() as u64;
+            // Identity links first, as the server does: a link never misses its events.
+            links.record(meta, project, &batch)?;
             store.append_blocking(project, std::mem::take(&mut batch))?;
         }
     }
     if !batch.is_empty() {
         totals.imported += batch.len() as u64;
+        links.record(meta, project, &batch)?;
         store.append_blocking(project, batch)?;
     }
     bar.finish_and_clear();

@@ -3,7 +3,7 @@
 //! into rows; string columns are handed over as dictionaries so that the
 //! reader interns each distinct value once per batch, not once per row.
 
-use super::{EVENT, META_SPILLED, OVERFLOW, PROPERTY_PREFIX, TIME, USER_KEY, DISTINCT_ID};
+use super::{DISTINCT_ID, EVENT, INSERT_ID, META_SPILLED, OVERFLOW, PROPERTY_PREFIX, TIME, USER_KEY};
 use crate::error::{Error, IoContext};
 use arrow::array::{Array, AsArray, DictionaryArray};
 use arrow::datatypes::{DataType, Field, Float64Type, Int32Type, Int64Type, Schema, TimestampMillisecondType, UInt32Type};
@@ -93,7 +93,20 @@ fn spilled_keys(builder: &ParquetRecordBatchReaderBuilder<std::fs::File>) -> Vec
 
 /// Reads the user key, time and event columns, and the distinct id of each user key.
 pub fn read_core(path: &Path) -> Result<CoreColumns, Error> {
-    let (builder, _) = open(path, &[USER_KEY, TIME, EVENT, DISTINCT_ID], &[EVENT])?;
+    read_core_columns(path, None)
+}
+
+/// [`read_core`], and the `$insert_id` of every row (for deduplicating
+/// across the parts of a day that is not yet merged).
+pub fn read_core_with_insert_ids(path: &Path) -> Result<(CoreColumns, Vec<String>), Error> {
+    let mut insert_ids = Vec::new();
+    let core = read_core_columns(path, Some(&mut insert_ids))?;
+    Ok((core, insert_ids))
+}
+
+fn read_core_columns(path: &Path, mut insert_ids: Option<&mut Vec<String>>) -> Result<CoreColumns, Error> {
+    let columns: &[&str] = if insert_ids.is_some() { &[USER_KEY, TIME, EVENT, DISTINCT_ID, INSERT_ID] } else { &[USER_KEY, TIME, EVENT, DISTINCT_ID] };
+    let (builder, _) = open(path, columns, &[EVENT])?;
     let reader = builder.build().map_err(parquet_error(path))?;
     let mut core = CoreColumns::default();
     let mut name_codes: HashMap<String, u32> = HashMap::new();
@@ -122,6 +135,10 @@ pub fn read_core(path: &Path) -> Result<CoreColumns, Error> {
         }
         core.user_keys.extend_from_slice(user_keys.values());
         core.times.extend_from_slice(times.values());
+        if let Some(out) = insert_ids.as_deref_mut() {
+            let ids = column(INSERT_ID)?.as_string_opt::<i32>().ok_or_else(|| corrupt(path, "insert_id type"))?;
+            out.extend((0..ids.len()).map(|i| ids.value(i).to_owned()));
+        }
     }
     core.event_names = vec![String::new(); name_codes.len()];
     for (name, code) in name_codes {

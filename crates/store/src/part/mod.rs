@@ -25,7 +25,7 @@ mod read;
 mod schema;
 mod write;
 
-pub use columns::{read_core, read_property, visit_json, CoreColumns, PropertyValue, PropertyVisitor};
+pub use columns::{read_core, read_core_with_insert_ids, read_property, visit_json, CoreColumns, PropertyValue, PropertyVisitor};
 pub(crate) use merge::merge_parts;
 pub(crate) use read::read_part;
 

@@ -1,16 +1,19 @@
-//! Recording identity links from events as they arrive (see `meta::identity`
-//! for the rules). Most events carry a device already linked, so a bounded
-//! in-memory set of links already made spares SQLite the lookups.
+//! Recording identity links from events as they arrive, for every path that
+//! writes events (the server's ingestion, `hearth import`, `hearth gen`): see
+//! [`crate::identity`] for the rules. Most events carry a device already
+//! linked, so a bounded in-memory set of links already made spares SQLite the
+//! lookups.
 
+use crate::identity::LinkSource;
+use crate::{Error, Meta};
 use events::{Event, ProjectId};
-use meta::{LinkSource, Meta};
 use std::collections::HashSet;
 use std::sync::Mutex;
 
 const CACHE_ENTRIES_MAX: usize = 200_000;
 
-#[derive(Default)]
-pub(crate) struct LinkCache {
+#[derive(Debug, Default)]
+pub struct LinkCache {
     linked: Mutex<HashSet<(ProjectId, String)>>,
 }
 
@@ -55,7 +58,7 @@ fn links_of(event: &Event) -> Vec<(String, String, LinkSource)> {
 
 impl LinkCache {
     /// Records the links of these events, all in one transaction. Blocking (SQLite).
-    pub(crate) fn record(&self, meta: &Meta, project: ProjectId, events: &[Event]) -> Result<(), meta::Error> {
+    pub fn record(&self, meta: &Meta, project: ProjectId, events: &[Event]) -> Result<(), Error> {
         let mut new_links = Vec::new();
         {
             let linked = self.linked.lock().unwrap_or_else(|p| p.into_inner());
