@@ -115,7 +115,7 @@ fn cli_errors_name_the_problem() {
     assert!(!wrong.status.success() && String::from_utf8_lossy(&wrong.stderr).contains("street"));
     let help = Command::new(env!("CARGO_BIN_EXE_hearth")).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
-    for command in ["serve", "project", "import", "export", "gen"] {
+    for command in ["serve", "project", "import", "export", "gen", "query"] {
         assert!(help.contains(command), "--help lacks {command}");
     }
 }
@@ -129,4 +129,41 @@ fn a_second_process_on_the_same_data_directory_is_refused() {
     let refused = hearth(&["export", "--project", "p", "--from", "2026-01-01", "--to", "2026-01-02"], &data);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("in use by another hearth process"), "{}", String::from_utf8_lossy(&refused.stderr));
+}
+
+#[test]
+fn query_prints_json_a_table_and_csv_and_imports_merge_identities() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(hearth(&["project", "create", "p"], &data));
+    ok(hearth(&["project", "set", "p", "--timezone", "Europe/Berlin"], &data));
+    let wrong_zone = hearth(&["project", "set", "p", "--timezone", "Mars/Olympus"], &data);
+    assert!(!wrong_zone.status.success() && String::from_utf8_lossy(&wrong_zone.stderr).contains("Mars/Olympus"));
+    // A device's page view, then its sign-up with $device_id and $user_id: one person.
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(
+        &events,
+        [
+            r#"{"event":"Page View","properties":{"distinct_id":"$device:d1","time":1780000000,"$insert_id":"e1","$device_id":"d1"}}"#,
+            r#"{"event":"Sign Up","properties":{"distinct_id":"u1","time":1780000100,"$insert_id":"e2","$device_id":"d1","$user_id":"u1","plan":"pro, annual"}}"#,
+            r#"{"event":"Page View","properties":{"distinct_id":"u2","time":1780000200,"$insert_id":"e3"}}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    ok(hearth(&["import", "--project", "p", events.to_str().unwrap()], &data));
+    let spec = dir.path().join("spec.json");
+    // 1780000000 is 2026-05-28 in Berlin.
+    std::fs::write(&spec, r#"{"report":"insights","from":"2026-05-28","to":"2026-05-28","events":[{"event":"$any","measure":"uniques"}]}"#).unwrap();
+    let json: Value = serde_json::from_str(&ok(hearth(&["query", "--project", "p", spec.to_str().unwrap()], &data))).unwrap();
+    assert_eq!(json["series"][0]["points"]["2026-05-28"], 2.0, "the device and its user are one person: {json}");
+    std::fs::write(&spec, r#"{"report":"insights","from":"2026-05-28","to":"2026-05-28","events":[{"event":"$any","measure":"uniques"},{"event":"Sign Up","measure":"total"}],"breakdown":"plan"}"#).unwrap();
+    let table = ok(hearth(&["query", "--project", "p", spec.to_str().unwrap(), "--format", "table"], &data));
+    let header = table.lines().next().unwrap();
+    assert!(header.starts_with("event") && header.contains("segment") && header.contains("2026-05-28"), "{table}");
+    let csv = ok(hearth(&["query", "--project", "p", spec.to_str().unwrap(), "--format", "csv"], &data));
+    assert!(csv.lines().any(|line| line == "Sign Up,total,\"pro, annual\",1"), "{csv}");
+    std::fs::write(&spec, r#"{"report":"funnel","from":"2026-05-28","to":"2026-05-28","steps":[{"event":"Page View"}]}"#).unwrap();
+    let bad = hearth(&["query", "--project", "p", spec.to_str().unwrap()], &data);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("2 to 20 steps"), "{}", String::from_utf8_lossy(&bad.stderr));
 }

@@ -134,6 +134,9 @@ struct SlotIndex {
 #[derive(Debug, Default, Clone, Copy)]
 struct SlotStep {
     slot: u32,
+    /// The labels of `slot` and of the slot after `boundary`.
+    label: u32,
+    next_label: u32,
     boundary: i64,
 }
 
@@ -157,6 +160,16 @@ impl Buckets {
         }
     }
 
+    /// The label index of `time`, which must be in range (as [`Buckets::slot`]).
+    #[inline]
+    pub(crate) fn label(&self, time: i64) -> usize {
+        let step = ((time - self.starts[0]) >> self.index.shift) as usize;
+        match self.index.steps.get(step) {
+            Some(entry) => (if time >= entry.boundary { entry.next_label } else { entry.label }) as usize,
+            None => self.label_of.last().copied().unwrap_or(0) as usize,
+        }
+    }
+
     fn build_index(&mut self) {
         let min_width = self.starts.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(1).max(1);
         // The widest power of two not wider than any slot: each step then
@@ -169,7 +182,9 @@ impl Buckets {
             let step_start = start + ((i as i64) << shift);
             let slot = self.starts.partition_point(|s| *s <= step_start).saturating_sub(1).min(self.n_slots().saturating_sub(1));
             let boundary = self.starts.get(slot + 1).copied().filter(|b| *b < end && *b < step_start + (1i64 << shift)).unwrap_or(i64::MAX);
-            steps.push(SlotStep { slot: slot as u32, boundary });
+            let label = self.label_of.get(slot).copied().unwrap_or(0);
+            let next_label = self.label_of.get(slot + 1).copied().unwrap_or(label);
+            steps.push(SlotStep { slot: slot as u32, label, next_label, boundary });
         }
         self.index = SlotIndex { shift, steps };
     }
@@ -198,6 +213,7 @@ mod tests {
             for time in (start..end).step_by(59_999).chain([start, end - 1]).chain(buckets.starts[1..buckets.n_slots()].iter().flat_map(|b| [*b - 1, *b])) {
                 let expected = buckets.starts.partition_point(|s| *s <= time) - 1;
                 assert_eq!(buckets.slot(time), expected, "time {time}");
+                assert_eq!(buckets.label(time), buckets.label_of[expected] as usize, "time {time}");
             }
         }
     }

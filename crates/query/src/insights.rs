@@ -216,28 +216,32 @@ impl Scan<'_> {
     fn run<const FOLD: u8>(&self, grid: &mut Grid, units: std::ops::Range<usize>) {
         let table = self.table;
         let n_segments = self.n_segments;
+        let (times, events) = (&table.times[..], &table.events[..]);
+        let (event, end, filtered) = (self.event, self.end, self.filtered);
         for unit in units {
             let rows = table.rows_of(unit);
             let first = table.first_at_or_after(rows.clone(), self.start);
             for row in first..rows.end {
-                let time = table.times[row];
-                if time >= self.end {
+                let time = times[row];
+                if time >= end {
                     break;
                 }
-                if !self.event.matches(table.events[row]) || (self.filtered && !self.filter.test(row, unit)) {
+                if !event.matches(events[row]) || (filtered && !self.filter.test(row, unit)) {
                     continue;
                 }
-                let label = self.buckets.label_of[self.buckets.slot(time)] as usize;
+                let label = self.buckets.label(time);
                 self.segmenter.for_each(row, unit, |segment| {
                     let s = segment as usize;
-                    grid.matched[s] += 1;
                     let cell = label * n_segments + s;
+                    if FOLD == FOLD_COUNT {
+                        // Totals and "matched" are summed from the cells afterwards.
+                        grid.counts[cell] += 1;
+                        return;
+                    }
+                    grid.matched[s] += 1;
                     let whole_cell = self.whole * n_segments + s;
                     match FOLD {
-                        FOLD_COUNT => {
-                            grid.counts[cell] += 1;
-                            grid.counts[whole_cell] += 1;
-                        }
+                        FOLD_COUNT => {}
                         FOLD_UNIQUES => {
                             for c in [cell, whole_cell] {
                                 if grid.stamps[c] != unit as u32 {
@@ -353,6 +357,13 @@ fn grid(
         total.matched.iter_mut().zip(&grid.matched).for_each(|(a, b)| *a += b);
         for (a, b) in total.values.iter_mut().zip(grid.values) {
             a.extend(b);
+        }
+    }
+    if fold == Fold::Count {
+        for s in 0..n_segments {
+            let sum: u64 = (0..n_labels).map(|l| total.counts[l * n_segments + s]).sum();
+            total.counts[whole * n_segments + s] = sum;
+            total.matched[s] = sum;
         }
     }
     let aggregate = match entry.measure {

@@ -58,7 +58,7 @@ pub(crate) fn run(context: &Context<'_>, spec: &RetentionSpec) -> Result<Retenti
                         if let Some(row) = rows.clone().find(|r| is_born(*r)) {
                             let time = table.times[row];
                             if time >= start && time < end {
-                                births.push((row, time, buckets.label_of[buckets.slot(time)] as usize));
+                                births.push((row, time, buckets.label(time)));
                             }
                         }
                     }
@@ -70,7 +70,7 @@ pub(crate) fn run(context: &Context<'_>, spec: &RetentionSpec) -> Result<Retenti
                                 break;
                             }
                             if is_born(row) {
-                                let label = buckets.label_of[buckets.slot(time)] as usize;
+                                let label = buckets.label(time);
                                 if births.last().is_none_or(|b| b.2 != label) {
                                     births.push((row, time, label));
                                 }
