@@ -122,6 +122,25 @@ pub(crate) struct Buckets {
     index: SlotIndex,
 }
 
+/// [`Buckets::label`] with everything it reads held by value.
+#[derive(Clone, Copy)]
+pub(crate) struct Labeller<'a> {
+    start: i64,
+    shift: u32,
+    steps: &'a [SlotStep],
+    last: u32,
+}
+
+impl Labeller<'_> {
+    #[inline(always)]
+    pub(crate) fn label(&self, time: i64) -> usize {
+        match self.steps.get(((time - self.start) >> self.shift) as usize) {
+            Some(entry) => (if time >= entry.boundary { entry.next_label } else { entry.label }) as usize,
+            None => self.last as usize,
+        }
+    }
+}
+
 /// Finds a time's slot without searching: the range is cut into steps of a
 /// power-of-two width no wider than the narrowest slot, and each step records
 /// its slot at its start and the one boundary it may contain.
@@ -168,6 +187,11 @@ impl Buckets {
             Some(entry) => (if time >= entry.boundary { entry.next_label } else { entry.label }) as usize,
             None => self.label_of.last().copied().unwrap_or(0) as usize,
         }
+    }
+
+    /// The label finder as plain values, for tight loops.
+    pub(crate) fn labeller(&self) -> Labeller<'_> {
+        Labeller { start: self.starts[0], shift: self.index.shift, steps: &self.index.steps, last: self.label_of.last().copied().unwrap_or(0) }
     }
 
     fn build_index(&mut self) {

@@ -45,6 +45,16 @@ impl RowFilter {
     }
 
     /// True when the filter holds for every row.
+    /// Whether the filter looks at a row's unit (profile properties, cohorts).
+    pub(crate) fn reads_units(&self) -> bool {
+        match self {
+            RowFilter::Property(test) => test.by_unit,
+            RowFilter::Conjunction(tests) => tests.iter().any(|t| t.by_unit),
+            RowFilter::Units { .. } => true,
+            RowFilter::All(list) | RowFilter::Any(list) => list.iter().any(RowFilter::reads_units),
+        }
+    }
+
     pub(crate) fn is_trivial(&self) -> bool {
         matches!(self, RowFilter::All(list) if list.iter().all(RowFilter::is_trivial))
     }

@@ -11,7 +11,7 @@ use crate::context::Context;
 use crate::error::QueryError;
 use crate::filter::{compile_all, RowFilter};
 use crate::formula;
-use crate::parallel::{over_units, quantile};
+use crate::parallel::{over_rows, over_units, quantile};
 use crate::result::{InsightsResult, Series};
 use crate::segments::Segmenter;
 use crate::spec::{Aggregate, Interval, InsightsEvent, InsightsSpec, Measure};
@@ -213,6 +213,62 @@ struct Scan<'a> {
 }
 
 impl Scan<'_> {
+    /// Rows in table order, without units: counts and values only.
+    fn run_rows<const FOLD: u8>(&self, grid: &mut Grid, rows: std::ops::Range<usize>) {
+        let n_segments = self.n_segments;
+        let table = self.table;
+        let (times, events) = (&table.times[rows.clone()], &table.events[rows.clone()]);
+        let (event, start, end, filtered) = (self.event, self.start, self.end, self.filtered);
+        let labeller = self.buckets.labeller();
+        if let (FOLD_COUNT, false, Some(lookup)) = (FOLD, filtered, self.segmenter.by_row()) {
+            // The hot case (counts by an event property, no filter): everything in locals.
+            let counts = &mut grid.counts[..];
+            for (i, (&time, &code)) in times.iter().zip(events).enumerate() {
+                if time < start || time >= end || !event.matches(code) {
+                    continue;
+                }
+                let segment = match lookup {
+                    None => 0,
+                    Some((codes, segment_of, missing)) => match codes[rows.start + i] {
+                        crate::value::MISSING => missing as usize,
+                        value => segment_of[value as usize] as usize,
+                    },
+                };
+                counts[labeller.label(time) * n_segments + segment] += 1;
+            }
+            return;
+        }
+        for (i, (&time, &code)) in times.iter().zip(events).enumerate() {
+            if time < start || time >= end || !event.matches(code) {
+                continue;
+            }
+            let row = rows.start + i;
+            if filtered && !self.filter.test(row, 0) {
+                continue;
+            }
+            let label = self.buckets.label(time);
+            self.segmenter.for_each(row, 0, |segment| {
+                let s = segment as usize;
+                let cell = label * n_segments + s;
+                if FOLD == FOLD_COUNT {
+                    grid.counts[cell] += 1;
+                    return;
+                }
+                grid.matched[s] += 1;
+                if let (Some(numbers), Some(column)) = (self.numbers, self.column) {
+                    let code = column.codes[row];
+                    if code != crate::value::MISSING {
+                        let value = numbers[code as usize];
+                        if !value.is_nan() {
+                            grid.values[cell].push(value);
+                            grid.values[self.whole * n_segments + s].push(value);
+                        }
+                    }
+                }
+            });
+        }
+    }
+
     fn run<const FOLD: u8>(&self, grid: &mut Grid, units: std::ops::Range<usize>) {
         let table = self.table;
         let n_segments = self.n_segments;
@@ -327,7 +383,28 @@ fn grid(
     let (start, end) = buckets.range();
     let filtered = !filter.is_trivial();
     let scan = Scan { table, buckets, segmenter, event, filter, filtered, numbers: numbers.as_deref(), column: column.as_deref(), start, end, n_segments, whole };
-    let accumulators = over_units(
+    let make = || Grid {
+        counts: vec![0; n_cells],
+        stamps: Vec::new(),
+        values: if fold == Fold::Values { vec![Vec::new(); n_cells] } else { Vec::new() },
+        unit_counts: Vec::new(),
+        touched: Vec::new(),
+        matched: vec![0; n_segments],
+    };
+    // Counts and property values need no unit: one flat pass over the rows.
+    let flat = matches!(fold, Fold::Count | Fold::Values) && !segmenter.reads_units() && !filter.reads_units();
+    let accumulators = if flat {
+        over_rows(table.n_rows(), make, |grid, rows| {
+            if matches!(event, EventMatch::Nothing) {
+                return;
+            }
+            match fold {
+                Fold::Count => scan.run_rows::<FOLD_COUNT>(grid, rows),
+                _ => scan.run_rows::<FOLD_VALUES>(grid, rows),
+            }
+        })
+    } else {
+        over_units(
         table,
         || Grid {
             counts: vec![0; n_cells],
@@ -349,7 +426,8 @@ fn grid(
                 Fold::Values => scan.run::<FOLD_VALUES>(grid, units),
             }
         },
-    );
+    )
+    };
     let mut merged = accumulators.into_iter();
     let mut total = merged.next().unwrap_or_else(|| unreachable!("over_units returns at least one accumulator"));
     for grid in merged {

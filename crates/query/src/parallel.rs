@@ -52,6 +52,38 @@ pub(crate) fn over_units<A: Send>(table: &Table, make: impl Fn() -> A + Sync, wo
     })
 }
 
+/// Runs `work` over all rows in table order, for passes that need no unit
+/// (event counts and property values); returns one accumulator per worker.
+pub(crate) fn over_rows<A: Send>(n_rows: usize, make: impl Fn() -> A + Sync, work: impl Fn(&mut A, Range<usize>) + Sync) -> Vec<A> {
+    let n_threads = if n_rows < SMALL { 1 } else { threads() };
+    let per_chunk = n_rows.div_ceil(n_threads * 8).max(1);
+    let chunks: Vec<Range<usize>> = (0..n_rows).step_by(per_chunk).map(|start| start..(start + per_chunk).min(n_rows)).collect();
+    if n_threads == 1 {
+        let mut acc = make();
+        for chunk in chunks {
+            work(&mut acc, chunk);
+        }
+        return vec![acc];
+    }
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n_threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut acc = make();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(chunk) = chunks.get(i) else { break };
+                        work(&mut acc, chunk.clone());
+                    }
+                    acc
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    })
+}
+
 /// Linear interpolation between the two nearest ranks (DuckDB's quantile_cont).
 /// Selects rather than sorts: linear time.
 pub(crate) fn quantile(values: &mut [f64], q: f64) -> Option<f64> {

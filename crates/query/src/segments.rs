@@ -78,6 +78,27 @@ impl Segmenter {
         Ok(Segmenter { labels, kind: Kind::Column { column, by_unit, segment_of, missing } })
     }
 
+    /// For a breakdown by an event property: the column's codes, the segment
+    /// of each code and the segment of "not set"; `Some(None)` without a
+    /// breakdown; `None` when the segment depends on the unit.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn by_row(&self) -> Option<Option<(&[u32], &[u32], u32)>> {
+        match &self.kind {
+            Kind::None => Some(None),
+            Kind::Column { column, by_unit: false, segment_of, missing } => Some(Some((&column.codes, segment_of, *missing))),
+            _ => None,
+        }
+    }
+
+    /// Whether a row's segment depends on its unit (profile or cohort breakdowns).
+    pub(crate) fn reads_units(&self) -> bool {
+        match &self.kind {
+            Kind::None => false,
+            Kind::Column { by_unit, .. } => *by_unit,
+            Kind::Units(_) => true,
+        }
+    }
+
     pub(crate) fn is_none(&self) -> bool {
         matches!(self.kind, Kind::None)
     }
