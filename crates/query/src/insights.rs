@@ -60,34 +60,15 @@ fn run_period(context: &Context<'_>, spec: &InsightsSpec, from: &str, to: &str) 
     let segmenter = Segmenter::new(context, spec.breakdown.as_ref())?;
     let mut numbers = Vec::with_capacity(spec.events.len());
     for entry in &spec.events {
-        let mut filters = spec.filters.clone();
-        filters.extend(entry.filters.iter().cloned());
-        let filter = compile_all(context, &filters)?;
-        let event = match entry.event.as_str() {
-            "$any" => EventMatch::Any,
-            name => context.table.event_code(name).map_or(EventMatch::Nothing, EventMatch::Code),
-        };
-        let entry_numbers = match entry.measure {
-            Measure::Dau | Measure::Wau | Measure::Mau => {
-                if spec.interval != Interval::Day {
-                    return Err(QueryError::bad("dau, wau and mau need interval \"day\""));
-                }
-                let days = match entry.measure {
-                    Measure::Dau => 1,
-                    Measure::Wau => 7,
-                    _ => 30,
-                };
-                active_units(context, &segmenter, event, &filter, from, to, days)
-            }
-            _ => grid(context, &buckets, &segmenter, event, &filter, entry)?,
-        };
-        numbers.push(entry_numbers);
+        numbers.push(entry_numbers(context, spec, entry, &buckets, &segmenter, from, to)?);
     }
     let mut result = InsightsResult::default();
     let breakdown = !segmenter.is_none();
-    for (entry, entry_numbers) in spec.events.iter().zip(&numbers) {
+    // Each entry's "$other" points, for formulas.
+    let mut other_points: Vec<Option<Vec<Option<f64>>>> = vec![None; spec.events.len()];
+    for (index, (entry, computed)) in spec.events.iter().zip(&numbers).enumerate() {
         let measure = serde_json::to_value(entry.measure).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        let mut series: Vec<Series> = entry_numbers
+        let mut series: Vec<Series> = computed
             .segments
             .iter()
             .enumerate()
@@ -106,7 +87,27 @@ fn run_period(context: &Context<'_>, spec: &InsightsSpec, from: &str, to: &str) 
                 y.total_cmp(&x).then_with(|| compare_segments(a.segment.as_ref().unwrap_or(&Json::Null), b.segment.as_ref().unwrap_or(&Json::Null)))
             });
             if let Some(limit) = spec.limit {
-                series.truncate(limit);
+                if spec.other && series.len() > limit {
+                    // "$other": the left-out segments as one, counted again
+                    // (uniques cannot be summed).
+                    let index_of = |s: &Series| segmenter.labels.iter().position(|l| Some(l) == s.segment.as_ref()).map(|i| i as u32);
+                    let keep: Vec<u32> = series[..limit].iter().filter_map(index_of).collect();
+                    let fold: Vec<u32> = series[limit..].iter().filter_map(index_of).collect();
+                    let folded = segmenter.with_other(&keep, &fold);
+                    let other = entry_numbers(context, spec, entry, &buckets, &folded, from, to)?;
+                    let numbers = &other.segments[keep.len()];
+                    other_points[index] = Some(numbers.points.clone());
+                    series.truncate(limit);
+                    series.push(Series {
+                        event: entry.event.clone(),
+                        measure: measure.clone(),
+                        segment: Some(Json::from(crate::segments::OTHER)),
+                        points: buckets.labels.iter().cloned().zip(numbers.points.iter().copied()).collect(),
+                        total: numbers.total,
+                    });
+                } else {
+                    series.truncate(limit);
+                }
             }
         }
         if spec.limit.is_none() || !breakdown {
@@ -127,9 +128,10 @@ fn run_period(context: &Context<'_>, spec: &InsightsSpec, from: &str, to: &str) 
         for formula in &spec.formulas {
             let expression = formula::parse(&formula.expression, spec.events.len())?;
             for segment in &kept {
+                let is_other = segment.as_ref().and_then(Json::as_str) == Some(crate::segments::OTHER);
                 let s = match segment {
-                    None => 0,
-                    Some(label) => segmenter.labels.iter().position(|l| l == label).unwrap_or(0),
+                    None => Some(0),
+                    Some(label) => segmenter.labels.iter().position(|l| l == label),
                 };
                 let points: BTreeMap<String, Option<f64>> = buckets
                     .labels
@@ -138,9 +140,10 @@ fn run_period(context: &Context<'_>, spec: &InsightsSpec, from: &str, to: &str) 
                     .map(|(l, label)| {
                         // A letter without this segment has the measure of no
                         // events: 0 for counts, null for property aggregates.
-                        let value = expression.evaluate(&|letter| match numbers[letter].segments.get(s) {
-                            Some(n) => n.points[l],
-                            None => empty_value(spec.events[letter].measure),
+                        let value = expression.evaluate(&|letter| match (is_other, &other_points[letter], s) {
+                            (true, Some(points), _) => points[l],
+                            (true, None, _) | (false, _, None) => empty_value(spec.events[letter].measure),
+                            (false, _, Some(s)) => numbers[letter].segments[s].points[l],
                         });
                         (label.clone(), value)
                     })
@@ -162,6 +165,39 @@ fn empty_value(measure: Measure) -> Option<f64> {
     match measure {
         Measure::Sum | Measure::Avg | Measure::Min | Measure::Max | Measure::Median | Measure::P90 => None,
         _ => Some(0.0),
+    }
+}
+
+/// One entry's numbers for every segment of `segmenter`.
+fn entry_numbers(
+    context: &Context<'_>,
+    spec: &InsightsSpec,
+    entry: &InsightsEvent,
+    buckets: &Buckets,
+    segmenter: &Segmenter,
+    from: jiff::civil::Date,
+    to: jiff::civil::Date,
+) -> Result<EntryNumbers, QueryError> {
+    let mut filters = spec.filters.clone();
+    filters.extend(entry.filters.iter().cloned());
+    let filter = compile_all(context, &filters)?;
+    let event = match entry.event.as_str() {
+        "$any" => EventMatch::Any,
+        name => context.table.event_code(name).map_or(EventMatch::Nothing, EventMatch::Code),
+    };
+    match entry.measure {
+        Measure::Dau | Measure::Wau | Measure::Mau => {
+            if spec.interval != Interval::Day {
+                return Err(QueryError::bad("dau, wau and mau need interval \"day\""));
+            }
+            let days = match entry.measure {
+                Measure::Dau => 1,
+                Measure::Wau => 7,
+                _ => 30,
+            };
+            Ok(active_units(context, segmenter, event, &filter, from, to, days))
+        }
+        _ => grid(context, buckets, segmenter, event, &filter, entry),
     }
 }
 

@@ -9,6 +9,9 @@ use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// The label of the segment that gathers those a `limit` leaves out.
+pub(crate) const OTHER: &str = "$other";
+
 pub(crate) struct Segmenter {
     /// The label of each segment; `Json::Null` is "not set".
     pub(crate) labels: Vec<Json>,
@@ -76,6 +79,44 @@ impl Segmenter {
             .collect();
         let missing = segment_for(Json::Null);
         Ok(Segmenter { labels, kind: Kind::Column { column, by_unit, segment_of, missing } })
+    }
+
+    /// The same breakdown with the segments in `fold` folded into one,
+    /// `"$other"` (after those in `keep`); any other segment goes to a last
+    /// one that nothing reads.
+    pub(crate) fn with_other(&self, keep: &[u32], fold: &[u32]) -> Segmenter {
+        let other = keep.len() as u32;
+        let mut map = vec![other + 1; self.labels.len()];
+        for segment in fold {
+            map[*segment as usize] = other;
+        }
+        for (new, old) in keep.iter().enumerate() {
+            map[*old as usize] = new as u32;
+        }
+        let mut labels: Vec<Json> = keep.iter().map(|s| self.labels[*s as usize].clone()).collect();
+        labels.push(Json::from(OTHER));
+        labels.push(Json::Null);
+        let kind = match &self.kind {
+            Kind::None => Kind::None,
+            Kind::Column { column, by_unit, segment_of, missing } => Kind::Column {
+                column: column.clone(),
+                by_unit: *by_unit,
+                segment_of: segment_of.iter().map(|s| map[*s as usize]).collect(),
+                missing: map[*missing as usize],
+            },
+            Kind::Units(per_unit) => Kind::Units(
+                per_unit
+                    .iter()
+                    .map(|list| {
+                        let mut mapped: Vec<u32> = list.iter().map(|s| map[*s as usize]).collect();
+                        mapped.sort_unstable();
+                        mapped.dedup();
+                        mapped
+                    })
+                    .collect(),
+            ),
+        };
+        Segmenter { labels, kind }
     }
 
     /// For a breakdown by an event property: the column's codes, the segment

@@ -189,6 +189,9 @@ pub struct InsightsSpec {
     pub breakdown: Option<Breakdown>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// With `limit`: add one series, segment `"$other"`, for the segments left out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub other: bool,
     #[serde(default, rename = "where", skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<Filter>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

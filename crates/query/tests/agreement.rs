@@ -621,6 +621,8 @@ fn insights_spec() -> impl Strategy<Value = Spec> {
                 interval,
                 events,
                 breakdown,
+                // "$other" only with a limit; half the cases with one ask for it.
+                other: limit.is_some_and(|l| l % 2 == 1),
                 limit,
                 filters,
                 formulas,

@@ -104,3 +104,58 @@ fn settled_split_and_buffered_days_answer_like_memory() {
     let japan = result.series.iter().find(|s| s.segment == Some(json!("JP"))).expect("the new event's segment");
     assert_eq!(japan.points["2026-01-02"], Some(1.0));
 }
+
+#[test]
+fn activity_profiles_and_cohort_members_read_the_store_and_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = Arc::new(meta::Meta::open(dir.path()).unwrap());
+    let project = meta.create_project("p").unwrap().project;
+    let store = Arc::new(store::Store::open(dir.path(), store::StoreConfig::default()).unwrap());
+    let events = vec![
+        event("Page View", "$device:d1", START, "a1", json!({"$current_url": "https://x.example/"})),
+        event("Sign Up", "u1", START + 1_000, "a2", json!({"plan": "pro"})),
+        event("API Request", "u1", START + DAY, "a3", json!({"latency_ms": 12})),
+        event("Page View", "u2", START + 2_000, "b1", json!({})),
+    ];
+    store.append_blocking(project.id, events[..2].to_vec()).unwrap();
+    store.flush().unwrap();
+    store.append_blocking(project.id, events[2..].to_vec()).unwrap();
+    meta.link_identity(project.id, "$device:d1", "u1", meta::LinkSource::DeviceUser, START).unwrap();
+    let profile = |id: &str, properties: serde_json::Value| events::ProfileUpdate {
+        distinct_id: id.into(),
+        time_ms: START,
+        ignore_time: true,
+        ignore_alias: false,
+        op: events::ProfileOp::Set(properties.as_object().unwrap().clone()),
+    };
+    meta.apply_profile_updates(project.id, &[profile("u1", json!({"plan": "pro", "seats": 5})), profile("u2", json!({"plan": "free", "seats": 1}))])
+        .unwrap();
+    let engine = Engine::new(store.clone(), meta.clone());
+    let run = |spec: serde_json::Value| engine.run(&project, &serde_json::from_value(spec).unwrap()).unwrap();
+
+    let query::ReportResult::Activity(activity) = run(json!({"report": "activity", "distinct_id": "$device:d1"})) else { panic!("activity expected") };
+    assert_eq!(activity.distinct_id, "u1");
+    assert_eq!(activity.distinct_ids, ["$device:d1", "u1"]);
+    assert_eq!(activity.profile.as_ref().and_then(|p| p.get("seats")), Some(&json!(5)));
+    let names: Vec<&str> = activity.events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(names, ["API Request", "Sign Up", "Page View"], "newest first, across both ids and the buffer");
+    assert_eq!(activity.events[0]["properties"]["latency_ms"], 12);
+    assert_eq!(activity.events[2]["properties"]["$current_url"], "https://x.example/");
+
+    let query::ReportResult::Profiles(found) = run(json!({"report": "profiles", "where": [{"property": "seats", "op": "gte", "value": 2}]})) else {
+        panic!("profiles expected")
+    };
+    assert_eq!(found.profiles.iter().map(|p| p.distinct_id.as_str()).collect::<Vec<_>>(), ["u1"]);
+
+    let members = |definition: serde_json::Value| {
+        let query::ReportResult::Members(members) = run(json!({"report": "cohort_members", "definition": definition, "as_of": "2026-01-02"})) else {
+            panic!("members expected")
+        };
+        members.members
+    };
+    assert_eq!(members(json!({"did": "Page View", "within_days": 2})), ["u1", "u2"]);
+    assert_eq!(members(json!({"all": [{"did": "Page View", "within_days": 2}, {"did_not": "API Request", "within_days": 2}]})), ["u2"]);
+    assert_eq!(members(json!({"did": "Page View", "at_least": 2, "within_days": 2})), Vec::<String>::new());
+    assert_eq!(members(json!({"property": "plan", "op": "eq", "value": "free"})), ["u2"]);
+    assert_eq!(members(json!({"any": [{"property": "plan", "op": "eq", "value": "free"}, {"did": "Sign Up", "from": "2026-01-01", "to": "2026-01-01"}]})), ["u1", "u2"]);
+}

@@ -70,15 +70,18 @@ fn insights_over(world: &World, spec: &InsightsSpec, formulas: &[Expr], from: Da
         entries.push(EntryEvents::collect(world, spec, entry, from, to)?);
     }
     let mut series = Vec::new();
-    for (entry, events) in spec.events.iter().zip(&entries) {
+    // Each entry's "$other" points, for formulas.
+    let mut other_points: Vec<Option<BTreeMap<String, Option<f64>>>> = vec![None; spec.events.len()];
+    for (index, (entry, events)) in spec.events.iter().zip(&entries).enumerate() {
         let mut segments = if spec.breakdown.is_some() { events.segments() } else { vec![None] };
         segments.sort_by(|a, b| {
             let (total_a, total_b) = (events.total(a), events.total(b));
             // Totals descending, null totals last, then segment order.
             total_b.is_some().cmp(&total_a.is_some()).then(total_b.partial_cmp(&total_a).expect("no NaN")).then(optional_segment_cmp(a, b))
         });
+        let mut dropped = Vec::new();
         if let (Some(_), Some(limit)) = (&spec.breakdown, spec.limit) {
-            segments.truncate(limit);
+            dropped = segments.split_off(limit.min(segments.len()));
         }
         let with_total = spec.breakdown.is_some() && spec.limit.is_some();
         for segment in segments {
@@ -90,12 +93,32 @@ fn insights_over(world: &World, spec: &InsightsSpec, formulas: &[Expr], from: Da
                 segment,
             });
         }
+        if spec.other && !dropped.is_empty() {
+            // Every left-out segment read as one, "$other".
+            let other = Some(Value::from("$other"));
+            let folded = events.folded(&dropped, &other);
+            other_points[index] = Some(folded.points(&other, &keys));
+            series.push(Series {
+                event: entry.event.clone(),
+                measure: measure_name(entry.measure),
+                points: folded.points(&other, &keys),
+                total: folded.total(&other),
+                segment: other,
+            });
+        }
     }
-    let formula_series = formula_series(spec, formulas, &entries, &series, &keys);
+    let formula_series = formula_series(spec, formulas, &entries, &series, &keys, &other_points);
     Ok(InsightsResult { series, formulas: formula_series, previous: None })
 }
 
-fn formula_series(spec: &InsightsSpec, formulas: &[Expr], entries: &[EntryEvents], series: &[Series], keys: &[String]) -> Vec<FormulaSeries> {
+fn formula_series(
+    spec: &InsightsSpec,
+    formulas: &[Expr],
+    entries: &[EntryEvents],
+    series: &[Series],
+    keys: &[String],
+    other_points: &[Option<BTreeMap<String, Option<f64>>>],
+) -> Vec<FormulaSeries> {
     let mut segments: Vec<Option<Value>> = Vec::new();
     for one in series {
         if !segments.contains(&one.segment) {
@@ -105,7 +128,16 @@ fn formula_series(spec: &InsightsSpec, formulas: &[Expr], entries: &[EntryEvents
     let mut result = Vec::new();
     for (formula, expr) in spec.formulas.iter().zip(formulas) {
         for segment in &segments {
-            let letter_points: Vec<BTreeMap<String, Option<f64>>> = entries.iter().map(|entry| entry.points(segment, keys)).collect();
+            // "$other" reads each letter's own "$other" series where it has one.
+            let is_other = segment.as_ref().and_then(Value::as_str) == Some("$other");
+            let letter_points: Vec<BTreeMap<String, Option<f64>>> = entries
+                .iter()
+                .zip(other_points)
+                .map(|(entry, other)| match (is_other, other) {
+                    (true, Some(points)) => points.clone(),
+                    _ => entry.points(segment, keys),
+                })
+                .collect();
             let points = keys.iter().map(|key| (key.clone(), expr.eval(&|letter| letter_points[letter][key]))).collect();
             result.push(FormulaSeries {
                 name: formula.name.clone(),
@@ -135,6 +167,25 @@ struct EntryEvents<'w> {
 }
 
 impl<'w> EntryEvents<'w> {
+    /// The same events with the segments in `dropped` renamed `other`.
+    fn folded(&self, dropped: &[Option<Value>], other: &Option<Value>) -> EntryEvents<'w> {
+        let counted = self
+            .counted
+            .iter()
+            .map(|c| {
+                let mut segments: Vec<Option<Value>> = Vec::new();
+                for segment in &c.segments {
+                    let renamed = if dropped.contains(segment) { other.clone() } else { segment.clone() };
+                    if !segments.contains(&renamed) {
+                        segments.push(renamed);
+                    }
+                }
+                Counted { event: c.event, actor: c.actor.clone(), segments, bucket: c.bucket.clone() }
+            })
+            .collect();
+        EntryEvents { world: self.world, entry: self.entry.clone(), counted }
+    }
+
     fn collect(world: &'w World, spec: &InsightsSpec, entry: &InsightsEvent, from: Date, to: Date) -> Result<Self, QueryError> {
         let (range_start_ms, range_end_ms) = world.calendar.range_ms(from, to);
         let look_back_days = window_days(entry.measure).map_or(0, |days| days - 1);
