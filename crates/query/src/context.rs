@@ -104,7 +104,7 @@ impl<'a> Context<'a> {
                 Some(value) => intern_json(&mut dictionary, value),
             })
             .collect();
-        let column = Arc::new(Column { codes, dictionary });
+        let column = Arc::new(Column::new(codes, dictionary));
         self.profile_columns.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned(), column.clone());
         Ok(column)
     }

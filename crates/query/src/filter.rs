@@ -22,7 +22,7 @@ pub(crate) struct PropertyTest {
 impl PropertyTest {
     #[inline(always)]
     fn holds(&self, row: usize, unit: usize) -> bool {
-        let code = self.column.codes[if self.by_unit { unit } else { row }];
+        let code = self.column.codes.get(if self.by_unit { unit } else { row });
         if code == MISSING { self.accept_missing } else { self.accept[code as usize] }
     }
 }

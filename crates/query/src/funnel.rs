@@ -382,7 +382,7 @@ fn attempt(lane: &Lane, i: usize, n: usize, window: i64, order: StepOrder, exclu
     let t1 = lane.times[i];
     let deadline = t1.saturating_add(window);
     let entry_row = lane.rows[i];
-    let holds = |j: usize| held.iter().all(|column| column.codes[lane.rows[j]] == column.codes[entry_row]);
+    let holds = |j: usize| held.iter().all(|column| column.codes.get(lane.rows[j]) == column.codes.get(entry_row));
     let mut attempt = Attempt::start(t1);
     match order {
         StepOrder::Strict => {

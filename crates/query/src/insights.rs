@@ -265,7 +265,7 @@ impl Scan<'_> {
                 }
                 let segment = match lookup {
                     None => 0,
-                    Some((codes, segment_of, missing)) => match codes[rows.start + i] {
+                    Some((codes, segment_of, missing)) => match codes.get(rows.start + i) {
                         crate::value::MISSING => missing as usize,
                         value => segment_of[value as usize] as usize,
                     },
@@ -292,7 +292,7 @@ impl Scan<'_> {
                 }
                 grid.matched[s] += 1;
                 if let (Some(numbers), Some(column)) = (self.numbers, self.column) {
-                    let code = column.codes[row];
+                    let code = column.codes.get(row);
                     if code != crate::value::MISSING {
                         let value = numbers[code as usize];
                         if !value.is_nan() {
@@ -352,7 +352,7 @@ impl Scan<'_> {
                         }
                         _ => {
                             if let (Some(numbers), Some(column)) = (self.numbers, self.column) {
-                                let code = column.codes[row];
+                                let code = column.codes.get(row);
                                 if code != crate::value::MISSING {
                                     let value = numbers[code as usize];
                                     if !value.is_nan() {

@@ -123,7 +123,7 @@ impl Segmenter {
     /// of each code and the segment of "not set"; `Some(None)` without a
     /// breakdown; `None` when the segment depends on the unit.
     #[allow(clippy::type_complexity)]
-    pub(crate) fn by_row(&self) -> Option<Option<(&[u32], &[u32], u32)>> {
+    pub(crate) fn by_row(&self) -> Option<Option<(&crate::value::Codes, &[u32], u32)>> {
         match &self.kind {
             Kind::None => Some(None),
             Kind::Column { column, by_unit: false, segment_of, missing } => Some(Some((&column.codes, segment_of, *missing))),
@@ -153,7 +153,7 @@ impl Segmenter {
         match &self.kind {
             Kind::None => visit(0),
             Kind::Column { column, by_unit, segment_of, missing } => {
-                let code = column.codes[if *by_unit { unit } else { row }];
+                let code = column.codes.get(if *by_unit { unit } else { row });
                 visit(if code == MISSING { *missing } else { segment_of[code as usize] });
             }
             Kind::Units(per_unit) => per_unit[unit].iter().for_each(|s| visit(*s)),

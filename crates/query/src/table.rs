@@ -284,7 +284,7 @@ impl Table {
             let mut visitor = ColumnVisitor { positions, codes: &mut codes, dictionary: &mut dictionary };
             block.read_property(key, &mut visitor)?;
         }
-        let column = Arc::new(Column { codes, dictionary });
+        let column = Arc::new(Column::new(codes, dictionary));
         self.columns.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned(), column.clone());
         Ok(column)
     }

@@ -113,14 +113,58 @@ impl Dictionary {
     }
 }
 
-/// One property in table order: a code per row into `dictionary`.
+/// Codes in the narrowest width the dictionary allows: most properties have
+/// few distinct values, and a column is as long as the table.
+#[derive(Debug)]
+pub(crate) enum Codes {
+    Narrow(Vec<u8>),
+    Medium(Vec<u16>),
+    Wide(Vec<u32>),
+}
+
+impl Codes {
+    /// Narrows codes built as `u32`s (with `MISSING` for "not set").
+    pub(crate) fn narrowed(codes: Vec<u32>, n_values: usize) -> Codes {
+        let narrow = |limit: u32| move |code: &u32| if *code == MISSING { limit } else { *code };
+        if n_values < u8::MAX as usize {
+            Codes::Narrow(codes.iter().map(narrow(u8::MAX as u32)).map(|c| c as u8).collect())
+        } else if n_values < u16::MAX as usize {
+            Codes::Medium(codes.iter().map(narrow(u16::MAX as u32)).map(|c| c as u16).collect())
+        } else {
+            Codes::Wide(codes)
+        }
+    }
+
+    /// The code at `row`, `MISSING` for "not set".
+    #[inline(always)]
+    pub(crate) fn get(&self, row: usize) -> u32 {
+        match self {
+            Codes::Narrow(codes) => match codes[row] {
+                u8::MAX => MISSING,
+                code => u32::from(code),
+            },
+            Codes::Medium(codes) => match codes[row] {
+                u16::MAX => MISSING,
+                code => u32::from(code),
+            },
+            Codes::Wide(codes) => codes[row],
+        }
+    }
+}
+
+/// One property in table order (or unit order, for profiles): a code per
+/// row into `dictionary`.
 #[derive(Debug)]
 pub(crate) struct Column {
-    pub(crate) codes: Vec<u32>,
+    pub(crate) codes: Codes,
     pub(crate) dictionary: Dictionary,
 }
 
 impl Column {
+    pub(crate) fn new(codes: Vec<u32>, dictionary: Dictionary) -> Column {
+        Column { codes: Codes::narrowed(codes, dictionary.values.len()), dictionary }
+    }
+
 
     /// The numeric value of each code (NaN where not a number).
     pub(crate) fn numbers(&self) -> Vec<f64> {
@@ -146,5 +190,27 @@ pub(crate) fn compare_segments(a: &Json, b: &Json) -> std::cmp::Ordering {
         (Json::String(x), Json::String(y)) => x.cmp(y),
         _ if rank(a) == rank(b) => a.to_string().cmp(&b.to_string()),
         _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_narrow_to_the_dictionary_and_keep_missing() {
+        for n_values in [3usize, 300, 70_000] {
+            let codes: Vec<u32> = (0..n_values as u32).chain([MISSING, 0]).collect();
+            let narrowed = Codes::narrowed(codes.clone(), n_values);
+            let width = match &narrowed {
+                Codes::Narrow(_) => 1,
+                Codes::Medium(_) => 2,
+                Codes::Wide(_) => 4,
+            };
+            assert_eq!(width, if n_values < 255 { 1 } else if n_values < 65_535 { 2 } else { 4 });
+            for (row, code) in codes.iter().enumerate() {
+                assert_eq!(narrowed.get(row), *code, "{n_values} values, row {row}");
+            }
+        }
     }
 }
