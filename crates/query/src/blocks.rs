@@ -52,9 +52,9 @@ impl SplitDayBlock {
         // The last copy of each dedup key wins: later parts, then later rows.
         let mut winner: HashMap<(u32, i64, &str, &str), (usize, usize)> = HashMap::new();
         for (p, (core, insert_ids)) in read.iter().enumerate() {
-            for row in 0..core.times.len() {
+            for (row, insert_id) in insert_ids.iter().enumerate() {
                 let name = core.event_names[core.events[row] as usize].as_str();
-                winner.insert((core.user_keys[row], core.times[row], name, insert_ids[row].as_str()), (p, row));
+                winner.insert((core.user_keys[row], core.times[row], name, insert_id.as_str()), (p, row));
             }
         }
         let mut kept: Vec<(usize, usize)> = winner.into_values().collect();
@@ -145,6 +145,28 @@ impl Block for SplitDayBlock {
     }
 }
 
+/// The core columns of rows held in memory: (user key, time, event name,
+/// distinct id) each.
+pub(crate) fn core_of_rows<'a>(rows: impl Iterator<Item = (u32, i64, &'a str, &'a str)>) -> CoreColumns {
+    let mut core = CoreColumns::default();
+    let mut names: HashMap<&str, u32> = HashMap::new();
+    let mut ids: HashMap<u32, &str> = HashMap::new();
+    for (key, time, name, distinct_id) in rows {
+        let next = names.len() as u32;
+        core.events.push(*names.entry(name).or_insert(next));
+        core.user_keys.push(key);
+        core.times.push(time);
+        ids.entry(key).or_insert(distinct_id);
+    }
+    core.event_names = vec![String::new(); names.len()];
+    for (name, code) in names {
+        core.event_names[code as usize] = name.to_owned();
+    }
+    core.distinct_ids = ids.into_iter().map(|(key, id)| (key, id.to_owned())).collect();
+    core.distinct_ids.sort_unstable();
+    core
+}
+
 pub(crate) struct BufferedDayBlock {
     core: CoreColumns,
     rows: Vec<StoredEvent>,
@@ -152,22 +174,7 @@ pub(crate) struct BufferedDayBlock {
 
 impl BufferedDayBlock {
     pub(crate) fn new(rows: Vec<StoredEvent>) -> BufferedDayBlock {
-        let mut core = CoreColumns::default();
-        let mut names: HashMap<String, u32> = HashMap::new();
-        let mut ids: HashMap<u32, String> = HashMap::new();
-        for row in &rows {
-            let next = names.len() as u32;
-            core.events.push(*names.entry(row.name().to_owned()).or_insert(next));
-            core.user_keys.push(row.user_key());
-            core.times.push(row.time_ms());
-            ids.entry(row.user_key()).or_insert_with(|| row.distinct_id().to_owned());
-        }
-        core.event_names = vec![String::new(); names.len()];
-        for (name, code) in names {
-            core.event_names[code as usize] = name;
-        }
-        core.distinct_ids = ids.into_iter().collect();
-        core.distinct_ids.sort_unstable();
+        let core = core_of_rows(rows.iter().map(|row| (row.user_key(), row.time_ms(), row.name(), row.distinct_id())));
         BufferedDayBlock { core, rows }
     }
 

@@ -73,11 +73,10 @@ impl Calendar {
                     let mut hours: Vec<(i64, String)> = Vec::with_capacity(24);
                     for hour in 0..24i8 {
                         let local = day.to_datetime(Time::constant(hour, 0, 0, 0));
-                        if let Ok(zoned) = local.to_zoned(self.zone.clone()) {
-                            if zoned.datetime() == local {
+                        if let Ok(zoned) = local.to_zoned(self.zone.clone())
+                            && zoned.datetime() == local {
                                 hours.push((zoned.timestamp().as_millisecond(), format!("{day}T{hour:02}:00")));
                             }
-                        }
                     }
                     if hours.first().is_none_or(|(first, _)| *first != start) {
                         hours.insert(0, (start, format!("{day}T00:00")));

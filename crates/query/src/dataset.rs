@@ -6,6 +6,7 @@ use crate::error::QueryError;
 use crate::result::ReportResult;
 use crate::run::{needs_table, run, unit_kind, Inputs};
 use crate::spec::{CohortRule, Spec};
+use crate::blocks::core_of_rows;
 use crate::table::{Block, Identities, KeyNames, Table};
 use events::{Event, Properties};
 use std::collections::HashMap;
@@ -77,24 +78,8 @@ impl MemoryBlock {
     }
 
     fn from_keyed(keyed: Vec<(u32, Event)>) -> MemoryBlock {
-        let mut core = CoreColumns::default();
-        let mut names: HashMap<String, u32> = HashMap::new();
-        let mut ids: HashMap<u32, String> = HashMap::new();
-        let mut events = Vec::with_capacity(keyed.len());
-        for (key, event) in keyed {
-            let next = names.len() as u32;
-            core.events.push(*names.entry(event.name.clone()).or_insert(next));
-            core.user_keys.push(key);
-            core.times.push(event.time_ms);
-            ids.entry(key).or_insert_with(|| event.distinct_id.clone());
-            events.push(event);
-        }
-        core.event_names = vec![String::new(); names.len()];
-        for (name, code) in names {
-            core.event_names[code as usize] = name;
-        }
-        core.distinct_ids = ids.into_iter().collect();
-        core.distinct_ids.sort_unstable();
+        let core = core_of_rows(keyed.iter().map(|(key, event)| (*key, event.time_ms, event.name.as_str(), event.distinct_id.as_str())));
+        let events = keyed.into_iter().map(|(_, event)| event).collect();
         MemoryBlock { core, events }
     }
 }

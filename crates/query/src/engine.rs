@@ -73,11 +73,10 @@ impl Engine {
 
     fn meta_state(&self, cache: &mut ProjectCache, project: ProjectId) -> Result<Arc<MetaState>, QueryError> {
         let generation = self.meta.generation();
-        if let Some((seen, state)) = &cache.meta_state {
-            if *seen == generation {
+        if let Some((seen, state)) = &cache.meta_state
+            && *seen == generation {
                 return Ok(state.clone());
             }
-        }
         let identities = Identities::new(self.meta.identity_links(project)?);
         let people = self.meta.profiles(project, &[], usize::MAX)?;
         let mut groups = HashMap::new();
@@ -104,11 +103,10 @@ impl Engine {
         let snapshot = self.store.snapshot();
         let sources = snapshot.day_sources(project);
         let keys: Vec<BlockKey> = sources.iter().map(key_of).collect();
-        if let Some((seen_keys, seen_generation, table)) = cache.tables.get(kind) {
-            if *seen_keys == keys && (*seen_generation == generation || matches!(kind, UnitKind::Group(_))) {
+        if let Some((seen_keys, seen_generation, table)) = cache.tables.get(kind)
+            && *seen_keys == keys && (*seen_generation == generation || matches!(kind, UnitKind::Group(_))) {
                 return Ok(table.clone());
             }
-        }
         let missing: Vec<&DaySource> = sources.iter().filter(|s| !cache.blocks.contains_key(&key_of(s))).collect();
         for (source, mut loaded) in missing.iter().zip(load_blocks(&snapshot, project, &missing)?) {
             cache.key_names.take_from(loaded.core_mut());
@@ -127,7 +125,8 @@ impl Engine {
 /// Decodes days on every core.
 fn load_blocks(snapshot: &Snapshot, project: ProjectId, sources: &[&DaySource]) -> Result<Vec<Box<dyn LoadedBlock>>, QueryError> {
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Box<dyn LoadedBlock>, QueryError>>>> = Mutex::new((0..sources.len()).map(|_| None).collect());
+    type Slot = Option<Result<Box<dyn LoadedBlock>, QueryError>>;
+    let results: Mutex<Vec<Slot>> = Mutex::new((0..sources.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
         for _ in 0..crate::parallel::threads().min(sources.len().max(1)) {
             scope.spawn(|| loop {

@@ -33,7 +33,7 @@ pub(crate) fn run(context: &Context<'_>, spec: &FlowsSpec) -> Result<FlowsResult
     let n_steps = spec.steps;
     let accumulators = over_units(
         table,
-        || HashMap::<Vec<u32>, u64>::new(),
+        HashMap::<Vec<u32>, u64>::new,
         |paths, units| {
             let mut path: Vec<u32> = Vec::with_capacity(n_steps + 1);
             for unit in units {

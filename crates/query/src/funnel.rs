@@ -205,18 +205,7 @@ pub(crate) fn run(context: &Context<'_>, spec: &FunnelSpec) -> Result<FunnelResu
                             }
                         }
                         (Counting::Uniques, Entry::Any) => {
-                            let mut best: Option<Attempt> = None;
-                            for i in entries {
-                                let outcome = simple_attempt(table, i, rows.end, &codes, window);
-                                if best.as_ref().is_none_or(|b| outcome.len > b.len) {
-                                    let done = outcome.len == n;
-                                    best = Some(outcome);
-                                    if done {
-                                        break;
-                                    }
-                                }
-                            }
-                            if let Some(best) = best {
+                            if let Some(best) = furthest(n, entries.map(|i| simple_attempt(table, i, rows.end, &codes, window))) {
                                 tally.add(&best);
                             }
                         }
@@ -313,18 +302,8 @@ pub(crate) fn run(context: &Context<'_>, spec: &FunnelSpec) -> Result<FunnelResu
                             }
                         }
                         (Counting::Uniques, Entry::Any) => {
-                            let mut best: Option<Attempt> = None;
-                            for i in (0..lane.times.len()).filter(|i| is_entry(*i)) {
-                                let outcome = attempt_at(i);
-                                if best.as_ref().is_none_or(|b| outcome.len > b.len) {
-                                    let done = outcome.len == n;
-                                    best = Some(outcome);
-                                    if done {
-                                        break;
-                                    }
-                                }
-                            }
-                            if let Some(best) = best {
+                            let attempts = (0..lane.times.len()).filter(|i| is_entry(*i)).map(attempt_at);
+                            if let Some(best) = furthest(n, attempts) {
                                 tally.add(&best);
                             }
                         }
@@ -374,6 +353,21 @@ fn report_steps(spec: &FunnelSpec, n: usize, tally: &mut Tally) -> Vec<FunnelSte
             }
         })
         .collect()
+}
+
+/// The earliest attempt that reaches the furthest step (stops trying once one converts fully).
+fn furthest(n: usize, attempts: impl Iterator<Item = Attempt>) -> Option<Attempt> {
+    let mut best: Option<Attempt> = None;
+    for outcome in attempts {
+        if best.as_ref().is_none_or(|b| outcome.len > b.len) {
+            let done = outcome.len == n;
+            best = Some(outcome);
+            if done {
+                break;
+            }
+        }
+    }
+    best
 }
 
 /// Runs one attempt from entry `i` of the lane.

@@ -249,6 +249,21 @@ struct Scan<'a> {
 }
 
 impl Scan<'_> {
+    /// The numeric property value of `row`, if any, into both cells.
+    #[inline(always)]
+    fn push_value(&self, grid: &mut Grid, row: usize, cell: usize, whole_cell: usize) {
+        if let (Some(numbers), Some(column)) = (self.numbers, self.column) {
+            let code = column.codes.get(row);
+            if code != crate::value::MISSING {
+                let value = numbers[code as usize];
+                if !value.is_nan() {
+                    grid.values[cell].push(value);
+                    grid.values[whole_cell].push(value);
+                }
+            }
+        }
+    }
+
     /// Rows in table order, without units: counts and values only.
     fn run_rows<const FOLD: u8>(&self, grid: &mut Grid, rows: std::ops::Range<usize>) {
         let n_segments = self.n_segments;
@@ -291,16 +306,7 @@ impl Scan<'_> {
                     return;
                 }
                 grid.matched[s] += 1;
-                if let (Some(numbers), Some(column)) = (self.numbers, self.column) {
-                    let code = column.codes.get(row);
-                    if code != crate::value::MISSING {
-                        let value = numbers[code as usize];
-                        if !value.is_nan() {
-                            grid.values[cell].push(value);
-                            grid.values[self.whole * n_segments + s].push(value);
-                        }
-                    }
-                }
+                self.push_value(grid, row, cell, self.whole * n_segments + s);
             });
         }
     }
@@ -350,18 +356,7 @@ impl Scan<'_> {
                                 grid.unit_counts[c] += 1;
                             }
                         }
-                        _ => {
-                            if let (Some(numbers), Some(column)) = (self.numbers, self.column) {
-                                let code = column.codes.get(row);
-                                if code != crate::value::MISSING {
-                                    let value = numbers[code as usize];
-                                    if !value.is_nan() {
-                                        grid.values[cell].push(value);
-                                        grid.values[whole_cell].push(value);
-                                    }
-                                }
-                            }
-                        }
+                        _ => self.push_value(grid, row, cell, whole_cell),
                     }
                 });
             }

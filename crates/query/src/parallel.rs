@@ -33,6 +33,11 @@ pub(crate) fn over_units<A: Send>(table: &Table, make: impl Fn() -> A + Sync, wo
         chunks.push(start..end);
         start = end;
     }
+    run_chunks(&chunks, n_threads, make, work)
+}
+
+/// Hands `chunks` to `n_threads` workers, each folding into its own accumulator.
+fn run_chunks<A: Send>(chunks: &[Range<usize>], n_threads: usize, make: impl Fn() -> A + Sync, work: impl Fn(&mut A, Range<usize>) + Sync) -> Vec<A> {
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..n_threads)
@@ -65,23 +70,7 @@ pub(crate) fn over_rows<A: Send>(n_rows: usize, make: impl Fn() -> A + Sync, wor
         }
         return vec![acc];
     }
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..n_threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut acc = make();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(chunk) = chunks.get(i) else { break };
-                        work(&mut acc, chunk.clone());
-                    }
-                    acc
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
-    })
+    run_chunks(&chunks, n_threads, make, work)
 }
 
 /// Linear interpolation between the two nearest ranks (DuckDB's quantile_cont).

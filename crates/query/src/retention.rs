@@ -95,7 +95,7 @@ pub(crate) fn run(context: &Context<'_>, spec: &RetentionSpec) -> Result<Retenti
                         if time >= limit {
                             break;
                         }
-                        if row == birth_row || !return_code.is_none_or(|c| c == table.events[row]) || !(return_trivial || return_filter.test(row, unit)) {
+                        if row == birth_row || return_code.is_some_and(|c| c != table.events[row]) || !(return_trivial || return_filter.test(row, unit)) {
                             continue;
                         }
                         let k = ((time - birth) / unit_ms) as usize;

@@ -50,11 +50,10 @@ impl Segmenter {
                 return Ok(Segmenter { labels, kind: Kind::Units(per_unit) });
             }
         };
-        if let Some(edges) = buckets {
-            if edges.is_empty() || edges.windows(2).any(|w| w[0] >= w[1]) || edges.iter().any(|e| !e.is_finite()) {
+        if let Some(edges) = buckets
+            && (edges.is_empty() || edges.windows(2).any(|w| w[0] >= w[1]) || edges.iter().any(|e| !e.is_finite())) {
                 return Err(QueryError::bad("breakdown buckets must be increasing finite numbers"));
             }
-        }
         let (column, by_unit) = match source {
             Source::Event => (context.table.column(property)?, false),
             Source::Profile => (context.profile_column(property)?, true),

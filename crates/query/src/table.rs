@@ -171,11 +171,10 @@ impl Table {
                         if index >= unit_of_key.len() {
                             unit_of_key.resize(index + 1, MISSING);
                         }
-                        if unit_of_key[index] == MISSING {
-                            if let Some(distinct_id) = key_names.get(*key) {
+                        if unit_of_key[index] == MISSING
+                            && let Some(distinct_id) = key_names.get(*key) {
                                 unit_of_key[index] = intern(identities.resolve(distinct_id));
                             }
-                        }
                         row_units.push(unit_of_key[index]);
                     }
                 }

@@ -111,12 +111,10 @@ fn activity_profiles_and_cohort_members_read_the_store_and_sqlite() {
     let meta = Arc::new(meta::Meta::open(dir.path()).unwrap());
     let project = meta.create_project("p").unwrap().project;
     let store = Arc::new(store::Store::open(dir.path(), store::StoreConfig::default()).unwrap());
-    let events = vec![
-        event("Page View", "$device:d1", START, "a1", json!({"$current_url": "https://x.example/"})),
+    let events = [event("Page View", "$device:d1", START, "a1", json!({"$current_url": "https://x.example/"})),
         event("Sign Up", "u1", START + 1_000, "a2", json!({"plan": "pro"})),
         event("API Request", "u1", START + DAY, "a3", json!({"latency_ms": 12})),
-        event("Page View", "u2", START + 2_000, "b1", json!({})),
-    ];
+        event("Page View", "u2", START + 2_000, "b1", json!({}))];
     store.append_blocking(project.id, events[..2].to_vec()).unwrap();
     store.flush().unwrap();
     store.append_blocking(project.id, events[2..].to_vec()).unwrap();

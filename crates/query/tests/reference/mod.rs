@@ -510,9 +510,9 @@ pub(crate) fn values_equal(a: &Value, b: &Value) -> bool {
         (Value::Bool(x), Value::Bool(y)) => x == y,
         (Value::Array(_) | Value::Object(_), Value::String(text)) | (Value::String(text), Value::Array(_) | Value::Object(_)) => {
             let structured = if a.is_string() { b } else { a };
-            structured.to_string() == *text
+            serde_json::to_string(structured).is_ok_and(|json| json == *text)
         }
-        (Value::Array(_) | Value::Object(_), Value::Array(_) | Value::Object(_)) => a.to_string() == b.to_string(),
+        (Value::Array(_) | Value::Object(_), Value::Array(_) | Value::Object(_)) => *a == *b,
         _ => false,
     }
 }

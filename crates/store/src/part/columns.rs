@@ -172,13 +172,12 @@ pub fn read_property(path: &Path, key: &str, visitor: &mut dyn PropertyVisitor) 
     let mut first = 0usize;
     for batch in reader {
         let batch = batch?;
-        if has_column {
-            if let Some(array) = batch.column_by_name(&column_name) {
+        if has_column
+            && let Some(array) = batch.column_by_name(&column_name) {
                 visit_typed(path, first, array.as_ref(), visitor)?;
             }
-        }
-        if read_overflow {
-            if let Some(array) = batch.column_by_name(OVERFLOW) {
+        if read_overflow
+            && let Some(array) = batch.column_by_name(OVERFLOW) {
                 let overflow = array.as_string_opt::<i32>().ok_or_else(|| corrupt(path, "properties type"))?;
                 for i in 0..overflow.len() {
                     if overflow.is_null(i) || (literal_key && !overflow.value(i).contains(key)) {
@@ -191,7 +190,6 @@ pub fn read_property(path: &Path, key: &str, visitor: &mut dyn PropertyVisitor) 
                     }
                 }
             }
-        }
         first += batch.num_rows();
     }
     Ok(())
