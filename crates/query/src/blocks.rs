@@ -8,7 +8,7 @@
 //!   only when a report asks for one.
 
 use crate::error::QueryError;
-use crate::table::Block;
+use crate::table::{Block, BlockColumns};
 use crate::value::MISSING;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,11 +18,16 @@ use store::StoredEvent;
 pub(crate) struct PartBlock {
     pub(crate) core: CoreColumns,
     pub(crate) path: PathBuf,
+    pub(crate) columns: BlockColumns,
 }
 
 impl Block for PartBlock {
     fn core(&self) -> &CoreColumns {
         &self.core
+    }
+
+    fn columns(&self) -> &BlockColumns {
+        &self.columns
     }
 
     fn read_property(&self, key: &str, visitor: &mut dyn PropertyVisitor) -> Result<(), QueryError> {
@@ -37,6 +42,7 @@ impl Block for PartBlock {
 
 pub(crate) struct SplitDayBlock {
     core: CoreColumns,
+    columns: BlockColumns,
     parts: Vec<PathBuf>,
     /// Per part: each part row's block row, or `MISSING` for a replaced copy.
     block_row: Vec<Vec<u32>>,
@@ -80,7 +86,7 @@ impl SplitDayBlock {
         }
         core.distinct_ids.sort_unstable_by_key(|(key, _)| *key);
         core.distinct_ids.dedup_by_key(|(key, _)| *key);
-        Ok(SplitDayBlock { core, parts: parts.to_vec(), block_row })
+        Ok(SplitDayBlock { core, columns: BlockColumns::default(), parts: parts.to_vec(), block_row })
     }
 
     pub(crate) fn core_mut(&mut self) -> &mut CoreColumns {
@@ -114,6 +120,10 @@ impl PropertyVisitor for Renumber<'_> {
 impl Block for SplitDayBlock {
     fn core(&self) -> &CoreColumns {
         &self.core
+    }
+
+    fn columns(&self) -> &BlockColumns {
+        &self.columns
     }
 
     fn read_property(&self, key: &str, visitor: &mut dyn PropertyVisitor) -> Result<(), QueryError> {
@@ -169,13 +179,14 @@ pub(crate) fn core_of_rows<'a>(rows: impl Iterator<Item = (u32, i64, &'a str, &'
 
 pub(crate) struct BufferedDayBlock {
     core: CoreColumns,
+    columns: BlockColumns,
     rows: Vec<StoredEvent>,
 }
 
 impl BufferedDayBlock {
     pub(crate) fn new(rows: Vec<StoredEvent>) -> BufferedDayBlock {
         let core = core_of_rows(rows.iter().map(|row| (row.user_key(), row.time_ms(), row.name(), row.distinct_id())));
-        BufferedDayBlock { core, rows }
+        BufferedDayBlock { core, columns: BlockColumns::default(), rows }
     }
 
     pub(crate) fn core_mut(&mut self) -> &mut CoreColumns {
@@ -186,6 +197,10 @@ impl BufferedDayBlock {
 impl Block for BufferedDayBlock {
     fn core(&self) -> &CoreColumns {
         &self.core
+    }
+
+    fn columns(&self) -> &BlockColumns {
+        &self.columns
     }
 
     fn read_property(&self, key: &str, visitor: &mut dyn PropertyVisitor) -> Result<(), QueryError> {

@@ -7,7 +7,7 @@ use crate::result::ReportResult;
 use crate::run::{needs_table, run, unit_kind, Inputs};
 use crate::spec::{CohortRule, Spec};
 use crate::blocks::core_of_rows;
-use crate::table::{Block, Identities, KeyNames, Table};
+use crate::table::{Block, BlockColumns, Identities, KeyNames, Table};
 use events::{Event, Properties};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,7 +37,7 @@ pub fn run_dataset(dataset: &Dataset, spec: &Spec) -> Result<ReportResult, Query
         let mut key_names = KeyNames::default();
         key_names.take_from(&mut block.core);
         let block: Arc<dyn Block> = Arc::new(block);
-        Some(Arc::new(Table::build(vec![block], &unit_kind(spec), &identities, &key_names, None)?))
+        Some(Arc::new(Table::build(vec![block], &unit_kind(spec), &identities, &key_names, None, None)?))
     } else {
         None
     };
@@ -58,6 +58,7 @@ fn dedup(events: &[Event]) -> Vec<Event> {
 /// Rows held in memory with parsed properties.
 pub(crate) struct MemoryBlock {
     pub(crate) core: CoreColumns,
+    columns: BlockColumns,
     events: Vec<Event>,
 }
 
@@ -80,13 +81,17 @@ impl MemoryBlock {
     fn from_keyed(keyed: Vec<(u32, Event)>) -> MemoryBlock {
         let core = core_of_rows(keyed.iter().map(|(key, event)| (*key, event.time_ms, event.name.as_str(), event.distinct_id.as_str())));
         let events = keyed.into_iter().map(|(_, event)| event).collect();
-        MemoryBlock { core, events }
+        MemoryBlock { core, columns: BlockColumns::default(), events }
     }
 }
 
 impl Block for MemoryBlock {
     fn core(&self) -> &CoreColumns {
         &self.core
+    }
+
+    fn columns(&self) -> &BlockColumns {
+        &self.columns
     }
 
     fn read_property(&self, key: &str, visitor: &mut dyn PropertyVisitor) -> Result<(), QueryError> {

@@ -114,8 +114,12 @@ impl Engine {
         }
         cache.blocks.retain(|key, _| keys.contains(key));
         let blocks: Vec<Arc<dyn Block>> = keys.iter().filter_map(|key| cache.blocks.get(key).cloned()).collect();
+        // The old table goes first: two tables of ten million rows at once
+        // would double the engine's memory. Its buffers are reused when no
+        // running report still holds it.
+        let recycle = cache.tables.remove(kind).and_then(|(_, _, table)| Arc::try_unwrap(table).ok());
         let started = std::time::Instant::now();
-        let table = Arc::new(Table::build(blocks, kind, &state.identities, &cache.key_names, Some(snapshot))?);
+        let table = Arc::new(Table::build(blocks, kind, &state.identities, &cache.key_names, Some(snapshot), recycle)?);
         tracing::debug!(project = project.0, rows = table.n_rows(), units = table.n_units(), ms = started.elapsed().as_millis() as u64, "built query table");
         cache.tables.insert(kind.clone(), (keys, generation, table.clone()));
         Ok(table)
@@ -171,7 +175,7 @@ fn load_block(snapshot: &Snapshot, project: ProjectId, source: &DaySource) -> Re
     if source.is_single_part() {
         let path = source.parts[0].1.clone();
         let core = store::part::read_core(&path)?;
-        return Ok(Box::new(PartBlock { core, path }));
+        return Ok(Box::new(PartBlock { core, path, columns: Default::default() }));
     }
     if source.chunks.is_empty() {
         let paths: Vec<PathBuf> = source.parts.iter().map(|(_, path)| path.clone()).collect();

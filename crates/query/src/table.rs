@@ -47,9 +47,32 @@ impl KeyNames {
     }
 }
 
+/// A block's decoded property columns, in block row order with the block's
+/// own dictionaries: kept with the block, so that a table rebuilt after new
+/// events arrive reads from disk only the columns of the days that changed.
+#[derive(Debug, Default)]
+pub(crate) struct BlockColumns(Mutex<HashMap<String, Arc<Column>>>);
+
+impl BlockColumns {
+    fn get_or_load(&self, block: &dyn Block, key: &str) -> Result<Arc<Column>, QueryError> {
+        if let Some(column) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
+            return Ok(column.clone());
+        }
+        let n_rows = block.core().times.len();
+        let positions: Vec<u32> = (0..n_rows as u32).collect();
+        let mut codes = vec![MISSING; n_rows];
+        let mut dictionary = Dictionary::default();
+        block.read_property(key, &mut ColumnVisitor { positions: &positions, codes: &mut codes, dictionary: &mut dictionary })?;
+        let column = Arc::new(Column::new(codes, dictionary));
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned(), column.clone());
+        Ok(column)
+    }
+}
+
 /// A source of rows: the core columns up front, properties on demand.
 pub(crate) trait Block: Send + Sync {
     fn core(&self) -> &CoreColumns;
+    fn columns(&self) -> &BlockColumns;
     fn read_property(&self, key: &str, visitor: &mut dyn PropertyVisitor) -> Result<(), QueryError>;
     /// Full events of some rows (for activity feeds), as export JSON.
     fn events(&self, rows: &[usize]) -> Result<Vec<serde_json::Value>, QueryError>;
@@ -132,7 +155,11 @@ impl Table {
         identities: &Identities,
         key_names: &KeyNames,
         snapshot: Option<store::Snapshot>,
+        recycle: Option<Table>,
     ) -> Result<Table, QueryError> {
+        // A table being replaced lends its large buffers: memory already
+        // mapped is refilled instead of fresh pages being faulted in.
+        let mut spare = recycle.map(Spare::from).unwrap_or_default();
         // Event names in name order, and each block's local-to-global codes.
         let mut names: Vec<&str> = blocks.iter().flat_map(|b| b.core().event_names.iter().map(String::as_str)).collect();
         names.sort_unstable();
@@ -160,42 +187,53 @@ impl Table {
             unit_ids.insert(id, unit);
             unit
         };
-        let mut row_units: Vec<u32> = Vec::with_capacity(n_rows);
-        match kind {
+        // The unit of a row: by user key for people (no per-row array), by
+        // the group key's value for groups.
+        let row_units = match kind {
             UnitKind::People => {
                 let mut unit_of_key: Vec<u32> = Vec::new();
                 for block in &blocks {
-                    let core = block.core();
-                    for key in &core.user_keys {
+                    for key in &block.core().user_keys {
                         let index = *key as usize;
                         if index >= unit_of_key.len() {
                             unit_of_key.resize(index + 1, MISSING);
                         }
                         if unit_of_key[index] == MISSING
-                            && let Some(distinct_id) = key_names.get(*key) {
-                                unit_of_key[index] = intern(identities.resolve(distinct_id));
-                            }
-                        row_units.push(unit_of_key[index]);
+                            && let Some(distinct_id) = key_names.get(*key)
+                        {
+                            unit_of_key[index] = intern(identities.resolve(distinct_id));
+                        }
                     }
                 }
+                RowUnits::ByKey(unit_of_key)
             }
             UnitKind::Group(key) => {
-                for block in &blocks {
-                    let first = row_units.len();
-                    row_units.resize(first + block.core().times.len(), MISSING);
-                    let mut visitor = GroupVisitor { rows: &mut row_units[first..], intern: &mut intern };
-                    block.read_property(key, &mut visitor)?;
+                let mut per_row = vec![MISSING; n_rows];
+                for (b, block) in blocks.iter().enumerate() {
+                    let first = block_starts[b];
+                    let rows = &mut per_row[first..first + block.core().times.len()];
+                    block.read_property(key, &mut GroupVisitor { rows, intern: &mut intern })?;
                 }
+                RowUnits::PerRow(per_row)
             }
-        }
+        };
+        let unit_at = |b: usize, row: usize| -> u32 {
+            match &row_units {
+                RowUnits::ByKey(unit_of_key) => unit_of_key.get(blocks[b].core().user_keys[row] as usize).copied().unwrap_or(MISSING),
+                RowUnits::PerRow(per_row) => per_row[block_starts[b] + row],
+            }
+        };
 
         // Counting sort by unit; blocks come in time order, so most units'
         // rows arrive sorted and only merged people need a sort.
         let n_units = units.len();
-        let mut offsets = vec![0u32; n_units + 1];
-        for unit in &row_units {
-            if *unit != MISSING {
-                offsets[*unit as usize + 1] += 1;
+        let mut offsets = refill(std::mem::take(&mut spare.offsets), n_units + 1, 0u32);
+        for (b, block) in blocks.iter().enumerate() {
+            for row in 0..block.core().times.len() {
+                let unit = unit_at(b, row);
+                if unit != MISSING {
+                    offsets[unit as usize + 1] += 1;
+                }
             }
         }
         for u in 0..n_units {
@@ -203,15 +241,15 @@ impl Table {
         }
         let n_kept = offsets[n_units] as usize;
         let mut cursor: Vec<u32> = offsets[..n_units].to_vec();
-        let mut times = vec![0i64; n_kept];
-        let mut events = vec![0u32; n_kept];
-        let mut source = vec![0u32; n_kept];
+        let mut times = refill(std::mem::take(&mut spare.times), n_kept, 0i64);
+        let mut events = refill(std::mem::take(&mut spare.events), n_kept, 0u32);
+        let mut source = refill(std::mem::take(&mut spare.position), n_kept, 0u32);
         for (b, block) in blocks.iter().enumerate() {
             let core = block.core();
             let local: Vec<u32> = core.event_names.iter().map(|n| code_of[n.as_str()]).collect();
             let start = block_starts[b];
             for row in 0..core.times.len() {
-                let unit = row_units[start + row];
+                let unit = unit_at(b, row);
                 if unit == MISSING {
                     continue;
                 }
@@ -237,7 +275,7 @@ impl Table {
                 }
             }
         }
-        let mut position = vec![MISSING; n_rows];
+        let mut position = refill(std::mem::take(&mut spare.source), n_rows, MISSING);
         for (at, from) in source.iter().enumerate() {
             position[*from as usize] = at as u32;
         }
@@ -280,8 +318,14 @@ impl Table {
         for (b, block) in self.blocks.iter().enumerate() {
             let start = self.block_starts[b];
             let positions = &self.position[start..start + block.core().times.len()];
-            let mut visitor = ColumnVisitor { positions, codes: &mut codes, dictionary: &mut dictionary };
-            block.read_property(key, &mut visitor)?;
+            let local = block.columns().get_or_load(block.as_ref(), key)?;
+            let global: Vec<u32> = local.dictionary.values.iter().map(|value| dictionary.intern(value)).collect();
+            for (row, at) in positions.iter().enumerate() {
+                let code = local.codes.get(row);
+                if *at != MISSING && code != MISSING {
+                    codes[*at as usize] = global[code as usize];
+                }
+            }
         }
         let column = Arc::new(Column::new(codes, dictionary));
         self.columns.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned(), column.clone());
@@ -307,6 +351,35 @@ impl Table {
         }
         Ok(out)
     }
+}
+
+/// The buffers of a table being replaced.
+#[derive(Default)]
+struct Spare {
+    offsets: Vec<u32>,
+    times: Vec<i64>,
+    events: Vec<u32>,
+    position: Vec<u32>,
+    source: Vec<u32>,
+}
+
+impl From<Table> for Spare {
+    fn from(table: Table) -> Spare {
+        Spare { offsets: table.offsets, times: table.times, events: table.events, position: table.position, source: Vec::new() }
+    }
+}
+
+/// `buffer` holding `len` copies of `value`, reusing its memory.
+fn refill<T: Clone>(mut buffer: Vec<T>, len: usize, value: T) -> Vec<T> {
+    buffer.clear();
+    buffer.resize(len, value);
+    buffer
+}
+
+/// Each block row's unit, found without a per-row array where possible.
+enum RowUnits {
+    ByKey(Vec<u32>),
+    PerRow(Vec<u32>),
 }
 
 /// Interns each value of a property column into table order.

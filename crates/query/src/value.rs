@@ -102,6 +102,25 @@ impl Dictionary {
         code
     }
 
+    /// A value taken from another dictionary.
+    pub(crate) fn intern(&mut self, value: &Value) -> u32 {
+        match value {
+            Value::Str(text) => self.string(text),
+            Value::Num(number) => self.number(*number),
+            Value::Bool(flag) => self.boolean(*flag),
+            Value::Json(text) => self.json_text(text),
+        }
+    }
+
+    fn json_text(&mut self, text: &str) -> u32 {
+        if let Some(code) = self.jsons.get(text) {
+            return *code;
+        }
+        let code = self.push(Value::Json(text.into()));
+        self.jsons.insert(text.into(), code);
+        code
+    }
+
     pub(crate) fn json(&mut self, json: &Json) -> u32 {
         let text = json.to_string();
         if let Some(code) = self.jsons.get(text.as_str()) {
