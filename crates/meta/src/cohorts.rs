@@ -24,7 +24,7 @@ impl Meta {
         )?;
         let id = connection.last_insert_rowid();
         drop(connection);
-        self.bump_generation();
+        self.bump_profile_generation();
         Ok(SavedCohort { id, name: name.to_owned(), definition: definition.to_owned(), created_ms })
     }
 
@@ -50,7 +50,7 @@ impl Meta {
     /// Removes a cohort; false when it did not exist.
     pub fn delete_cohort(&self, project: ProjectId, id: i64) -> Result<bool, Error> {
         let removed = self.connection().execute("DELETE FROM cohorts WHERE project = ?1 AND id = ?2", params![project.0, id])?;
-        self.bump_generation();
+        self.bump_profile_generation();
         Ok(removed > 0)
     }
 }
@@ -65,9 +65,9 @@ mod tests {
         let meta = Meta::open(dir.path()).unwrap();
         let a = meta.create_project("a").unwrap().project.id;
         let b = meta.create_project("b").unwrap().project.id;
-        let before = meta.generation();
+        let before = meta.profile_generation();
         let saved = meta.create_cohort(a, "pros", r#"{"all":[]}"#, 5).unwrap();
-        assert!(meta.generation() > before);
+        assert!(meta.profile_generation() > before);
         assert_eq!(meta.cohorts(a).unwrap(), vec![saved.clone()]);
         assert!(meta.cohorts(b).unwrap().is_empty());
         assert_eq!(meta.cohort(b, saved.id).unwrap(), None);

@@ -55,9 +55,11 @@ const MIGRATIONS: &[&str] = &[
 #[derive(Debug)]
 pub struct Meta {
     connection: Mutex<Connection>,
-    /// Bumped by every change to profiles, identity links or cohorts, so that
-    /// readers in this process (the query engine) know when to reload them.
-    generation: std::sync::atomic::AtomicU64,
+    /// Bumped by every change to identity links, so that readers in this
+    /// process (the query engine) know when to rebuild what depends on them.
+    identity_generation: std::sync::atomic::AtomicU64,
+    /// The same for profiles, group profiles and cohorts.
+    profile_generation: std::sync::atomic::AtomicU64,
 }
 
 impl Meta {
@@ -69,16 +71,29 @@ impl Meta {
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut connection)?;
-        Ok(Meta { connection: Mutex::new(connection), generation: std::sync::atomic::AtomicU64::new(1) })
+        Ok(Meta {
+            connection: Mutex::new(connection),
+            identity_generation: std::sync::atomic::AtomicU64::new(1),
+            profile_generation: std::sync::atomic::AtomicU64::new(1),
+        })
     }
 
-    /// Changes whenever profiles, identity links or cohorts change.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    /// Changes whenever an identity link is added.
+    pub fn identity_generation(&self) -> u64 {
+        self.identity_generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    pub(crate) fn bump_generation(&self) {
-        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    /// Changes whenever a profile, group profile or cohort changes.
+    pub fn profile_generation(&self) -> u64 {
+        self.profile_generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn bump_identity_generation(&self) {
+        self.identity_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    pub(crate) fn bump_profile_generation(&self) {
+        self.profile_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     pub(crate) fn connection(&self) -> MutexGuard<'_, Connection> {

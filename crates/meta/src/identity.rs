@@ -44,7 +44,7 @@ impl Meta {
             params![project.0, distinct_id, canonical_id, source.as_str(), time_ms],
         )?;
         if n_inserted == 1 {
-            self.bump_generation();
+            self.bump_identity_generation();
         }
         Ok(n_inserted == 1)
     }
@@ -68,7 +68,7 @@ impl Meta {
         }
         transaction.commit()?;
         if n_linked > 0 {
-            self.bump_generation();
+            self.bump_identity_generation();
         }
         Ok(n_linked)
     }

@@ -122,7 +122,7 @@ impl Meta {
             }
         }
         transaction.commit()?;
-        self.bump_generation();
+        self.bump_profile_generation();
         Ok(())
     }
 
@@ -153,7 +153,7 @@ impl Meta {
             }
         }
         transaction.commit()?;
-        self.bump_generation();
+        self.bump_profile_generation();
         Ok(())
     }
 

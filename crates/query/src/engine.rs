@@ -37,14 +37,28 @@ struct ProjectCache {
     blocks: HashMap<BlockKey, Arc<dyn Block>>,
     key_names: KeyNames,
     tables: HashMap<UnitKind, (Vec<BlockKey>, u64, Arc<Table>)>,
-    meta_state: Option<(u64, Arc<MetaState>)>,
+    identities: Option<(u64, Arc<Identities>)>,
+    #[allow(clippy::type_complexity)]
+    profiles: Option<(u64, Arc<Profiles>, Arc<HashMap<i64, CohortRule>>)>,
 }
 
 /// What the reports read from the metadata database.
 struct MetaState {
-    identities: Identities,
-    profiles: Profiles,
-    cohorts: HashMap<i64, CohortRule>,
+    identities: Arc<Identities>,
+    profiles: Arc<Profiles>,
+    cohorts: Arc<HashMap<i64, CohortRule>>,
+    identity_generation: u64,
+}
+
+/// Whether a report reads profiles or cohorts (which may test profiles):
+/// profile filters and breakdowns, cohort filters and breakdowns, the
+/// profile and activity reports.
+fn reads_profiles(spec: &Spec) -> bool {
+    if matches!(spec, Spec::Profiles(_) | Spec::Activity(_) | Spec::CohortMembers(_)) {
+        return true;
+    }
+    let text = serde_json::to_string(spec).unwrap_or_default();
+    text.contains("\"source\":\"profile\"") || text.contains("\"cohort\"") || text.contains("\"not_cohort\"")
 }
 
 impl Engine {
@@ -57,7 +71,7 @@ impl Engine {
         let cache = self.projects.lock().unwrap_or_else(|p| p.into_inner()).entry(project.id).or_default().clone();
         let (table, state) = {
             let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
-            let state = self.meta_state(&mut cache, project.id)?;
+            let state = self.meta_state(&mut cache, project.id, spec)?;
             let table = if needs_table(spec) { Some(self.table(&mut cache, project.id, &unit_kind(spec), &state)?) } else { None };
             (table, state)
         };
@@ -71,13 +85,37 @@ impl Engine {
         run(table, &inputs, spec)
     }
 
-    fn meta_state(&self, cache: &mut ProjectCache, project: ProjectId) -> Result<Arc<MetaState>, QueryError> {
-        let generation = self.meta.generation();
-        if let Some((seen, state)) = &cache.meta_state
-            && *seen == generation {
-                return Ok(state.clone());
+    /// Identity links (every report needs them) and, only for reports that
+    /// read them, profiles and cohorts: loading half a million profiles is
+    /// not a cost an insights count should pay after every `/engage`.
+    fn meta_state(&self, cache: &mut ProjectCache, project: ProjectId, spec: &Spec) -> Result<Arc<MetaState>, QueryError> {
+        let identity_generation = self.meta.identity_generation();
+        let identities = match &cache.identities {
+            Some((seen, identities)) if *seen == identity_generation => identities.clone(),
+            _ => {
+                let identities = Arc::new(Identities::new(self.meta.identity_links(project)?));
+                cache.identities = Some((identity_generation, identities.clone()));
+                identities
             }
-        let identities = Identities::new(self.meta.identity_links(project)?);
+        };
+        let (profiles, cohorts) = if reads_profiles(spec) {
+            let profile_generation = self.meta.profile_generation();
+            match &cache.profiles {
+                Some((seen, profiles, cohorts)) if *seen == profile_generation => (profiles.clone(), cohorts.clone()),
+                _ => {
+                    let (profiles, cohorts) = self.load_profiles(project)?;
+                    cache.profiles = Some((profile_generation, profiles.clone(), cohorts.clone()));
+                    (profiles, cohorts)
+                }
+            }
+        } else {
+            (Arc::new(Profiles::default()), Arc::new(HashMap::new()))
+        };
+        Ok(Arc::new(MetaState { identities, profiles, cohorts, identity_generation }))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn load_profiles(&self, project: ProjectId) -> Result<(Arc<Profiles>, Arc<HashMap<i64, CohortRule>>), QueryError> {
         let people = self.meta.profiles(project, &[], usize::MAX)?;
         let mut groups = HashMap::new();
         for key in self.meta.group_keys(project)? {
@@ -93,13 +131,11 @@ impl Engine {
                 Err(error) => tracing::warn!(cohort = saved.id, %error, "skipping a cohort whose definition no longer parses"),
             }
         }
-        let state = Arc::new(MetaState { identities, profiles: Profiles { people, groups }, cohorts });
-        cache.meta_state = Some((generation, state.clone()));
-        Ok(state)
+        Ok((Arc::new(Profiles { people, groups }), Arc::new(cohorts)))
     }
 
     fn table(&self, cache: &mut ProjectCache, project: ProjectId, kind: &UnitKind, state: &MetaState) -> Result<Arc<Table>, QueryError> {
-        let generation = cache.meta_state.as_ref().map_or(0, |(g, _)| *g);
+        let generation = state.identity_generation;
         let snapshot = self.store.snapshot();
         let sources = snapshot.day_sources(project);
         let keys: Vec<BlockKey> = sources.iter().map(key_of).collect();
