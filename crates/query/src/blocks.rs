@@ -135,12 +135,10 @@ impl Block for SplitDayBlock {
 
     fn events(&self, rows: &[usize]) -> Result<Vec<serde_json::Value>, QueryError> {
         let mut out = vec![serde_json::Value::Null; rows.len()];
+        let index: HashMap<u32, usize> = rows.iter().enumerate().map(|(i, row)| (*row as u32, i)).collect();
         for (path, block_row) in self.parts.iter().zip(&self.block_row) {
-            let wanted: Vec<(usize, usize)> = block_row
-                .iter()
-                .enumerate()
-                .filter_map(|(part_row, to)| rows.iter().position(|r| *r as u32 == *to && *to != MISSING).map(|i| (part_row, i)))
-                .collect();
+            let wanted: Vec<(usize, usize)> =
+                block_row.iter().enumerate().filter(|(_, to)| **to != MISSING).filter_map(|(part_row, to)| index.get(to).map(|i| (part_row, *i))).collect();
             if wanted.is_empty() {
                 continue;
             }
