@@ -110,14 +110,18 @@ fn activity_profiles_and_cohort_members_read_the_store_and_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let meta = Arc::new(meta::Meta::open(dir.path()).unwrap());
     let project = meta.create_project("p").unwrap().project;
-    let store = Arc::new(store::Store::open(dir.path(), store::StoreConfig::default()).unwrap());
+    let config = store::StoreConfig { settle_after_ms: 3_600_000, compact_min_parts: 100, ..store::StoreConfig::default() };
+    let store = Arc::new(store::Store::open(dir.path(), config).unwrap());
     let events = [event("Page View", "$device:d1", START, "a1", json!({"$current_url": "https://x.example/"})),
         event("Sign Up", "u1", START + 1_000, "a2", json!({"plan": "pro"})),
         event("API Request", "u1", START + DAY, "a3", json!({"latency_ms": 12})),
         event("Page View", "u2", START + 2_000, "b1", json!({}))];
-    store.append_blocking(project.id, events[..2].to_vec()).unwrap();
+    // Day one is split over two parts (a split day); day two is in the buffer.
+    store.append_blocking(project.id, events[..1].to_vec()).unwrap();
     store.flush().unwrap();
-    store.append_blocking(project.id, events[2..].to_vec()).unwrap();
+    store.append_blocking(project.id, vec![events[1].clone(), events[3].clone()]).unwrap();
+    store.flush().unwrap();
+    store.append_blocking(project.id, vec![events[2].clone()]).unwrap();
     meta.link_identity(project.id, "$device:d1", "u1", meta::LinkSource::DeviceUser, START).unwrap();
     let profile = |id: &str, properties: serde_json::Value| events::ProfileUpdate {
         distinct_id: id.into(),
@@ -128,6 +132,8 @@ fn activity_profiles_and_cohort_members_read_the_store_and_sqlite() {
     };
     meta.apply_profile_updates(project.id, &[profile("u1", json!({"plan": "pro", "seats": 5})), profile("u2", json!({"plan": "free", "seats": 1}))])
         .unwrap();
+    let sources = store.snapshot().day_sources(project.id);
+    assert!(sources.iter().any(|s| s.parts.len() == 2 && s.chunks.is_empty()), "{sources:?}");
     let engine = Engine::new(store.clone(), meta.clone());
     let run = |spec: serde_json::Value| engine.run(&project, &serde_json::from_value(spec).unwrap()).unwrap();
 
@@ -144,6 +150,18 @@ fn activity_profiles_and_cohort_members_read_the_store_and_sqlite() {
         panic!("profiles expected")
     };
     assert_eq!(found.profiles.iter().map(|p| p.distinct_id.as_str()).collect::<Vec<_>>(), ["u1"]);
+    // A profile update is seen by the next report that reads profiles.
+    meta.apply_profile_updates(project.id, &[profile("u2", json!({"seats": 9}))]).unwrap();
+    let query::ReportResult::Profiles(found) = run(json!({"report": "profiles", "where": [{"property": "seats", "op": "gte", "value": 2}]})) else {
+        panic!("profiles expected")
+    };
+    assert_eq!(found.profiles.iter().map(|p| p.distinct_id.as_str()).collect::<Vec<_>>(), ["u1", "u2"]);
+    let query::ReportResult::Insights(by_seats) = run(json!({"report": "insights", "from": "2026-01-01", "to": "2026-01-02", "interval": "month",
+        "events": [{"event": "$any", "measure": "uniques"}], "breakdown": {"property": "seats", "source": "profile"}})) else {
+        panic!("insights expected")
+    };
+    let segments: Vec<_> = by_seats.series.iter().map(|s| s.segment.clone().unwrap()).collect();
+    assert_eq!(segments, [json!(5), json!(9)], "profile breakdowns read the updated profile");
 
     let members = |definition: serde_json::Value| {
         let query::ReportResult::Members(members) = run(json!({"report": "cohort_members", "definition": definition, "as_of": "2026-01-02"})) else {
