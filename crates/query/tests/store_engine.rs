@@ -23,7 +23,8 @@ fn events_for(day: i64, n_people: usize) -> Vec<Event> {
         let base = START + day * DAY + (person as i64) * 1_000;
         let id = if person % 3 == 0 { format!("$device:d{person}") } else { format!("u{person}") };
         let country = ["US", "DE", "FR"][person % 3];
-        out.push(event("Page View", &id, base, &format!("pv{day}-{person}"), json!({"mp_country_code": country, "n": person})));
+        let company = format!("c{}", person % 4);
+        out.push(event("Page View", &id, base, &format!("pv{day}-{person}"), json!({"mp_country_code": country, "n": person, "company": company})));
         if person % 2 == 0 {
             out.push(event("Sign Up", &id, base + 10, &format!("su{day}-{person}"), json!({"plan": "free", "mp_country_code": country})));
             out.push(event("API Request", &format!("u{person}"), base + 2 * DAY / 3, &format!("ar{day}-{person}"), json!({"latency_ms": 10.5 * person as f64})));
@@ -41,6 +42,8 @@ fn specs() -> Vec<Spec> {
         json!({"report": "funnel", "from": "2026-01-01", "to": "2026-01-05", "steps": [{"event": "Page View"}, {"event": "Sign Up"}, {"event": "API Request"}], "window": "2d"}),
         json!({"report": "retention", "from": "2026-01-01", "to": "2026-01-05", "born": {"event": "Page View"}, "return": {"event": "API Request"}, "unit": "day", "periods": 4, "mode": "on_or_after"}),
         json!({"report": "flows", "from": "2026-01-01", "to": "2026-01-05", "anchor": {"event": "Page View"}, "steps": 2}),
+        json!({"report": "insights", "from": "2026-01-01", "to": "2026-01-05", "interval": "day",
+               "events": [{"event": "Page View", "measure": "uniques"}], "unit": {"group": "company"}, "breakdown": "mp_country_code"}),
     ];
     texts.into_iter().map(|t| serde_json::from_value(t).unwrap()).collect()
 }
@@ -96,6 +99,11 @@ fn settled_split_and_buffered_days_answer_like_memory() {
         // A second run uses the cached table and columns.
         assert_eq!(engine.run(&project, &spec).unwrap(), from_memory);
     }
+    // Counting companies: c0..c3 each had a Page View every day.
+    let spec = specs().pop().unwrap();
+    let query::ReportResult::Insights(companies) = engine.run(&project, &spec).unwrap() else { panic!("insights expected") };
+    let per_day: f64 = companies.series.iter().map(|s| s.points["2026-01-01"].unwrap()).sum();
+    assert!(per_day >= 4.0, "{companies:?}");
     // New events invalidate the cached table.
     let extra = vec![event("Page View", "late", START + DAY, "late-1", json!({"mp_country_code": "JP"}))];
     store.append_blocking(project.id, extra).unwrap();
