@@ -42,8 +42,8 @@ impl KeyNames {
         core.distinct_ids.shrink_to_fit();
     }
 
-    fn get(&self, key: u32) -> Option<&str> {
-        self.names.get(key as usize).and_then(|n| n.as_deref())
+    fn get_shared(&self, key: u32) -> Option<&Arc<str>> {
+        self.names.get(key as usize).and_then(|n| n.as_ref())
     }
 }
 
@@ -177,12 +177,14 @@ impl Table {
         // The unit of every block row.
         let mut unit_ids: HashMap<Arc<str>, u32> = HashMap::new();
         let mut units: Vec<Arc<str>> = Vec::new();
-        let mut intern = |id: &str| -> u32 {
+        // `shared`: an `Arc` already holding the id (a distinct id that is its
+        // own canonical id, the common case), so that units share it.
+        let mut intern_shared = |id: &str, shared: Option<&Arc<str>>| -> u32 {
             if let Some(unit) = unit_ids.get(id) {
                 return *unit;
             }
             let unit = units.len() as u32;
-            let id: Arc<str> = id.into();
+            let id: Arc<str> = shared.cloned().unwrap_or_else(|| id.into());
             units.push(id.clone());
             unit_ids.insert(id, unit);
             unit
@@ -199,9 +201,11 @@ impl Table {
                             unit_of_key.resize(index + 1, MISSING);
                         }
                         if unit_of_key[index] == MISSING
-                            && let Some(distinct_id) = key_names.get(*key)
+                            && let Some(distinct_id) = key_names.get_shared(*key)
                         {
-                            unit_of_key[index] = intern(identities.resolve(distinct_id));
+                            let canonical = identities.resolve(distinct_id);
+                            let shared = std::ptr::eq(canonical, distinct_id.as_ref()).then_some(distinct_id);
+                            unit_of_key[index] = intern_shared(canonical, shared);
                         }
                     }
                 }
@@ -212,7 +216,7 @@ impl Table {
                 for (b, block) in blocks.iter().enumerate() {
                     let first = block_starts[b];
                     let rows = &mut per_row[first..first + block.core().times.len()];
-                    block.read_property(key, &mut GroupVisitor { rows, intern: &mut intern })?;
+                    block.read_property(key, &mut GroupVisitor { rows, intern: &mut |id: &str| intern_shared(id, None) })?;
                 }
                 RowUnits::PerRow(per_row)
             }
