@@ -9,6 +9,8 @@
 //! address is handled by the server (used for geolocation, never stored) and
 //! the raw user agent by `enrich` (parsed, never stored).
 
+pub mod pii;
+
 use events::{ProfileOp, Properties};
 
 /// Keys whose values identify a person directly.
