@@ -9,7 +9,10 @@
 //! address is handled by the server (used for geolocation, never stored) and
 //! the raw user agent by `enrich` (parsed, never stored).
 
+pub mod apply;
+pub mod crypto;
 pub mod pii;
+pub mod policy;
 
 use events::{ProfileOp, Properties};
 
