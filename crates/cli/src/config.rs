@@ -24,6 +24,19 @@ pub(crate) struct Config {
     pub(crate) store: StoreSection,
     pub(crate) geo: GeoSection,
     pub(crate) limits: LimitsSection,
+    pub(crate) keys: KeysSection,
+}
+
+/// Where the key store and the master key live: outside the data directory
+/// (the server refuses otherwise). `HEARTH_MASTER_KEY` (the key itself, base64
+/// or hex) overrides the file.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct KeysSection {
+    /// Empty: beside the data directory (`hearth-data` -> `hearth-keys`).
+    pub(crate) dir: String,
+    /// Empty: `master.key` in the key directory.
+    pub(crate) master_key_file: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,6 +83,7 @@ impl Default for Config {
             store: StoreSection::default(),
             geo: GeoSection::default(),
             limits: LimitsSection::default(),
+            keys: KeysSection::default(),
         }
     }
 }

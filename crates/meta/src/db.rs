@@ -48,6 +48,47 @@ const MIGRATIONS: &[&str] = &[
         created_ms INTEGER NOT NULL
     );
     CREATE INDEX cohorts_by_project ON cohorts (project);",
+    "CREATE TABLE privacy_policies (
+        project INTEGER NOT NULL REFERENCES projects(id),
+        version INTEGER NOT NULL,
+        document TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        PRIMARY KEY (project, version)
+    );
+    CREATE TABLE personal_values (
+        project INTEGER NOT NULL REFERENCES projects(id),
+        subject TEXT NOT NULL,
+        token TEXT NOT NULL,
+        ciphertext BLOB NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        PRIMARY KEY (project, subject, token)
+    ) WITHOUT ROWID;
+    CREATE TABLE privacy_counts (
+        project INTEGER NOT NULL REFERENCES projects(id),
+        event TEXT NOT NULL,
+        property TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        first_ms INTEGER NOT NULL,
+        last_ms INTEGER NOT NULL,
+        PRIMARY KEY (project, event, property, kind)
+    ) WITHOUT ROWID;
+    CREATE TABLE erasures (
+        id INTEGER PRIMARY KEY,
+        project INTEGER NOT NULL REFERENCES projects(id),
+        task_id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        subjects INTEGER NOT NULL,
+        requested_ms INTEGER NOT NULL,
+        finished_ms INTEGER
+    );
+    CREATE TABLE erased_ids (
+        project INTEGER NOT NULL REFERENCES projects(id),
+        distinct_id TEXT NOT NULL,
+        erasure INTEGER NOT NULL REFERENCES erasures(id),
+        PRIMARY KEY (project, distinct_id)
+    ) WITHOUT ROWID;",
 ];
 
 /// The metadata database. Calls block on SQLite; async callers wrap them in
@@ -60,6 +101,10 @@ pub struct Meta {
     identity_generation: std::sync::atomic::AtomicU64,
     /// The same for profiles, group profiles and cohorts.
     profile_generation: std::sync::atomic::AtomicU64,
+    /// The same for privacy policies.
+    policy_generation: std::sync::atomic::AtomicU64,
+    /// The same for erasures.
+    erasure_generation: std::sync::atomic::AtomicU64,
 }
 
 impl Meta {
@@ -75,6 +120,8 @@ impl Meta {
             connection: Mutex::new(connection),
             identity_generation: std::sync::atomic::AtomicU64::new(1),
             profile_generation: std::sync::atomic::AtomicU64::new(1),
+            policy_generation: std::sync::atomic::AtomicU64::new(1),
+            erasure_generation: std::sync::atomic::AtomicU64::new(1),
         })
     }
 
@@ -86,6 +133,31 @@ impl Meta {
     /// Changes whenever a profile, group profile or cohort changes.
     pub fn profile_generation(&self) -> u64 {
         self.profile_generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Changes whenever a privacy policy is stored, here or (seen through
+    /// SQLite's `data_version`) by another process.
+    pub fn policy_generation(&self) -> u64 {
+        self.policy_generation.load(std::sync::atomic::Ordering::Acquire) + self.external_changes()
+    }
+
+    /// Changes whenever an erasure is recorded, here or by another process.
+    pub fn erasure_generation(&self) -> u64 {
+        self.erasure_generation.load(std::sync::atomic::Ordering::Acquire) + self.external_changes()
+    }
+
+    /// SQLite's count of commits by other connections (the CLI while the
+    /// server runs); it only grows.
+    fn external_changes(&self) -> u64 {
+        self.connection().query_row("PRAGMA data_version", [], |row| row.get::<_, i64>(0)).map_or(0, |v| v as u64) << 32
+    }
+
+    pub(crate) fn bump_policy_generation(&self) {
+        self.policy_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    pub(crate) fn bump_erasure_generation(&self) {
+        self.erasure_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     pub(crate) fn bump_identity_generation(&self) {

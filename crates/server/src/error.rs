@@ -63,6 +63,15 @@ impl From<meta::Error> for ApiError {
     }
 }
 
+impl From<protect::ProtectError> for ApiError {
+    fn from(error: protect::ProtectError) -> Self {
+        match error {
+            protect::ProtectError::Policy(e) => ApiError::BadRequest(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<store::Error> for ApiError {
     fn from(error: store::Error) -> Self {
         match error {

@@ -23,12 +23,14 @@ pub(crate) struct Inner {
     projects_by_token: RwLock<HashMap<String, Project>>,
     pub(crate) identity: meta::LinkCache,
     pub(crate) engine: query::Engine,
+    pub(crate) protector: Arc<protect::Protector>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<Store>, meta: Arc<Meta>, enricher: Arc<Enricher>, config: ServerConfig, metrics: Option<PrometheusHandle>) -> AppState {
+    pub fn new(store: Arc<Store>, meta: Arc<Meta>, protector: Arc<protect::Protector>, enricher: Arc<Enricher>, config: ServerConfig, metrics: Option<PrometheusHandle>) -> AppState {
         AppState {
             inner: Arc::new(Inner {
+                protector,
                 engine: query::Engine::new(store.clone(), meta.clone()),
                 store,
                 meta,

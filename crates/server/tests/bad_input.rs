@@ -13,6 +13,7 @@ use tower::ServiceExt;
 
 struct Harness {
     _dir: tempfile::TempDir,
+    _keys_dir: tempfile::TempDir,
     router: axum::Router,
     store: Arc<store::Store>,
     token: String,
@@ -24,9 +25,12 @@ fn harness(limits: mixpanel::Limits) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(store::Store::open(dir.path(), store::StoreConfig::default()).unwrap());
     let meta = Arc::new(meta::Meta::open(dir.path()).unwrap());
+    let keys_dir = tempfile::tempdir().unwrap();
+    let key_store = keys::KeyStore::open(keys_dir.path(), dir.path(), &keys::MasterSource::File { path: keys_dir.path().join("master.key"), create: true }).unwrap();
+    let protector = Arc::new(protect::Protector::new(meta.clone(), Arc::new(key_store)));
     let created = meta.create_project("test").unwrap();
     let config = server::ServerConfig { limits, ..server::ServerConfig::default() };
-    let state = server::AppState::new(store.clone(), meta, Arc::new(enrich::Enricher::default()), config, None);
+    let state = server::AppState::new(store.clone(), meta, protector, Arc::new(enrich::Enricher::default()), config, None);
     Harness {
         router: server::router(state),
         store,
@@ -34,6 +38,7 @@ fn harness(limits: mixpanel::Limits) -> Harness {
         secret: created.secret,
         project: created.project.id,
         _dir: dir,
+        _keys_dir: keys_dir,
     }
 }
 

@@ -11,6 +11,7 @@ use tower::ServiceExt;
 
 struct Harness {
     _dir: tempfile::TempDir,
+    _keys_dir: tempfile::TempDir,
     router: axum::Router,
     secret: String,
 }
@@ -19,9 +20,12 @@ fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(store::Store::open(dir.path(), store::StoreConfig::default()).unwrap());
     let meta = Arc::new(meta::Meta::open(dir.path()).unwrap());
+    let keys_dir = tempfile::tempdir().unwrap();
+    let key_store = keys::KeyStore::open(keys_dir.path(), dir.path(), &keys::MasterSource::File { path: keys_dir.path().join("master.key"), create: true }).unwrap();
+    let protector = Arc::new(protect::Protector::new(meta.clone(), Arc::new(key_store)));
     let created = meta.create_project("test").unwrap();
-    let state = server::AppState::new(store, meta, Arc::new(enrich::Enricher::default()), server::ServerConfig::default(), None);
-    Harness { router: server::router(state), secret: created.secret, _dir: dir }
+    let state = server::AppState::new(store, meta, protector, Arc::new(enrich::Enricher::default()), server::ServerConfig::default(), None);
+    Harness { router: server::router(state), secret: created.secret, _dir: dir, _keys_dir: keys_dir }
 }
 
 impl Harness {

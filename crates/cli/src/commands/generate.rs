@@ -67,8 +67,7 @@ pub(crate) fn run(config: &Config, args: GenArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.profiles {
         let mut out = create_output(path)?;
         let mut result = Ok(());
-        generator.for_each_profile(|mut update| {
-            privacy::drop_personal_from_op(&mut update.op);
+        generator.for_each_profile(|update| {
             if result.is_ok() {
                 result = write_profile_line(&update, &mut out);
             }
@@ -102,43 +101,64 @@ fn write_profile_line(update: &events::ProfileUpdate, out: &mut dyn Write) -> an
 fn load_into_project(config: &Config, args: &GenArgs, name: &str, generator: &Generator, expected: u64) -> anyhow::Result<()> {
     let data = data_dir(config, &args.data);
     let (meta, project) = open_project(&data, name)?;
+    let meta = std::sync::Arc::new(meta);
+    let protector = crate::commands::open_protector(config, &data, meta.clone())?;
     let store = store::Store::open(&data, config.store_config())?;
     let links = meta::LinkCache::default();
     let bar = count_bar(expected, "events");
     let mut batch = Vec::with_capacity(BATCH_EVENTS);
     let mut result: anyhow::Result<()> = Ok(());
     let mut n_events = 0u64;
-    generator.for_each_event(|event| {
+    let mut protection = protector.batch(project.id)?;
+    generator.for_each_event(|mut event| {
         if result.is_err() {
             return;
         }
-        batch.push(event);
-        if batch.len() == BATCH_EVENTS {
+        match protection.event(&mut event) {
+            Ok(privacy::apply::Verdict::Keep) => batch.push(event),
+            Ok(privacy::apply::Verdict::Drop) => {}
+            Err(error) => result = Err(error.into()),
+        }
+        if batch.len() == BATCH_EVENTS && result.is_ok() {
             n_events += batch.len() as u64;
-            // Identity links first, as the server does: a link never misses its events.
-            result = links.record(&meta, project.id, &batch).map_err(anyhow::Error::from).and_then(|()| {
-                Ok(store.append_blocking(project.id, std::mem::replace(&mut batch, Vec::with_capacity(BATCH_EVENTS)))?)
-            });
+            // Sealed values, then identity links, then events, as the server does.
+            result = protector
+                .batch(project.id)
+                .and_then(|next| std::mem::replace(&mut protection, next).commit())
+                .map_err(anyhow::Error::from)
+                .and_then(|()| Ok(links.record(&meta, project.id, &batch)?))
+                .and_then(|()| Ok(store.append_blocking(project.id, std::mem::replace(&mut batch, Vec::with_capacity(BATCH_EVENTS)))?));
             bar.set_position(n_events);
         }
     });
     result?;
+    protection.commit()?;
     n_events += batch.len() as u64;
     links.record(&meta, project.id, &batch)?;
     store.append_blocking(project.id, batch)?;
     let mut profiles = Vec::new();
+    let mut protection = protector.batch(project.id)?;
+    let mut failure = None;
     generator.for_each_profile(|mut update| {
-        privacy::drop_personal_from_op(&mut update.op);
+        if let Err(error) = protection.profile(&mut update) {
+            failure.get_or_insert(error);
+        }
         profiles.push(update);
     });
+    let mut groups = Vec::new();
+    generator.for_each_group(|mut update| {
+        if let Err(error) = protection.group(&mut update) {
+            failure.get_or_insert(error);
+        }
+        groups.push(update);
+    });
+    if let Some(error) = failure {
+        return Err(error.into());
+    }
+    protection.commit()?;
     for chunk in profiles.chunks(10_000) {
         meta.apply_profile_updates(project.id, chunk)?;
     }
-    let mut groups = Vec::new();
-    generator.for_each_group(|mut update| {
-        privacy::drop_personal_from_group_op(&mut update.op);
-        groups.push(update);
-    });
     meta.apply_group_updates(project.id, &groups)?;
     store.close()?;
     bar.finish_and_clear();

@@ -15,12 +15,14 @@ const BATCH_EVENTS: usize = 2000;
 pub(crate) fn run(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
     let data = data_dir(config, &args.data);
     let (meta, project) = open_project(&data, &args.project)?;
+    let meta = std::sync::Arc::new(meta);
+    let protector = crate::commands::open_protector(config, &data, meta.clone())?;
     let links = meta::LinkCache::default();
     let store = store::Store::open(&data, config.store_config())?;
     let limits = config.limits();
     let mut totals = Totals::default();
     for path in &args.files {
-        import_file(&store, (&meta, &links), project.id, path, &limits, &mut totals).with_context(|| format!("importing {}", path.display()))?;
+        import_file(&store, (&meta, &links, &protector), project.id, path, &limits, &mut totals).with_context(|| format!("importing {}", path.display()))?;
     }
     store.close()?;
     eprintln!("imported {} events into {:?}; {} rejected, {} ignored", totals.imported, project.name, totals.rejected, totals.ignored);
@@ -52,7 +54,7 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-fn import_file(store: &store::Store, (meta, links): (&meta::Meta, &meta::LinkCache), project: events::ProjectId, path: &std::path::Path, limits: &mixpanel::Limits, totals: &mut Totals) -> anyhow::Result<()> {
+fn import_file(store: &store::Store, (meta, links, protector): (&meta::Meta, &meta::LinkCache, &protect::Protector), project: events::ProjectId, path: &std::path::Path, limits: &mixpanel::Limits, totals: &mut Totals) -> anyhow::Result<()> {
     let file = std::fs::File::open(path)?;
     let size = file.metadata()?.len();
     let bar = bytes_bar(size, &path.display().to_string());
@@ -64,6 +66,7 @@ fn import_file(store: &store::Store, (meta, links): (&meta::Meta, &meta::LinkCac
     // Events without $insert_id get a random one: they are not deduplicated.
     let mut new_insert_id = || hex::encode(rand::random::<[u8; 16]>());
     let mut batch = Vec::with_capacity(BATCH_EVENTS);
+    let mut protection = protector.batch(project)?;
     for (line_index, line) in reader.lines().enumerate() {
         let line = line.with_context(|| format!("reading line {}", line_index + 1))?;
         if line.trim().is_empty() {
@@ -79,19 +82,24 @@ fn import_file(store: &store::Store, (meta, links): (&meta::Meta, &meta::LinkCac
         match mixpanel::validate_event(line_index, record, Mode::Import, now_ms, limits, &mut new_insert_id) {
             RecordOutcome::Accepted(input) => {
                 let mut event = input.event;
-                privacy::drop_personal(&mut event.properties);
-                batch.push(event);
+                if protection.event(&mut event)? == privacy::apply::Verdict::Keep {
+                    batch.push(event);
+                } else {
+                    totals.ignored += 1;
+                }
             }
             RecordOutcome::Ignored => totals.ignored += 1,
             RecordOutcome::Rejected(error) => note_rejection(totals, format!("line {}: {}: {}", line_index + 1, error.field, error.message)),
         }
         if batch.len() == BATCH_EVENTS {
             totals.imported += batch.len() as u64;
-            // Identity links first, as the server does: a link never misses its events.
+            // Sealed values, then identity links, then events, as the server does.
+            std::mem::replace(&mut protection, protector.batch(project)?).commit()?;
             links.record(meta, project, &batch)?;
             store.append_blocking(project, std::mem::take(&mut batch))?;
         }
     }
+    protection.commit()?;
     if !batch.is_empty() {
         totals.imported += batch.len() as u64;
         links.record(meta, project, &batch)?;

@@ -9,6 +9,7 @@ mod serve;
 
 use crate::args::{Cli, Command, DataArg};
 use crate::config::Config;
+use anyhow::Context;
 use std::path::PathBuf;
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
@@ -37,6 +38,37 @@ fn init_logging(config: &Config) {
     } else {
         builder.init();
     }
+}
+
+/// The key directory: configured, or beside the data directory.
+pub(crate) fn keys_dir(config: &Config, data: &std::path::Path) -> PathBuf {
+    if !config.keys.dir.is_empty() {
+        return PathBuf::from(&config.keys.dir);
+    }
+    let name = data.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "hearth-data".to_owned());
+    let sibling = match name.strip_suffix("-data") {
+        Some(stem) => format!("{stem}-keys"),
+        None => format!("{name}-keys"),
+    };
+    data.parent().map_or_else(|| PathBuf::from(&sibling), |parent| parent.join(&sibling))
+}
+
+/// Opens the key store (creating the master key on a fresh instance) and
+/// the protector every writing path goes through.
+pub(crate) fn open_protector(config: &Config, data: &std::path::Path, meta: std::sync::Arc<meta::Meta>) -> anyhow::Result<std::sync::Arc<protect::Protector>> {
+    let dir = keys_dir(config, data);
+    let source = match std::env::var("HEARTH_MASTER_KEY") {
+        Ok(text) if !text.trim().is_empty() => keys::MasterSource::Text(text),
+        _ => {
+            let path = if config.keys.master_key_file.is_empty() { dir.join("master.key") } else { PathBuf::from(&config.keys.master_key_file) };
+            keys::MasterSource::File { path, create: true }
+        }
+    };
+    let store = keys::KeyStore::open(&dir, data, &source).with_context(|| format!("opening the key store in {}", dir.display()))?;
+    if store.master_created() {
+        tracing::warn!(keys = %dir.display(), fingerprint = %store.master_fingerprint(), "created a new master key: back up the key directory separately from the data directory");
+    }
+    Ok(std::sync::Arc::new(protect::Protector::new(meta, std::sync::Arc::new(store))))
 }
 
 /// Opens the metadata database and finds a project by name.

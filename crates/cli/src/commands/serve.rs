@@ -25,8 +25,9 @@ pub(crate) fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let enricher = Arc::new(build_enricher(&config)?);
     let store = Arc::new(store::Store::open(&data, config.store_config()).with_context(|| format!("opening the event store in {}", data.display()))?);
     let meta = Arc::new(meta::Meta::open(&data)?);
+    let protector = crate::commands::open_protector(&config, &data, meta.clone())?;
     let server_config = server::ServerConfig { trusted_proxies, limits: config.limits(), ..server::ServerConfig::default() };
-    let state = server::AppState::new(store.clone(), meta, enricher, server_config, Some(metrics));
+    let state = server::AppState::new(store.clone(), meta, protector, enricher, server_config, Some(metrics));
     // Decoding runs in blocking tasks; a few threads use the cores, and more
     // would only hold more requests (and allocator heaps) in memory at once.
     let runtime = tokio::runtime::Builder::new_multi_thread().max_blocking_threads(4).enable_all().build()?;

@@ -8,7 +8,6 @@ use super::profiles;
 use super::request::{geo_ip, precision, random_insert_id, read_body, RequestFacts};
 use crate::auth::project_from_secret;
 use crate::error::{reply_response, ApiError};
-use privacy::drop_personal;
 use crate::state::{AppState, Inner, TokenLookup};
 use axum::extract::{Request, State};
 use axum::response::Response;
@@ -118,6 +117,7 @@ fn prepare_events(inner: &Inner, decoded: Decoded, facts: &RequestFacts, import_
     let mut n_ignored = 0;
     let mut new_insert_id = random_insert_id;
     let mut projects = TokenLookup::new(inner);
+    let mut protection: BTreeMap<ProjectId, protect::ProtectBatch<'_>> = BTreeMap::new();
     for (index, record) in decoded.records.into_iter().enumerate() {
         let input = match mixpanel::validate_event(index, record, mode, now_ms, &inner.config.limits, &mut new_insert_id) {
             RecordOutcome::Accepted(input) => input,
@@ -134,8 +134,8 @@ fn prepare_events(inner: &Inner, decoded: Decoded, facts: &RequestFacts, import_
             Some(project) => Some(project),
             None => projects.get(input.token.as_deref())?,
         };
-        let (project_id, geo_precision) = match found {
-            Some(project) => (project.id, project.geo_precision),
+        let project_id = match found {
+            Some(project) => project.id,
             None => {
                 failed.push(RecordError {
                     index,
@@ -147,14 +147,26 @@ fn prepare_events(inner: &Inner, decoded: Decoded, facts: &RequestFacts, import_
             }
         };
         let mut event = input.event;
+        let batch = match protection.entry(project_id) {
+            std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::btree_map::Entry::Vacant(entry) => entry.insert(inner.protector.batch(project_id)?),
+        };
+        let geo = precision(batch.geo());
         let enrich_request = enrich::EnrichRequest {
-            ip: geo_ip(&input.ip, request_ip_allowed, facts),
+            ip: geo.and_then(|_| geo_ip(&input.ip, request_ip_allowed, facts)),
             user_agent: facts.user_agent.as_deref(),
-            precision: precision(geo_precision),
+            precision: geo.unwrap_or(enrich::GeoPrecision::Country),
         };
         inner.enricher.enrich_event(&mut event.properties, &enrich_request);
-        drop_personal(&mut event.properties);
+        if batch.event(&mut event)? == privacy::apply::Verdict::Drop {
+            n_ignored += 1;
+            continue;
+        }
         batches.entry(project_id).or_default().push(event);
+    }
+    // Sealed values and counts are durable before the events that point at them.
+    for batch in protection.into_values() {
+        batch.commit()?;
     }
     for (project, events) in &batches {
         inner.identity.record(&inner.meta, *project, events)?;

@@ -4,7 +4,6 @@
 use super::ingest::{Prepared, Work};
 use super::request::{geo_ip, precision, RequestFacts};
 use crate::error::ApiError;
-use privacy::{drop_personal_from_group_op, drop_personal_from_op};
 use crate::state::{Inner, TokenLookup};
 use events::{GroupUpdate, ProfileOp, ProfileUpdate, ProjectId};
 use mixpanel::{Decoded, RecordError};
@@ -54,19 +53,28 @@ pub(crate) fn prepare_profiles(inner: &Inner, decoded: Decoded, facts: &RequestF
     let mut failed = Vec::new();
     let validate = |index, record| mixpanel::validate_profile_update(index, record, now_ms, &inner.config.limits);
     let accepted = validated_with_project(inner, decoded.records, validate, |input| input.token.as_deref(), &mut failed)?;
+    let mut protection: BTreeMap<ProjectId, protect::ProtectBatch<'_>> = BTreeMap::new();
     for (project, input) in accepted {
+        let batch = match protection.entry(project.id) {
+            std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::btree_map::Entry::Vacant(entry) => entry.insert(inner.protector.batch(project.id)?),
+        };
+        let geo = precision(batch.geo());
         let enrich_request = enrich::EnrichRequest {
-            ip: geo_ip(&input.ip, request_ip_allowed, facts),
+            ip: geo.and_then(|_| geo_ip(&input.ip, request_ip_allowed, facts)),
             user_agent: None,
-            precision: precision(project.geo_precision),
+            precision: geo.unwrap_or(enrich::GeoPrecision::Country),
         };
         for mut update in input.updates {
             if let ProfileOp::Set(set) | ProfileOp::SetOnce(set) = &mut update.op {
                 inner.enricher.enrich_profile(set, &enrich_request);
             }
-            drop_personal_from_op(&mut update.op);
+            batch.profile(&mut update)?;
             by_project.entry(project.id).or_default().push(update);
         }
+    }
+    for batch in protection.into_values() {
+        batch.commit()?;
     }
     Ok(Prepared { params: decoded.params, strict: false, work: Work::Profiles(ProfileWork::Users(by_project)), failed, n_ignored: 0 })
 }
@@ -77,11 +85,19 @@ pub(crate) fn prepare_groups(inner: &Inner, decoded: Decoded) -> Result<Prepared
     let mut failed = Vec::new();
     let validate = |index, record| mixpanel::validate_group_update(index, record, now_ms, &inner.config.limits);
     let accepted = validated_with_project(inner, decoded.records, validate, |input| input.token.as_deref(), &mut failed)?;
+    let mut protection: BTreeMap<ProjectId, protect::ProtectBatch<'_>> = BTreeMap::new();
     for (project, input) in accepted {
+        let batch = match protection.entry(project.id) {
+            std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::btree_map::Entry::Vacant(entry) => entry.insert(inner.protector.batch(project.id)?),
+        };
         for mut update in input.updates {
-            drop_personal_from_group_op(&mut update.op);
+            batch.group(&mut update)?;
             by_project.entry(project.id).or_default().push(update);
         }
+    }
+    for batch in protection.into_values() {
+        batch.commit()?;
     }
     Ok(Prepared { params: decoded.params, strict: false, work: Work::Profiles(ProfileWork::Groups(by_project)), failed, n_ignored: 0 })
 }

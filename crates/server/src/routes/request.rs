@@ -52,11 +52,13 @@ impl RequestFacts {
     }
 }
 
-pub(crate) fn precision(setting: meta::GeoPrecisionSetting) -> enrich::GeoPrecision {
-    match setting {
-        meta::GeoPrecisionSetting::Country => enrich::GeoPrecision::Country,
-        meta::GeoPrecisionSetting::Region => enrich::GeoPrecision::Region,
-        meta::GeoPrecisionSetting::City => enrich::GeoPrecision::City,
+/// The geolocation precision a policy allows; `None` when it allows none.
+pub(crate) fn precision(level: privacy::policy::GeoLevel) -> Option<enrich::GeoPrecision> {
+    match level {
+        privacy::policy::GeoLevel::None => None,
+        privacy::policy::GeoLevel::Country => Some(enrich::GeoPrecision::Country),
+        privacy::policy::GeoLevel::Region => Some(enrich::GeoPrecision::Region),
+        privacy::policy::GeoLevel::City => Some(enrich::GeoPrecision::City),
     }
 }
 
