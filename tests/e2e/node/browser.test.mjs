@@ -338,10 +338,10 @@ test('profiles: people.set after identify(), set_group, group profile operations
 });
 
 // Hearth's documented privacy default: names and emails are never stored in plaintext.
-test('people.set keeps plan but not the personal $name and $email', async () => {
+test('people.set keeps plan; the personal $name and $email are stored only as tokens', async () => {
   const user1 = await server.profile('browser-user-1');
   assert.ok(user1, 'no profile for browser-user-1');
   assert.equal(user1.plan, 'pro', `plan not stored: ${JSON.stringify(user1)}`);
-  assert.ok(!('$name' in user1), `$name stored: ${JSON.stringify(user1)}`);
-  assert.ok(!('$email' in user1), `$email stored: ${JSON.stringify(user1)}`);
+  for (const key of ['$name', '$email']) assert.match(String(user1[key]), /^pii:[A-Za-z0-9_-]{22}$/, `${key} is not a token: ${JSON.stringify(user1)}`);
+  assert.ok(!JSON.stringify(user1).includes('@'), `an email is stored in plaintext: ${JSON.stringify(user1)}`);
 });

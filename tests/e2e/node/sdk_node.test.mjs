@@ -266,8 +266,9 @@ test('group operations have Mixpanel semantics', async () => {
 });
 
 // Hearth's documented privacy default: names, emails and phone numbers are
-// never stored in plaintext (dropped at ingest until encrypted fields exist).
-test('personal profile fields are dropped, the other reserved ones kept', async () => {
+// never stored in plaintext: each is sealed under the person's own key and
+// stored as a keyed-hash token.
+test('personal profile fields are stored as tokens, the other reserved ones kept', async () => {
   const mp = httpClient();
   const personal = { $name: 'Node Person', $first_name: 'Node', $last_name: 'Person', $email: 'np@example.com', $phone: '+15550100' };
   const kept = { $avatar: 'https://example.com/a.png', $created: '2026-01-02T03:04:05', plan: 'x' };
@@ -275,6 +276,6 @@ test('personal profile fields are dropped, the other reserved ones kept', async 
   const profile = await server.profile('node-reserved');
   assert.ok(profile, 'no profile');
   for (const [key, value] of Object.entries(kept)) assert.equal(profile[key], value, `${key} not kept: ${JSON.stringify(profile)}`);
-  const stored = Object.keys(personal).filter((k) => k in profile);
-  assert.deepEqual(stored, [], `personal fields stored: ${JSON.stringify(profile)}`);
+  for (const key of Object.keys(personal)) assert.match(String(profile[key]), /^pii:[A-Za-z0-9_-]{22}$/, `${key} is not a token: ${JSON.stringify(profile)}`);
+  for (const value of Object.values(personal)) assert.ok(!JSON.stringify(profile).includes(value), `${value} stored in plaintext`);
 });

@@ -8,6 +8,7 @@ custom hosts), so it is not used here.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 
@@ -278,27 +279,41 @@ PERSONAL = {"$name": "Py Person", "$first_name": "Py", "$last_name": "Person",
             "$email": "pp@example.com", "$phone": "+15550100"}
 
 
-def test_personal_profile_fields_are_dropped_and_the_rest_kept(hearth):
+TOKEN = re.compile(r"^pii:[A-Za-z0-9_-]{22}$")
+
+
+def test_personal_profile_fields_are_stored_only_as_tokens(hearth):
     mp = Mixpanel(hearth.token, consumer=Consumer(**endpoint_urls(hearth)))
     kept = {"$avatar": "https://example.com/a.png", "$created": "2026-01-02T03:04:05", "plan": "x"}
     mp.people_set("py-reserved", {**PERSONAL, **kept})
     profile = hearth.profile("py-reserved")
     assert profile is not None, profile
     assert {k: profile.get(k) for k in kept} == kept, profile
-    stored_personal = sorted(k for k in PERSONAL if k in profile)
-    assert not stored_personal, f"personal fields stored: {stored_personal}; profile {profile}"
+    for key in PERSONAL:
+        assert TOKEN.match(str(profile.get(key))), f"{key} is not a token: {profile}"
+    text = json.dumps(profile)
+    for value in PERSONAL.values():
+        assert value not in text, f"{value!r} stored in plaintext: {profile}"
+    assert len({profile[k] for k in PERSONAL}) == len(set(PERSONAL.values()))
 
 
-def test_personal_event_properties_are_dropped_and_the_rest_kept(hearth):
+def test_personal_event_properties_are_tokens_that_still_join(hearth):
     recorder = RecordingConsumer(Consumer(**endpoint_urls(hearth)))
     mp = Mixpanel(hearth.token, consumer=recorder)
     mp.track("py-reserved", "Button Clicked", {"name": "signup", "email": "pp@example.com", "n": 1, "button": "go"})
+    mp.track("py-reserved-2", "Button Clicked", {"email": "pp@example.com", "button": "stop"})
     expected = sent_events([recorder])
-    for event in expected.values():
-        for key in ("name", "email"):
-            event["properties"].pop(key, None)
+    personal = {}
+    for insert_id, event in expected.items():
+        personal[insert_id] = {k: event["properties"].pop(k) for k in ("name", "email") if k in event["properties"]}
     day = utc_date(time.time())
     exported = hearth.export_until(day, day, expected)
-    assert_exactly(exported, expected)
-    assert all("name" not in e["properties"] and "email" not in e["properties"] for e in exported)
-    assert exported[0]["properties"]["button"] == "go"
+    assert_exactly([{**e, "properties": {k: v for k, v in e["properties"].items() if k not in ("name", "email")}} for e in exported], expected)
+    tokens = {}
+    for event in exported:
+        for key, plain in personal[event["properties"]["$insert_id"]].items():
+            token = event["properties"][key]
+            assert TOKEN.match(token), event
+            assert tokens.setdefault(plain, token) == token, "the same value must give the same token"
+    assert len(tokens) == 2 and tokens["pp@example.com"] != tokens["signup"]
+    assert sorted(e["properties"]["button"] for e in exported) == ["go", "stop"]
