@@ -28,8 +28,9 @@ pub(crate) struct FlushJob {
     pub(crate) waiters: Vec<Done>,
 }
 
-pub(crate) fn spawn(shared: Arc<Shared>, manifest: Manifest, user_log: UserLog) -> Result<(mpsc::Sender<FlushJob>, JoinHandle<()>), Error> {
+pub(crate) fn spawn(shared: Arc<Shared>, manifest: Manifest, user_log: UserLog) -> Result<(mpsc::Sender<FlushJob>, mpsc::Sender<crate::rewrite::RewriteJob>, JoinHandle<()>), Error> {
     let (sender, receiver) = mpsc::channel::<FlushJob>();
+    let (rewrite_sender, rewrite_receiver) = mpsc::channel::<crate::rewrite::RewriteJob>();
     // Days left with several parts by an earlier run are settled too.
     let mut parts_per_day: BTreeMap<(ProjectId, i32), usize> = BTreeMap::new();
     for part in &manifest.parts {
@@ -47,9 +48,9 @@ pub(crate) fn spawn(shared: Arc<Shared>, manifest: Manifest, user_log: UserLog) 
     };
     let thread = std::thread::Builder::new()
         .name("hearth-flush".into())
-        .spawn(move || flusher.run_loop(&receiver))
+        .spawn(move || flusher.run_loop(&receiver, &rewrite_receiver))
         .map_err(|source| Error::Io { path: shared.data_dir.clone(), source })?;
-    Ok((sender, thread))
+    Ok((sender, rewrite_sender, thread))
 }
 
 pub(crate) struct Flusher {
@@ -71,7 +72,7 @@ const IDLE_POLL: Duration = Duration::from_millis(50);
 impl Flusher {
     /// Flushes come first; compaction runs one merge at a time while no flush
     /// waits, and the backlog is drained before the thread stops.
-    fn run_loop(&mut self, receiver: &mpsc::Receiver<FlushJob>) {
+    fn run_loop(&mut self, receiver: &mpsc::Receiver<FlushJob>, rewrites: &mpsc::Receiver<crate::rewrite::RewriteJob>) {
         loop {
             match receiver.recv_timeout(IDLE_POLL) {
                 Ok(job) => self.run(job),
@@ -79,6 +80,14 @@ impl Flusher {
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     while self.compact_step() {}
                     return;
+                }
+            }
+            // Rewrites (retention, erasure, policy) go before compaction:
+            // someone waits for them.
+            while self.shared.pending_flushes.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                match rewrites.try_recv() {
+                    Ok(job) => self.rewrite(job),
+                    Err(_) => break,
                 }
             }
             while self.shared.pending_flushes.load(std::sync::atomic::Ordering::Acquire) == 0 && self.compact_step() {}

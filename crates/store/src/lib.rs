@@ -14,7 +14,9 @@
 //!    segments the parts now cover.
 //! 3. Compaction ([`compaction`]) merges the small parts of a day into one,
 //!    dropping duplicate events.
-//! 4. On open, the manifest says which WAL segments still hold unflushed
+//! 4. Rewrites ([`rewrite`]) replace parts whose events retention, erasure
+//!    or a new privacy policy changed.
+//! 5. On open, the manifest says which WAL segments still hold unflushed
 //!    events; they are replayed into the buffer ([`recovery`]).
 //!
 //! Readers take a [`Snapshot`]: the parts and buffer chunks visible at one
@@ -32,12 +34,14 @@ mod ingest;
 mod manifest;
 pub mod part;
 mod recovery;
+mod rewrite;
 mod scan;
 mod snapshot;
 mod store;
 mod users;
 
 pub use error::Error;
+pub use rewrite::{PartFate, Rewrite, RewriteReport, RowFate};
 pub use manifest::PartMeta;
 pub use scan::{DayRows, DaySource};
 pub use snapshot::Snapshot;

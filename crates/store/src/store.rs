@@ -111,6 +111,7 @@ pub struct Store {
     /// Held for the store's lifetime: one process per data directory.
     _lock: std::fs::File,
     commands: mpsc::SyncSender<Command>,
+    rewrites: Mutex<Option<mpsc::Sender<crate::rewrite::RewriteJob>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -126,14 +127,14 @@ impl Store {
             stopped: AtomicBool::new(false),
             pending_flushes: std::sync::atomic::AtomicUsize::new(0),
         });
-        let (flush_sender, flush_thread) = flush::spawn(shared.clone(), recovered.manifest, recovered.user_log)?;
+        let (flush_sender, rewrite_sender, flush_thread) = flush::spawn(shared.clone(), recovered.manifest, recovered.user_log)?;
         let (commands, command_receiver) = mpsc::sync_channel(config.queue_batches_max);
         let ingest = IngestThread::new(shared.clone(), recovered.wal, recovered.users, flush_sender)?;
         let ingest_thread = std::thread::Builder::new()
             .name("hearth-ingest".into())
             .spawn(move || ingest.run(command_receiver))
             .map_err(|source| Error::Io { path: data_dir.to_path_buf(), source })?;
-        Ok(Store { shared, _lock: lock, commands, threads: Mutex::new(vec![ingest_thread, flush_thread]) })
+        Ok(Store { shared, _lock: lock, commands, rewrites: Mutex::new(Some(rewrite_sender)), threads: Mutex::new(vec![ingest_thread, flush_thread]) })
     }
 
     /// Appends a batch (see [`PreparedBatch::new`]). `done` runs on the ingest thread once the batch is
@@ -171,6 +172,18 @@ impl Store {
         receiver.recv().map_err(|_| Error::Stopped)?
     }
 
+    /// Flushes the buffer, then rewrites every part of `project` by the rules
+    /// of `rewrite` (see [`crate::rewrite`]); blocks until done.
+    /// `progress(parts done, parts in all)`.
+    pub fn rewrite(&self, project: ProjectId, rewrite: Box<dyn crate::Rewrite>, progress: Box<dyn FnMut(u64, u64) + Send>) -> Result<crate::RewriteReport, Error> {
+        self.flush()?;
+        let (done, receiver) = mpsc::channel();
+        let job = crate::rewrite::RewriteJob { project, rewrite, progress, done };
+        let sender = self.rewrites.lock().unwrap_or_else(|p| p.into_inner()).clone().ok_or(Error::Stopped)?;
+        sender.send(job).map_err(|_| Error::Stopped)?;
+        receiver.recv().map_err(|_| Error::Stopped)?
+    }
+
     /// The parts and buffered events visible now.
     pub fn snapshot(&self) -> Snapshot {
         let state = self.shared.state();
@@ -195,6 +208,7 @@ impl Store {
     /// depends on this: a crash instead only means a longer replay.
     pub fn close(&self) -> Result<(), Error> {
         let flushed = self.flush();
+        self.rewrites.lock().unwrap_or_else(|p| p.into_inner()).take();
         let _ = self.commands.send(Command::Shutdown);
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
         for thread in threads {
