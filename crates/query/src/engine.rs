@@ -48,6 +48,7 @@ struct MetaState {
     profiles: Arc<Profiles>,
     cohorts: Arc<HashMap<i64, CohortRule>>,
     identity_generation: u64,
+    erasure_generation: u64,
 }
 
 /// Whether a report reads profiles or cohorts (which may test profiles):
@@ -89,11 +90,13 @@ impl Engine {
     /// read them, profiles and cohorts: loading half a million profiles is
     /// not a cost an insights count should pay after every `/engage`.
     fn meta_state(&self, cache: &mut ProjectCache, project: ProjectId, spec: &Spec) -> Result<Arc<MetaState>, QueryError> {
-        let identity_generation = self.meta.identity_generation();
+        // Erasures change who is counted as much as identity links do.
+        let erasure_generation = self.meta.erasure_generation();
+        let identity_generation = self.meta.identity_generation().wrapping_mul(1_000_003).wrapping_add(erasure_generation);
         let identities = match &cache.identities {
             Some((seen, identities)) if *seen == identity_generation => identities.clone(),
             _ => {
-                let identities = Arc::new(Identities::new(self.meta.identity_links(project)?));
+                let identities = Arc::new(Identities::new(self.meta.identity_links(project)?).with_erased(self.meta.erased_ids(project)?));
                 cache.identities = Some((identity_generation, identities.clone()));
                 identities
             }
@@ -111,7 +114,7 @@ impl Engine {
         } else {
             (Arc::new(Profiles::default()), Arc::new(HashMap::new()))
         };
-        Ok(Arc::new(MetaState { identities, profiles, cohorts, identity_generation }))
+        Ok(Arc::new(MetaState { identities, profiles, cohorts, identity_generation, erasure_generation }))
     }
 
     #[allow(clippy::type_complexity)]
@@ -135,12 +138,16 @@ impl Engine {
     }
 
     fn table(&self, cache: &mut ProjectCache, project: ProjectId, kind: &UnitKind, state: &MetaState) -> Result<Arc<Table>, QueryError> {
-        let generation = state.identity_generation;
+        // Group units do not depend on identity links, only on erasures.
+        let generation = match kind {
+            UnitKind::Group(_) => state.erasure_generation,
+            UnitKind::People => state.identity_generation,
+        };
         let snapshot = self.store.snapshot();
         let sources = snapshot.day_sources(project);
         let keys: Vec<BlockKey> = sources.iter().map(key_of).collect();
         if let Some((seen_keys, seen_generation, table)) = cache.tables.get(kind)
-            && *seen_keys == keys && (*seen_generation == generation || matches!(kind, UnitKind::Group(_))) {
+            && *seen_keys == keys && *seen_generation == generation {
                 return Ok(table.clone());
             }
         let missing: Vec<&DaySource> = sources.iter().filter(|s| !cache.blocks.contains_key(&key_of(s))).collect();

@@ -114,6 +114,9 @@ impl std::fmt::Debug for Table {
 #[derive(Debug, Default)]
 pub(crate) struct Identities {
     links: HashMap<String, String>,
+    /// Erased distinct ids: their events leave every report at once, before
+    /// compaction removes them from the parts.
+    erased: std::collections::HashSet<String>,
 }
 
 impl Identities {
@@ -123,7 +126,16 @@ impl Identities {
         for (distinct_id, canonical) in links {
             map.entry(distinct_id).or_insert(canonical);
         }
-        Identities { links: map }
+        Identities { links: map, erased: Default::default() }
+    }
+
+    pub(crate) fn with_erased(mut self, erased: impl IntoIterator<Item = String>) -> Identities {
+        self.erased = erased.into_iter().collect();
+        self
+    }
+
+    pub(crate) fn is_erased(&self, distinct_id: &str) -> bool {
+        !self.erased.is_empty() && self.erased.contains(distinct_id)
     }
 
     pub(crate) fn resolve<'a>(&'a self, distinct_id: &'a str) -> &'a str {
@@ -202,6 +214,7 @@ impl Table {
                         }
                         if unit_of_key[index] == MISSING
                             && let Some(distinct_id) = key_names.get_shared(*key)
+                            && !identities.is_erased(distinct_id)
                         {
                             let canonical = identities.resolve(distinct_id);
                             let shared = std::ptr::eq(canonical, distinct_id.as_ref()).then_some(distinct_id);
@@ -217,6 +230,13 @@ impl Table {
                     let first = block_starts[b];
                     let rows = &mut per_row[first..first + block.core().times.len()];
                     block.read_property(key, &mut GroupVisitor { rows, intern: &mut |id: &str| intern_shared(id, None) })?;
+                    if !identities.erased.is_empty() {
+                        for (row, user_key) in block.core().user_keys.iter().enumerate() {
+                            if key_names.get_shared(*user_key).is_some_and(|id| identities.is_erased(id)) {
+                                per_row[first + row] = MISSING;
+                            }
+                        }
+                    }
                 }
                 RowUnits::PerRow(per_row)
             }

@@ -21,7 +21,8 @@ pub(crate) fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
         bail!("--to is before --from");
     }
     let data = data_dir(config, &args.data);
-    let (_meta, project) = open_project(&data, &args.project)?;
+    let (meta, project) = open_project(&data, &args.project)?;
+    let erased: HashSet<String> = meta.erased_ids(project.id)?.into_iter().collect();
     let store = store::Store::open(&data, config.store_config())?;
     let names: HashSet<String> = args.events.into_iter().collect();
     let mut out: Box<dyn Write> = match &args.out {
@@ -35,7 +36,7 @@ pub(crate) fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
     let mut write_error = None;
     let mut line = Vec::with_capacity(1024);
     store.snapshot().scan_days(project.id, from_day, to_day, |day| {
-        for event in day.events.iter().filter(|e| names.is_empty() || names.contains(e.name())) {
+        for event in day.events.iter().filter(|e| (names.is_empty() || names.contains(e.name())) && !erased.contains(e.distinct_id())) {
             line.clear();
             event.write_export_json(&mut line, args.time_in_ms);
             line.push(b'\n');

@@ -82,7 +82,13 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
     let params = parse_params(&query_map(parts.uri.query(), &body))?;
     let inner = state.inner.clone();
     let headers = parts.headers;
-    let project = tokio::task::spawn_blocking(move || project_from_secret(&inner, &headers)).await??;
+    let (project, erased) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        let project = project_from_secret(&inner, &headers)?;
+        // Erased people leave exports at once, before compaction.
+        let erased: std::collections::HashSet<String> = inner.meta.erased_ids(project.id)?.into_iter().collect();
+        Ok((project, erased))
+    })
+    .await??;
     let snapshot = state.inner.store.snapshot();
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let project_id = project.id;
@@ -96,6 +102,9 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
                     return false;
                 }
                 if params.events.as_ref().is_some_and(|names| !names.contains(event.name())) {
+                    continue;
+                }
+                if !erased.is_empty() && erased.contains(event.distinct_id()) {
                     continue;
                 }
                 n_left -= 1;
