@@ -28,6 +28,112 @@ pub(crate) enum Command {
     Gen(GenArgs),
     /// Run a report (insights, funnel, retention, flows, ...) from a JSON spec.
     Query(QueryArgs),
+    /// A project's privacy policy, the PII findings report, and re-applying
+    /// the policy to stored data.
+    #[command(subcommand)]
+    Privacy(PrivacyCommand),
+    /// Rotate the master key and project data keys (no downtime).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// The data subject's rights: erase a person, or export all held on them.
+    #[command(subcommand)]
+    Gdpr(GdprCommand),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ProjectArg {
+    #[command(flatten)]
+    pub(crate) data: DataArg,
+    /// The project's name.
+    #[arg(long)]
+    pub(crate) project: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PrivacyCommand {
+    /// Print the current policy (TOML, or JSON with --json) and its version.
+    Show {
+        #[command(flatten)]
+        target: ProjectArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a new policy version from a TOML or JSON file; it applies to
+    /// events from now on (see `apply --rewrite` for stored ones).
+    Set {
+        #[command(flatten)]
+        target: ProjectArg,
+        /// The policy document (.toml or .json).
+        file: PathBuf,
+    },
+    /// List the policy versions.
+    History {
+        #[command(flatten)]
+        target: ProjectArg,
+    },
+    /// Personal data found in free-form values and data blocked by the
+    /// policy, counted per event and property (never the values).
+    Findings {
+        #[command(flatten)]
+        target: ProjectArg,
+        /// json or table.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// Re-apply the current policy to stored events, with a progress bar.
+    /// Needs the server stopped (it holds the store).
+    Apply {
+        #[command(flatten)]
+        target: ProjectArg,
+        /// Required: rewriting stored data is deliberate.
+        #[arg(long)]
+        rewrite: bool,
+    },
+    /// Enforce the retention of the policy now (the server does it hourly).
+    Retention {
+        #[command(flatten)]
+        target: ProjectArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Rotate the master key (all project keys are re-wrapped) and, with
+    /// --project, that project's data key (all subject keys re-wrapped).
+    Rotate {
+        #[command(flatten)]
+        data: DataArg,
+        /// Rotate the master key.
+        #[arg(long)]
+        master: bool,
+        /// Rotate this project's data key.
+        #[arg(long)]
+        project: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GdprCommand {
+    /// Erase people: their key is destroyed at once (personal fields become
+    /// unreadable everywhere, backups included), their profile deleted, and
+    /// their events leave every report now and the parts when compacted.
+    Delete {
+        #[command(flatten)]
+        target: ProjectArg,
+        /// Distinct ids (any id of a merged identity erases all of it).
+        #[arg(long = "distinct-id", required = true, num_args = 1..)]
+        distinct_ids: Vec<String>,
+    },
+    /// Everything held on one person, decrypted, as JSON (GDPR Art. 15/20).
+    Export {
+        #[command(flatten)]
+        target: ProjectArg,
+        #[arg(long = "distinct-id")]
+        distinct_id: String,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -322,9 +322,9 @@ impl KeyStore {
     }
 
     /// A sealer for one batch of one project's events or profiles.
-    pub fn sealer(&self, project: ProjectId) -> Result<SubjectSealer<'_>, KeyError> {
+    pub fn sealer(self: &Arc<Self>, project: ProjectId) -> Result<SubjectSealer, KeyError> {
         let keys = self.project_keys(project)?;
-        Ok(SubjectSealer { store: self, project, keys, pending: Vec::new(), queued: HashSet::new() })
+        Ok(SubjectSealer { store: self.clone(), project, keys, pending: Vec::new(), queued: HashSet::new() })
     }
 
     /// Records that these values are in the vault, so that the same value of
@@ -454,15 +454,15 @@ impl KeyStore {
 
 /// Collects the values of one batch, then seals them all once the subject
 /// keys they need exist (created together, in one transaction).
-pub struct SubjectSealer<'a> {
-    store: &'a KeyStore,
+pub struct SubjectSealer {
+    store: Arc<KeyStore>,
     project: ProjectId,
     keys: Arc<ProjectKeys>,
     pending: Vec<(String, String, Zeroizing<String>)>,
     queued: HashSet<(String, String)>,
 }
 
-impl SubjectSealer<'_> {
+impl SubjectSealer {
     pub fn project_keys(&self) -> Arc<ProjectKeys> {
         self.keys.clone()
     }
@@ -487,7 +487,7 @@ impl SubjectSealer<'_> {
     }
 }
 
-impl Sealer for SubjectSealer<'_> {
+impl Sealer for SubjectSealer {
     fn seal(&mut self, subject: &str, token: &str, plaintext_json: &str) -> Result<(), SealError> {
         let known = lock(&self.store.cache).sealed.contains(&(self.project, subject.to_owned(), token.to_owned()));
         if !known && self.queued.insert((subject.to_owned(), token.to_owned())) {

@@ -24,7 +24,7 @@ fn all_bytes_under(dir: &Path) -> Vec<u8> {
     bytes
 }
 
-fn seal_one(store: &KeyStore, subject: &str, token: &str, value: &str) -> keys::SealedValue {
+fn seal_one(store: &std::sync::Arc<KeyStore>, subject: &str, token: &str, value: &str) -> keys::SealedValue {
     let mut sealer = store.sealer(P).unwrap();
     sealer.seal(subject, token, value).unwrap();
     sealer.finish().unwrap().pop().unwrap()
@@ -34,7 +34,7 @@ fn seal_one(store: &KeyStore, subject: &str, token: &str, value: &str) -> keys::
 fn sealed_values_open_until_the_subject_is_destroyed() {
     let root = tempfile::tempdir().unwrap();
     let (data, key_dir) = (root.path().join("data"), root.path().join("keys"));
-    let store = KeyStore::open(&key_dir, &data, &file_source(&key_dir)).unwrap();
+    let store = std::sync::Arc::new(KeyStore::open(&key_dir, &data, &file_source(&key_dir)).unwrap());
     assert!(store.master_created());
     let ada = seal_one(&store, "ada", "pii:AAAAAAAAAAAAAAAAAAAAAA", "\"ada@example.com\"");
     let bob = seal_one(&store, "bob", "pii:BBBBBBBBBBBBBBBBBBBBBB", "\"bob@example.com\"");
@@ -53,7 +53,7 @@ fn sealed_values_open_until_the_subject_is_destroyed() {
 
     // Reopened from disk, with the same master key: still unreadable, and
     // the rows that held ada's wrapped key are zeroed in the file.
-    let store = KeyStore::open(&key_dir, &data, &file_source(&key_dir)).unwrap();
+    let store = std::sync::Arc::new(KeyStore::open(&key_dir, &data, &file_source(&key_dir)).unwrap());
     assert_eq!(store.open_value(P, "ada", &ada.token, &ada.ciphertext).unwrap(), None);
     assert!(store.open_value(P, "bob", &bob.token, &bob.ciphertext).unwrap().is_some());
     // The destroyed key's bytes are gone from every file of the key store
@@ -106,7 +106,7 @@ fn a_wrong_master_key_is_refused() {
 fn rotations_keep_every_value_readable_and_tokens_stable() {
     let root = tempfile::tempdir().unwrap();
     let (data, key_dir) = (root.path().join("data"), root.path().join("keys"));
-    let store = KeyStore::open(&key_dir, &data, &file_source(&key_dir)).unwrap();
+    let store = std::sync::Arc::new(KeyStore::open(&key_dir, &data, &file_source(&key_dir)).unwrap());
     let hash_before = store.project_keys(P).unwrap().hash_key.fingerprint();
     let sealed: Vec<_> = (0..50).map(|i| seal_one(&store, &format!("user-{i}"), &format!("pii:{i:0>22}"), &format!("\"u{i}@example.com\""))).collect();
     let old_master = std::fs::read(key_dir.join("master.key")).unwrap();
@@ -120,7 +120,7 @@ fn rotations_keep_every_value_readable_and_tokens_stable() {
     assert_eq!(progress.last(), Some(&(50, 50)));
     drop(store);
 
-    let store = KeyStore::open(&key_dir, &data, &file_source(&key_dir)).unwrap();
+    let store = std::sync::Arc::new(KeyStore::open(&key_dir, &data, &file_source(&key_dir)).unwrap());
     for (i, value) in sealed.iter().enumerate() {
         let opened = store.open_value(P, &value.subject, &value.token, &value.ciphertext).unwrap();
         assert_eq!(opened.as_deref().map(String::as_str), Some(format!("\"u{i}@example.com\"").as_str()));
@@ -135,7 +135,7 @@ fn rotations_keep_every_value_readable_and_tokens_stable() {
 fn another_process_erasing_a_subject_is_seen_at_once() {
     let root = tempfile::tempdir().unwrap();
     let (data, key_dir) = (root.path().join("data"), root.path().join("keys"));
-    let server = KeyStore::open(&key_dir, &data, &file_source(&key_dir)).unwrap();
+    let server = std::sync::Arc::new(KeyStore::open(&key_dir, &data, &file_source(&key_dir)).unwrap());
     let ada = seal_one(&server, "ada", "pii:AAAAAAAAAAAAAAAAAAAAAA", "\"ada@example.com\"");
     assert!(server.open_value(P, "ada", &ada.token, &ada.ciphertext).unwrap().is_some());
     let cli = KeyStore::open(&key_dir, &data, &file_source(&key_dir)).unwrap();

@@ -81,7 +81,9 @@ const MIGRATIONS: &[&str] = &[
         status TEXT NOT NULL,
         subjects INTEGER NOT NULL,
         requested_ms INTEGER NOT NULL,
-        finished_ms INTEGER
+        finished_ms INTEGER,
+        -- retrievals: the requested distinct ids, as a JSON array
+        detail TEXT
     );
     CREATE TABLE erased_ids (
         project INTEGER NOT NULL REFERENCES projects(id),

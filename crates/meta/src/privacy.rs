@@ -201,6 +201,24 @@ impl Meta {
         Ok(Erasure { id, project, task_id: task_id.to_owned(), kind: "deletion".to_owned(), status: "PENDING".to_owned(), subjects: distinct_ids.len() as i64, requested_ms: now, finished_ms: None })
     }
 
+    /// Records a retrieval request (its answer is built when asked for).
+    pub fn record_retrieval(&self, project: ProjectId, task_id: &str, distinct_ids: &[String]) -> Result<Erasure, Error> {
+        let now = events::now_ms();
+        let detail = serde_json::to_string(distinct_ids).unwrap_or_default();
+        let connection = self.connection();
+        connection.execute(
+            "INSERT INTO erasures (project, task_id, kind, status, subjects, requested_ms, finished_ms, detail) VALUES (?1, ?2, 'retrieval', 'SUCCESS', ?3, ?4, ?4, ?5)",
+            params![project.0, task_id, distinct_ids.len() as i64, now, detail],
+        )?;
+        Ok(Erasure { id: connection.last_insert_rowid(), project, task_id: task_id.to_owned(), kind: "retrieval".to_owned(), status: "SUCCESS".to_owned(), subjects: distinct_ids.len() as i64, requested_ms: now, finished_ms: Some(now) })
+    }
+
+    /// The distinct ids a retrieval asked for.
+    pub fn retrieval_ids(&self, task_id: &str) -> Result<Vec<String>, Error> {
+        let detail: Option<Option<String>> = self.connection().query_row("SELECT detail FROM erasures WHERE task_id = ?1 AND kind = 'retrieval'", [task_id], |row| row.get(0)).optional()?;
+        Ok(detail.flatten().and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default())
+    }
+
     pub fn set_erasure_status(&self, task_id: &str, status: &str) -> Result<bool, Error> {
         let finished = matches!(status, "SUCCESS" | "FAILURE" | "REVOKED").then(events::now_ms);
         let n = self.connection().execute("UPDATE erasures SET status = ?2, finished_ms = COALESCE(?3, finished_ms) WHERE task_id = ?1", params![task_id, status, finished])?;
@@ -223,6 +241,55 @@ impl Meta {
                 })
             })
             .optional()?)
+    }
+
+    /// Erasures whose events are still in the parts, with their ids.
+    pub fn pending_erasures(&self) -> Result<Vec<(Erasure, Vec<String>)>, Error> {
+        let tasks: Vec<String> = {
+            let connection = self.connection();
+            let mut statement = connection.prepare("SELECT task_id FROM erasures WHERE kind = 'deletion' AND status IN ('PENDING', 'STARTED') ORDER BY id")?;
+            statement.query_map([], |row| row.get(0))?.collect::<Result<_, _>>()?
+        };
+        let mut pending = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            let Some(erasure) = self.erasure(&task)? else { continue };
+            let ids: Vec<String> = {
+                let connection = self.connection();
+                let mut statement = connection.prepare("SELECT distinct_id FROM erased_ids WHERE erasure = ?1 ORDER BY distinct_id")?;
+                statement.query_map([erasure.id], |row| row.get(0))?.collect::<Result<_, _>>()?
+            };
+            pending.push((erasure, ids));
+        }
+        Ok(pending)
+    }
+
+    /// Marks an erasure done once its events are gone from the parts: its
+    /// ids and their identity links are forgotten too.
+    pub fn finish_erasure(&self, task_id: &str) -> Result<(), Error> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction()?;
+        let erasure: Option<(i64, u32)> = transaction.query_row("SELECT id, project FROM erasures WHERE task_id = ?1", [task_id], |row| Ok((row.get(0)?, row.get(1)?))).optional()?;
+        if let Some((id, project)) = erasure {
+            transaction.execute(
+                "DELETE FROM identity_links WHERE project = ?1 AND (distinct_id IN (SELECT distinct_id FROM erased_ids WHERE erasure = ?2) OR canonical_id IN (SELECT distinct_id FROM erased_ids WHERE erasure = ?2))",
+                params![project, id],
+            )?;
+            transaction.execute("DELETE FROM erased_ids WHERE erasure = ?1", [id])?;
+            transaction.execute("UPDATE erasures SET status = 'SUCCESS', finished_ms = ?2 WHERE id = ?1", params![id, events::now_ms()])?;
+        }
+        transaction.commit()?;
+        self.bump_identity_generation();
+        self.bump_erasure_generation();
+        Ok(())
+    }
+
+    /// Deletes user profiles not updated since `before_ms`; returns how many.
+    pub fn delete_profiles_before(&self, project: ProjectId, before_ms: i64) -> Result<usize, Error> {
+        let n = self.connection().execute("DELETE FROM profiles WHERE project = ?1 AND updated_ms < ?2", params![project.0, before_ms])?;
+        if n > 0 {
+            self.bump_profile_generation();
+        }
+        Ok(n)
     }
 
     /// Every distinct id erased in a project: reports and exports skip them

@@ -128,8 +128,13 @@ pub fn group_subject(group_key: &str, group_id: &str) -> String {
     format!("$group:{group_key}:{group_id}")
 }
 
-/// A distinct id as stored: its pseudonym when the policy says so.
+/// A distinct id as stored: its pseudonym when the policy says so. The
+/// `$device:` prefix of an anonymous id stays, so that it still meets the
+/// identity link made from the device id's own pseudonym.
 pub fn pseudonymise(key: &Key, id: &str) -> String {
+    if let Some(device) = id.strip_prefix("$device:") {
+        return format!("$device:{}", pseudonymise(key, device));
+    }
     if id.starts_with("pid:") { id.to_owned() } else { crypto::pseudonym(key, id) }
 }
 

@@ -132,6 +132,19 @@ pub struct EventText {
     pub properties: BTreeMap<String, RuleText>,
 }
 
+/// How long data is kept; absent: for ever. Enforced by a background job
+/// that drops whole parts and rewrites partial ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Events older than this many days (by event time) are deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_days: Option<u32>,
+    /// Profiles not updated for this many days are deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profiles_days: Option<u32>,
+}
+
 /// The policy document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -149,6 +162,8 @@ pub struct PolicyDocument {
     pub pii_actions: BTreeMap<String, PiiAction>,
     #[serde(default)]
     pub geo: GeoLevel,
+    #[serde(default)]
+    pub retention: Retention,
     /// Rules for a property in every event and in profiles.
     #[serde(default)]
     pub properties: BTreeMap<String, RuleText>,
@@ -174,6 +189,7 @@ impl Default for PolicyDocument {
             pii_scan: PiiAction::Redact,
             pii_actions: BTreeMap::new(),
             geo: GeoLevel::Country,
+            retention: Retention::default(),
             properties,
             events: BTreeMap::new(),
         }
@@ -198,6 +214,7 @@ impl PolicyDocument {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     pub schema: SchemaMode,
+    pub retention: Retention,
     pub pseudonymise_ids: bool,
     pub geo: GeoLevel,
     pii_default: PiiAction,
@@ -265,8 +282,12 @@ impl Policy {
             })?;
             pii_by_kind.insert(kind, *action);
         }
+        if document.retention.events_days == Some(0) || document.retention.profiles_days == Some(0) {
+            return Err(PolicyError::Rule { place: "retention".to_owned(), message: "days must be at least 1 (leave it out to keep data for ever)".to_owned() });
+        }
         Ok(Policy {
             schema: document.schema,
+            retention: document.retention,
             pseudonymise_ids: document.pseudonymise_ids,
             geo: document.geo,
             pii_default: document.pii_scan,

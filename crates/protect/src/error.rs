@@ -6,6 +6,8 @@ pub enum ProtectError {
     #[error(transparent)]
     Keys(#[from] keys::KeyError),
     #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error(transparent)]
     Policy(#[from] privacy::policy::PolicyError),
     #[error(transparent)]
     Seal(#[from] privacy::apply::SealError),

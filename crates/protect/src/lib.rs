@@ -13,7 +13,9 @@
 //! ([`Protector::reveal`]) and erasing a person ([`Protector::erase`]).
 
 mod error;
+mod jobs;
 mod protector;
+mod retrieval;
 
 pub use error::ProtectError;
 pub use protector::{Erased, LoadedPolicy, ProtectBatch, Protector};

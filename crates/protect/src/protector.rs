@@ -79,11 +79,15 @@ impl Protector {
     }
 
     /// Protection for one batch of one project.
-    pub fn batch(&self, project: ProjectId) -> Result<ProtectBatch<'_>, ProtectError> {
+    pub fn batch(&self, project: ProjectId) -> Result<ProtectBatch, ProtectError> {
         let policy = self.policy(project)?;
         let sealer = self.keys.sealer(project)?;
         let project_keys = sealer.project_keys();
-        Ok(ProtectBatch { protector: self, project, policy, sealer, project_keys, tally: Tally::default() })
+        Ok(ProtectBatch { meta: self.meta.clone(), keys: self.keys.clone(), project, policy, sealer, project_keys, tally: Tally::default() })
+    }
+
+    pub fn meta(&self) -> &Arc<Meta> {
+        &self.meta
     }
 
     /// The pseudonym a distinct id is stored under in this project, when its
@@ -158,16 +162,29 @@ fn reveal_value(value: &mut Value, plain: &HashMap<&str, Value>, n_revealed: &mu
 
 /// Applies one project's policy to a batch, then commits what it sealed
 /// and counted.
-pub struct ProtectBatch<'a> {
-    protector: &'a Protector,
+pub struct ProtectBatch {
+    meta: Arc<Meta>,
+    keys: Arc<KeyStore>,
     project: ProjectId,
     policy: Arc<LoadedPolicy>,
-    sealer: SubjectSealer<'a>,
+    sealer: SubjectSealer,
     project_keys: Arc<ProjectKeys>,
     tally: Tally,
 }
 
-impl ProtectBatch<'_> {
+impl ProtectBatch {
+    /// The same batch, leaving ids as they are even when the policy
+    /// pseudonymises them (for rewriting stored events, whose ids cannot
+    /// change).
+    pub fn keeping_ids(mut self) -> ProtectBatch {
+        if self.policy.policy.pseudonymise_ids {
+            let mut policy = self.policy.policy.clone();
+            policy.pseudonymise_ids = false;
+            self.policy = Arc::new(LoadedPolicy { version: self.policy.version, policy });
+        }
+        self
+    }
+
     pub fn policy(&self) -> &LoadedPolicy {
         &self.policy
     }
@@ -196,12 +213,12 @@ impl ProtectBatch<'_> {
     /// the vault and adds the counts; durable when it returns. Call before
     /// writing the batch.
     pub fn commit(self) -> Result<(), ProtectError> {
-        let ProtectBatch { protector, project, sealer, tally, .. } = self;
+        let ProtectBatch { meta, keys, project, sealer, tally, .. } = self;
         let sealed = sealer.finish()?;
         if !sealed.is_empty() {
             let entries: Vec<meta::VaultEntry> = sealed.iter().map(|v| meta::VaultEntry { subject: v.subject.clone(), token: v.token.clone(), ciphertext: v.ciphertext.clone() }).collect();
-            protector.meta.put_personal_values(project, &entries)?;
-            protector.keys.remember_sealed(project, &sealed);
+            meta.put_personal_values(project, &entries)?;
+            keys.remember_sealed(project, &sealed);
             metrics::counter!("hearth_personal_values_sealed_total").increment(sealed.len() as u64);
         }
         if !tally.is_empty() {
@@ -209,7 +226,7 @@ impl ProtectBatch<'_> {
                 metrics::counter!("hearth_privacy_observations_total", "kind" => observation.as_str()).increment(n);
                 (event, property, observation.as_str().to_owned(), n)
             }).collect();
-            protector.meta.add_privacy_counts(project, &counts)?;
+            meta.add_privacy_counts(project, &counts)?;
         }
         Ok(())
     }

@@ -20,9 +20,16 @@ fn basic_username(headers: &HeaderMap) -> Option<String> {
     (!username.is_empty()).then(|| username.to_owned())
 }
 
+/// A `Bearer` token (Mixpanel's GDPR API sends its token so).
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim().to_owned())
+}
+
 /// The project whose secret the request carries. Blocking (SQLite).
 pub(crate) fn project_from_secret(inner: &Inner, headers: &HeaderMap) -> Result<Project, ApiError> {
-    let secret = basic_username(headers).ok_or(ApiError::Unauthorized)?;
+    let secret = basic_username(headers).or_else(|| bearer_token(headers)).ok_or(ApiError::Unauthorized)?;
     inner.meta.project_by_secret(&secret)?.ok_or(ApiError::Unauthorized)
 }
 

@@ -14,6 +14,8 @@ pub enum Error {
     DataCorruption { path: PathBuf, detail: String },
     #[error("the data directory {path} is in use by another hearth process (stop it first)")]
     Locked { path: PathBuf },
+    #[error("a rewrite could not go on: {detail}")]
+    Rewrite { detail: String },
     #[error("the store stopped after an earlier write failure; restart to recover from the wal")]
     Stopped,
 }

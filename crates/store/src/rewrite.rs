@@ -44,6 +44,11 @@ pub enum RowFate {
 pub trait Rewrite: Send {
     fn part(&mut self, part: &PartMeta) -> PartFate;
     fn row(&mut self, event: &mut Event) -> RowFate;
+    /// Called before a rewritten part is published: whatever its new rows
+    /// depend on (sealed values, say) must be durable when this returns.
+    fn before_publish(&mut self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// What a rewrite did.
@@ -107,6 +112,7 @@ impl Flusher {
                         }
                     }
                     if touched {
+                        job.rewrite.before_publish().map_err(|detail| Error::Rewrite { detail })?;
                         report.parts_rewritten += 1;
                         let replacement = if kept.is_empty() {
                             None

@@ -1,8 +1,11 @@
 //! One module per subcommand; `run` dispatches.
 
 mod export;
+mod gdpr;
 mod generate;
 mod import;
+mod keys;
+mod privacy;
 mod project;
 mod query;
 mod serve;
@@ -22,6 +25,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => export::run(&config, args),
         Command::Gen(args) => generate::run(&config, args),
         Command::Query(args) => query::run(&config, args),
+        Command::Privacy(command) => privacy::run(&config, command),
+        Command::Keys(command) => keys::run(&config, command),
+        Command::Gdpr(command) => gdpr::run(&config, command),
     }
 }
 
@@ -58,13 +64,13 @@ pub(crate) fn keys_dir(config: &Config, data: &std::path::Path) -> PathBuf {
 pub(crate) fn open_protector(config: &Config, data: &std::path::Path, meta: std::sync::Arc<meta::Meta>) -> anyhow::Result<std::sync::Arc<protect::Protector>> {
     let dir = keys_dir(config, data);
     let source = match std::env::var("HEARTH_MASTER_KEY") {
-        Ok(text) if !text.trim().is_empty() => keys::MasterSource::Text(text),
+        Ok(text) if !text.trim().is_empty() => ::keys::MasterSource::Text(text),
         _ => {
             let path = if config.keys.master_key_file.is_empty() { dir.join("master.key") } else { PathBuf::from(&config.keys.master_key_file) };
-            keys::MasterSource::File { path, create: true }
+            ::keys::MasterSource::File { path, create: true }
         }
     };
-    let store = keys::KeyStore::open(&dir, data, &source).with_context(|| format!("opening the key store in {}", dir.display()))?;
+    let store = ::keys::KeyStore::open(&dir, data, &source).with_context(|| format!("opening the key store in {}", dir.display()))?;
     if store.master_created() {
         tracing::warn!(keys = %dir.display(), fingerprint = %store.master_fingerprint(), "created a new master key: back up the key directory separately from the data directory");
     }

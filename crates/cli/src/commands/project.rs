@@ -22,7 +22,8 @@ pub(crate) fn run(config: &Config, command: ProjectCommand) -> anyhow::Result<()
             Ok(())
         }
         ProjectCommand::Set { name, data, geo_precision, timezone } => {
-            let meta = meta::Meta::open(&data_dir(config, &data))?;
+            let data_dir = data_dir(config, &data);
+            let meta = std::sync::Arc::new(meta::Meta::open(&data_dir)?);
             let project = meta.project_by_name(&name)?;
             if geo_precision.is_none() && timezone.is_none() {
                 anyhow::bail!("nothing to set: give --geo-precision or --timezone");
@@ -35,9 +36,19 @@ pub(crate) fn run(config: &Config, command: ProjectCommand) -> anyhow::Result<()
                 println!("project {:?}: reports now count days in {zone}", project.name);
             }
             if let Some(precision) = geo_precision {
-                let setting = meta::GeoPrecisionSetting::parse(&precision).ok_or_else(|| anyhow::anyhow!("unknown geo precision {precision:?}"))?;
-                meta.set_geo_precision(project.id, setting)?;
-                println!("project {:?}: geo precision is now {} (a running server picks it up on restart)", project.name, setting.as_str());
+                // Geo precision is part of the privacy policy: a new version.
+                let level = match precision.as_str() {
+                    "none" => privacy::policy::GeoLevel::None,
+                    "country" => privacy::policy::GeoLevel::Country,
+                    "region" => privacy::policy::GeoLevel::Region,
+                    "city" => privacy::policy::GeoLevel::City,
+                    other => anyhow::bail!("unknown geo precision {other:?}: use none, country, region or city"),
+                };
+                let protector = crate::commands::open_protector(config, &data_dir, meta.clone())?;
+                let mut document = protector.policy(project.id)?.policy.document().clone();
+                document.geo = level;
+                let version = protector.set_policy(project.id, document)?;
+                println!("project {:?}: geo precision is now {} (privacy policy version {version})", project.name, level.as_str());
             }
             Ok(())
         }

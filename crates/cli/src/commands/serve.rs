@@ -26,6 +26,9 @@ pub(crate) fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let store = Arc::new(store::Store::open(&data, config.store_config()).with_context(|| format!("opening the event store in {}", data.display()))?);
     let meta = Arc::new(meta::Meta::open(&data)?);
     let protector = crate::commands::open_protector(&config, &data, meta.clone())?;
+    let stop_jobs = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let project_list = meta.clone();
+    let jobs = protector.spawn_background(store.clone(), Box::new(move || project_list.projects().map(|ps| ps.into_iter().map(|p| p.id).collect()).unwrap_or_default()), stop_jobs.clone())?;
     let server_config = server::ServerConfig { trusted_proxies, limits: config.limits(), ..server::ServerConfig::default() };
     let state = server::AppState::new(store.clone(), meta, protector, enricher, server_config, Some(metrics));
     // Decoding runs in blocking tasks; a few threads use the cores, and more
@@ -36,6 +39,8 @@ pub(crate) fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(listen = %listener.local_addr()?, data = %data.display(), "hearth is serving");
         server::serve(listener, state, shutdown_signal()).await.context("serving")
     });
+    stop_jobs.store(true, std::sync::atomic::Ordering::Release);
+    let _ = jobs.join();
     tracing::info!("shutting down: flushing the buffer");
     store.close()?;
     served

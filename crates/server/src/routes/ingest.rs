@@ -31,6 +31,8 @@ fn reason_of(error: &ApiError) -> &'static str {
         ApiError::BadRequest(_) => "bad_request",
         ApiError::Unauthorized => "unauthorized",
         ApiError::PayloadTooLarge(_) => "too_large",
+        ApiError::NotFound(_) => "not_found",
+        ApiError::Conflict(_) => "conflict",
         ApiError::Busy => "busy",
         ApiError::Unavailable => "unavailable",
         ApiError::Internal(_) => "internal",
@@ -117,7 +119,7 @@ fn prepare_events(inner: &Inner, decoded: Decoded, facts: &RequestFacts, import_
     let mut n_ignored = 0;
     let mut new_insert_id = random_insert_id;
     let mut projects = TokenLookup::new(inner);
-    let mut protection: BTreeMap<ProjectId, protect::ProtectBatch<'_>> = BTreeMap::new();
+    let mut protection: BTreeMap<ProjectId, protect::ProtectBatch> = BTreeMap::new();
     for (index, record) in decoded.records.into_iter().enumerate() {
         let input = match mixpanel::validate_event(index, record, mode, now_ms, &inner.config.limits, &mut new_insert_id) {
             RecordOutcome::Accepted(input) => input,

@@ -5,6 +5,7 @@ mod engage_query;
 mod export;
 mod ingest;
 mod ops;
+mod privacy;
 mod profiles;
 mod query;
 mod request;
@@ -44,7 +45,16 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/query", axum::routing::post(query::run))
         .route("/api/v1/openapi.json", get(query::openapi))
         .route("/api/v1/cohorts", get(query::list_cohorts).post(query::create_cohort))
-        .route("/api/v1/cohorts/{id}", axum::routing::delete(query::delete_cohort));
+        .route("/api/v1/cohorts/{id}", axum::routing::delete(query::delete_cohort))
+        .route("/api/v1/privacy/policy", get(privacy::get_policy).put(privacy::put_policy))
+        .route("/api/v1/privacy/policy/history", get(privacy::policy_history))
+        .route("/api/v1/privacy/findings", get(privacy::findings))
+        .route("/api/app/data-deletions/v3.0", axum::routing::post(privacy::create_deletion))
+        .route("/api/app/data-deletions/v3.0/", axum::routing::post(privacy::create_deletion))
+        .route("/api/app/data-deletions/v3.0/{task_id}", get(privacy::deletion_status).delete(privacy::cancel_deletion))
+        .route("/api/app/data-retrievals/v3.0", axum::routing::post(privacy::create_retrieval))
+        .route("/api/app/data-retrievals/v3.0/", axum::routing::post(privacy::create_retrieval))
+        .route("/api/app/data-retrievals/v3.0/{task_id}", get(privacy::retrieval_status));
     let operations = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

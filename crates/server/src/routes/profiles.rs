@@ -53,7 +53,7 @@ pub(crate) fn prepare_profiles(inner: &Inner, decoded: Decoded, facts: &RequestF
     let mut failed = Vec::new();
     let validate = |index, record| mixpanel::validate_profile_update(index, record, now_ms, &inner.config.limits);
     let accepted = validated_with_project(inner, decoded.records, validate, |input| input.token.as_deref(), &mut failed)?;
-    let mut protection: BTreeMap<ProjectId, protect::ProtectBatch<'_>> = BTreeMap::new();
+    let mut protection: BTreeMap<ProjectId, protect::ProtectBatch> = BTreeMap::new();
     for (project, input) in accepted {
         let batch = match protection.entry(project.id) {
             std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
@@ -85,7 +85,7 @@ pub(crate) fn prepare_groups(inner: &Inner, decoded: Decoded) -> Result<Prepared
     let mut failed = Vec::new();
     let validate = |index, record| mixpanel::validate_group_update(index, record, now_ms, &inner.config.limits);
     let accepted = validated_with_project(inner, decoded.records, validate, |input| input.token.as_deref(), &mut failed)?;
-    let mut protection: BTreeMap<ProjectId, protect::ProtectBatch<'_>> = BTreeMap::new();
+    let mut protection: BTreeMap<ProjectId, protect::ProtectBatch> = BTreeMap::new();
     for (project, input) in accepted {
         let batch = match protection.entry(project.id) {
             std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
