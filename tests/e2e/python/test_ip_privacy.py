@@ -15,15 +15,11 @@ from __future__ import annotations
 
 import base64
 import json
-import pathlib
 import time
 import urllib.parse
 import uuid
-import zlib
 
-import duckdb
-import zstandard
-
+from disk_scan import all_files, find_needles
 from hearth_harness import utc_date
 
 ADDRESSES = ["8.8.8.8", "8.8.4.4", "9.9.9.9"]
@@ -40,62 +36,12 @@ def needles(address: str) -> dict[str, bytes]:
     }
 
 
-def decompressed_views(data: bytes):
-    """(label, bytes) for every gzip member and zstd frame that decompresses from inside `data`."""
-    offset = data.find(b"\x1f\x8b\x08")
-    while offset != -1:
-        try:
-            out = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data[offset:], 256 << 20)
-            if out:
-                yield f"gzip@{offset}", out
-        except zlib.error:
-            pass
-        offset = data.find(b"\x1f\x8b\x08", offset + 1)
-    dctx = zstandard.ZstdDecompressor()
-    offset = data.find(b"\x28\xb5\x2f\xfd")
-    while offset != -1:
-        try:
-            out = dctx.decompressobj().decompress(data[offset:])
-            if out:
-                yield f"zstd@{offset}", out
-        except zstandard.ZstdError:
-            pass
-        offset = data.find(b"\x28\xb5\x2f\xfd", offset + 1)
-
-
-def parquet_values(path: pathlib.Path):
-    """Every value of every row of a Parquet part, as text (reads LZ4 and zstd pages alike)."""
-    rows = duckdb.connect().execute("SELECT CAST(COLUMNS(*) AS VARCHAR) FROM read_parquet(?)", [str(path)]).fetchall()
-    return repr(rows).encode()
-
-
 def find_addresses(paths) -> tuple[list[str], int, int]:
     """Hits as readable strings, the number of files read and of compressed frames opened."""
     patterns = {}
     for address in ADDRESSES:
         patterns.update(needles(address))
-    hits, files, frames = [], 0, 0
-    for path in paths:
-        data = path.read_bytes()
-        files += 1
-        views = [("raw", data)]
-        for view in decompressed_views(data):
-            frames += 1
-            views.append(view)
-        if path.suffix == ".parquet":
-            frames += 1
-            views.append(("parquet values", parquet_values(path)))
-        for label, view in views:
-            for name, needle in patterns.items():
-                at = view.find(needle)
-                if at != -1:
-                    context = view[max(0, at - 24): at + len(needle) + 24]
-                    hits.append(f"{path} [{label}] offset {at}: {name}; context {context!r}")
-    return hits, files, frames
-
-
-def all_files(directory: pathlib.Path) -> list[pathlib.Path]:
-    return sorted(p for p in directory.rglob("*") if p.is_file())
+    return find_needles(paths, patterns)
 
 
 def b64_form(objects) -> bytes:
