@@ -9,6 +9,7 @@
 mod bodies;
 mod duckdb;
 mod load;
+mod privacy_bench;
 mod server;
 
 use anyhow::Context;
@@ -21,6 +22,10 @@ use std::time::Duration;
 enum Cli {
     /// The ingestion benchmark.
     Ingest(IngestArgs),
+    /// What the privacy policy and the PII detector cost: per event in
+    /// process, and /import throughput with the default policy and with
+    /// every rule off.
+    Privacy(privacy_bench::PrivacyArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -54,6 +59,7 @@ struct IngestArgs {
 fn main() -> anyhow::Result<()> {
     match Cli::parse() {
         Cli::Ingest(args) => ingest(args),
+        Cli::Privacy(args) => privacy_bench::run(args),
     }
 }
 

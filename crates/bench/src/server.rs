@@ -21,6 +21,12 @@ pub(crate) struct DiskStats {
 
 impl Server {
     pub(crate) fn start(hearth: &Path, data: &Path) -> anyhow::Result<Server> {
+        Server::start_with_policy(hearth, data, None)
+    }
+
+    /// Starts a server whose project has the privacy policy of `policy` (a
+    /// TOML file), or the default one.
+    pub(crate) fn start_with_policy(hearth: &Path, data: &Path, policy: Option<&Path>) -> anyhow::Result<Server> {
         let output = Command::new(hearth)
             .args(["project", "create", "bench", "--json", "--data"])
             .arg(data)
@@ -32,6 +38,12 @@ impl Server {
         let created: serde_json::Value = serde_json::from_slice(&output.stdout)?;
         let token = created["token"].as_str().unwrap_or_default().to_owned();
         let secret = created["secret"].as_str().unwrap_or_default().to_owned();
+        if let Some(policy) = policy {
+            let status = Command::new(hearth).args(["privacy", "set", "--project", "bench", "--data"]).arg(data).arg(policy).stdout(Stdio::null()).status()?;
+            if !status.success() {
+                bail!("setting the privacy policy failed");
+            }
+        }
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
         let log = std::fs::File::create(data.join("server.log"))?;
