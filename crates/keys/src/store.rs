@@ -190,11 +190,50 @@ impl KeyStore {
     fn connection(&self) -> Result<MutexGuard<'_, Connection>, KeyError> {
         let connection = lock(&self.connection);
         let version: i64 = connection.query_row("PRAGMA data_version", [], |row| row.get(0))?;
-        let mut cache = lock(&self.cache);
-        if cache.data_version != version {
-            *cache = Cache { data_version: version, ..Cache::default() };
+        let changed = {
+            let mut cache = lock(&self.cache);
+            let changed = cache.data_version != version;
+            if changed {
+                *cache = Cache { data_version: version, ..Cache::default() };
+            }
+            changed
+        };
+        if changed {
+            self.follow_master_rotation(&connection)?;
         }
         Ok(connection)
+    }
+
+    /// After another process rotated the master key, the database names a
+    /// new fingerprint: read the new key from the file (a key given as text
+    /// cannot have been rotated by another process).
+    fn follow_master_rotation(&self, connection: &Connection) -> Result<(), KeyError> {
+        let recorded: String = connection.query_row("SELECT fingerprint FROM master WHERE id = 1", [], |row| row.get(0))?;
+        let mut master = lock(&self.master);
+        if master.key.fingerprint() == recorded {
+            return Ok(());
+        }
+        let Some(path) = master.path.clone() else {
+            return Err(KeyError::WrongMaster("HEARTH_MASTER_KEY".to_owned(), recorded));
+        };
+        // The rotating process renames `.key.new` over the file right after
+        // its commit: give it a moment.
+        for _ in 0..50 {
+            for candidate in [path.clone(), path.with_extension("key.new")] {
+                if let Ok(text) = std::fs::read_to_string(&candidate) {
+                    let text = Zeroizing::new(text);
+                    if let Ok(key) = Key::from_text(&text) {
+                        if key.fingerprint() == recorded {
+                            tracing::info!(fingerprint = %recorded, "following a master key rotation");
+                            master.key = key;
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Err(KeyError::WrongMaster(path.display().to_string(), recorded))
     }
 
     /// The project's stable keys, created on first use.

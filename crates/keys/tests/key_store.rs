@@ -142,3 +142,20 @@ fn another_process_erasing_a_subject_is_seen_at_once() {
     cli.destroy_subjects(P, &["ada".to_owned()]).unwrap();
     assert_eq!(server.open_value(P, "ada", &ada.token, &ada.ciphertext).unwrap(), None, "the server's cached key must go");
 }
+
+#[test]
+fn a_running_store_follows_a_master_rotation_by_another_process() {
+    let root = tempfile::tempdir().unwrap();
+    let (data, key_dir) = (root.path().join("data"), root.path().join("keys"));
+    let server = std::sync::Arc::new(KeyStore::open(&key_dir, &data, &file_source(&key_dir)).unwrap());
+    let ada = seal_one(&server, "ada", "pii:AAAAAAAAAAAAAAAAAAAAAA", "\"ada@example.com\"");
+    let cli = KeyStore::open(&key_dir, &data, &file_source(&key_dir)).unwrap();
+    cli.rotate_master(None).unwrap();
+    // The server's caches are emptied by the change; it must unwrap again
+    // with the new master key, read from the rotated file.
+    assert!(server.open_value(P, "ada", &ada.token, &ada.ciphertext).unwrap().is_some());
+    let bob = seal_one(&server, "bob", "pii:BBBBBBBBBBBBBBBBBBBBBB", "\"bob@example.com\"");
+    assert_eq!(server.master_fingerprint(), cli.master_fingerprint());
+    let later = KeyStore::open(&key_dir, &data, &file_source(&key_dir)).unwrap();
+    assert!(later.open_value(P, "bob", &bob.token, &bob.ciphertext).unwrap().is_some());
+}
