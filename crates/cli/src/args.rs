@@ -38,6 +38,53 @@ pub(crate) enum Command {
     /// The data subject's rights: erase a person, or export all held on them.
     #[command(subcommand)]
     Gdpr(GdprCommand),
+    /// The audit log: list, verify the hash chain, export as JSONL.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Entries, oldest first.
+    List {
+        #[command(flatten)]
+        data: DataArg,
+        /// From this time: a date (YYYY-MM-DD), RFC 3339, or milliseconds.
+        #[arg(long)]
+        since: Option<String>,
+        /// Before this time.
+        #[arg(long)]
+        until: Option<String>,
+        /// `kind:id` of the actor, or a prefix (e.g. `project_secret:1`, `cli:`).
+        #[arg(long)]
+        actor: Option<String>,
+        #[arg(long)]
+        action: Option<String>,
+        /// Only this project's entries.
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        limit: Option<usize>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Walk the hash chain; with the configured sink, also check that the
+    /// log still holds the sink's last entry. Exit status 1 when broken.
+    Verify {
+        #[command(flatten)]
+        data: DataArg,
+        /// A JSONL copy (the sink) whose last entry the log must hold.
+        #[arg(long)]
+        sink: Option<PathBuf>,
+    },
+    /// Every entry as JSONL, to a file or standard output.
+    Export {
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -25,6 +25,16 @@ pub(crate) struct Config {
     pub(crate) geo: GeoSection,
     pub(crate) limits: LimitsSection,
     pub(crate) keys: KeysSection,
+    pub(crate) audit: AuditSection,
+}
+
+/// Where audit entries go besides `audit.sqlite` in the data directory.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct AuditSection {
+    /// A JSONL file every entry is also appended to (outside the data
+    /// directory: on another disk, or a file a log shipper or syslog reads).
+    pub(crate) sink: String,
 }
 
 /// Where the key store and the master key live: outside the data directory
@@ -84,6 +94,7 @@ impl Default for Config {
             geo: GeoSection::default(),
             limits: LimitsSection::default(),
             keys: KeysSection::default(),
+            audit: AuditSection::default(),
         }
     }
 }

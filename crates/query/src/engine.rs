@@ -42,6 +42,19 @@ struct ProjectCache {
     profiles: Option<(u64, Arc<Profiles>, Arc<HashMap<i64, CohortRule>>)>,
 }
 
+/// What a report read, and whose rows it returned (people-level reports:
+/// profiles, cohort members, activity; aggregates return nobody's rows).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadFacts {
+    /// Events in the table the report passed over.
+    pub events_read: u64,
+    /// People (or groups) in that table.
+    pub people_read: u64,
+    pub returned_people: u64,
+    /// Store user keys of the people returned.
+    pub returned_user_keys: Vec<u32>,
+}
+
 /// What the reports read from the metadata database.
 struct MetaState {
     identities: Arc<Identities>,
@@ -137,6 +150,52 @@ impl Engine {
         Ok((Arc::new(Profiles { people, groups }), Arc::new(cohorts)))
     }
 
+    /// Decodes the days whose sources changed; drops the blocks of days
+    /// that no longer exist in this form.
+    fn refresh_blocks(cache: &mut ProjectCache, snapshot: &Snapshot, project: ProjectId, sources: &[DaySource]) -> Result<(), QueryError> {
+        let keys: Vec<BlockKey> = sources.iter().map(key_of).collect();
+        let missing: Vec<&DaySource> = sources.iter().filter(|s| !cache.blocks.contains_key(&key_of(s))).collect();
+        for (source, mut loaded) in missing.iter().zip(load_blocks(snapshot, project, &missing)?) {
+            cache.key_names.take_from(loaded.core_mut());
+            cache.blocks.insert(key_of(source), loaded.into_block());
+        }
+        cache.blocks.retain(|key, _| keys.contains(key));
+        Ok(())
+    }
+
+    /// The store's user keys of these distinct ids (those with events), for
+    /// the audit's record of whose rows a read returned.
+    pub fn user_keys_of(&self, project: ProjectId, distinct_ids: &[String]) -> Result<Vec<u32>, QueryError> {
+        if distinct_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cache = self.projects.lock().unwrap_or_else(|p| p.into_inner()).entry(project).or_default().clone();
+        let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+        let snapshot = self.store.snapshot();
+        let sources = snapshot.day_sources(project);
+        Self::refresh_blocks(&mut cache, &snapshot, project, &sources)?;
+        Ok(cache.key_names.keys_of(distinct_ids))
+    }
+
+    /// Runs a report and says what it read and whose rows it returned: what
+    /// the audit records of every query.
+    pub fn run_audited(&self, project: &meta::Project, spec: &Spec) -> Result<(ReportResult, ReadFacts), QueryError> {
+        let result = self.run(project, spec)?;
+        let (events_read, people_read) = {
+            let cache = self.projects.lock().unwrap_or_else(|p| p.into_inner()).entry(project.id).or_default().clone();
+            let cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+            cache.tables.get(&unit_kind(spec)).map_or((0, 0), |(_, _, table)| (table.n_rows() as u64, table.n_units() as u64))
+        };
+        let returned: Vec<String> = match &result {
+            ReportResult::Profiles(profiles) => profiles.profiles.iter().map(|p| p.distinct_id.clone()).collect(),
+            ReportResult::Members(members) => members.members.clone(),
+            ReportResult::Activity(activity) => activity.distinct_ids.clone(),
+            _ => Vec::new(),
+        };
+        let returned_user_keys = self.user_keys_of(project.id, &returned)?;
+        Ok((result, ReadFacts { events_read, people_read, returned_people: returned.len() as u64, returned_user_keys }))
+    }
+
     fn table(&self, cache: &mut ProjectCache, project: ProjectId, kind: &UnitKind, state: &MetaState) -> Result<Arc<Table>, QueryError> {
         // Group units do not depend on identity links, only on erasures.
         let generation = match kind {
@@ -150,12 +209,7 @@ impl Engine {
             && *seen_keys == keys && *seen_generation == generation {
                 return Ok(table.clone());
             }
-        let missing: Vec<&DaySource> = sources.iter().filter(|s| !cache.blocks.contains_key(&key_of(s))).collect();
-        for (source, mut loaded) in missing.iter().zip(load_blocks(&snapshot, project, &missing)?) {
-            cache.key_names.take_from(loaded.core_mut());
-            cache.blocks.insert(key_of(source), loaded.into_block());
-        }
-        cache.blocks.retain(|key, _| keys.contains(key));
+        Self::refresh_blocks(cache, &snapshot, project, &sources)?;
         let blocks: Vec<Arc<dyn Block>> = keys.iter().filter_map(|key| cache.blocks.get(key).cloned()).collect();
         // The old table goes first: two tables of ten million rows at once
         // would double the engine's memory. Its buffers are reused when no

@@ -43,7 +43,7 @@ mod table;
 mod value;
 
 pub use dataset::{run_dataset, Dataset};
-pub use engine::Engine;
+pub use engine::{Engine, ReadFacts};
 pub use error::QueryError;
 pub use result::ReportResult;
 pub use spec::Spec;

@@ -42,6 +42,12 @@ impl KeyNames {
         core.distinct_ids.shrink_to_fit();
     }
 
+    /// The user keys of these distinct ids (those seen in any block).
+    pub(crate) fn keys_of(&self, distinct_ids: &[String]) -> Vec<u32> {
+        let wanted: std::collections::HashSet<&str> = distinct_ids.iter().map(String::as_str).collect();
+        self.names.iter().enumerate().filter(|(_, name)| name.as_deref().is_some_and(|n| wanted.contains(n))).map(|(key, _)| key as u32).collect()
+    }
+
     fn get_shared(&self, key: u32) -> Option<&Arc<str>> {
         self.names.get(key as usize).and_then(|n| n.as_ref())
     }

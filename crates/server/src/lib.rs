@@ -8,6 +8,7 @@
 //! never a 5xx or a panic. Nothing here logs a client address, a query
 //! string, a request body or a credential.
 
+mod audit_trail;
 mod auth;
 mod client_ip;
 mod config;
@@ -16,7 +17,7 @@ mod routes;
 mod state;
 
 pub use config::ServerConfig;
-pub use state::AppState;
+pub use state::{AppState, Services};
 
 use axum::Router;
 

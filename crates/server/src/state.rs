@@ -13,7 +13,17 @@ pub struct AppState {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// The long-lived parts a server runs on.
+pub struct Services {
+    pub store: Arc<Store>,
+    pub meta: Arc<Meta>,
+    pub protector: Arc<protect::Protector>,
+    pub audit: Arc<audit::AuditLog>,
+    pub enricher: Arc<Enricher>,
+}
+
 pub(crate) struct Inner {
+    pub(crate) audit: Arc<audit::AuditLog>,
     pub(crate) store: Arc<Store>,
     pub(crate) meta: Arc<Meta>,
     pub(crate) enricher: Arc<Enricher>,
@@ -27,9 +37,11 @@ pub(crate) struct Inner {
 }
 
 impl AppState {
-    pub fn new(store: Arc<Store>, meta: Arc<Meta>, protector: Arc<protect::Protector>, enricher: Arc<Enricher>, config: ServerConfig, metrics: Option<PrometheusHandle>) -> AppState {
+    pub fn new(services: Services, config: ServerConfig, metrics: Option<PrometheusHandle>) -> AppState {
+        let Services { store, meta, protector, audit, enricher } = services;
         AppState {
             inner: Arc::new(Inner {
+                audit,
                 protector,
                 engine: query::Engine::new(store.clone(), meta.clone()),
                 store,

@@ -57,6 +57,7 @@ pub(crate) fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
     out.flush()?;
     drop(out);
     store.close()?;
+    crate::commands::audit_cli(config, &data, Some(&project), "export", serde_json::json!({"from": args.from_date, "to": args.to_date, "rows": n_events, "via": "hearth export"}))?;
     eprintln!("exported {n_events} events");
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `hearth gdpr delete|export`.
 
 use crate::args::GdprCommand;
+use crate::commands::audit_cli;
 use crate::commands::privacy::{open, open_store};
 use crate::config::Config;
 use crate::progress::count_bar;
@@ -12,6 +13,8 @@ pub(crate) fn run(config: &Config, command: GdprCommand) -> anyhow::Result<()> {
             let (protector, project) = open(config, &target)?;
             let task_id = format!("cli-{}", hex::encode(rand::random::<[u8; 8]>()));
             let erased = protector.erase(project.id, &task_id, &distinct_ids)?;
+            let data = crate::commands::data_dir(config, &target.data);
+            audit_cli(config, &data, Some(&project), "gdpr.deletion", serde_json::json!({"task_id": task_id, "requested": distinct_ids.len(), "distinct_ids_erased": erased.distinct_ids.len(), "keys_destroyed": erased.keys_destroyed}))?;
             println!(
                 "erasure {task_id}: {} distinct ids ({}), {} keys destroyed, profiles deleted; their events are gone from reports and exports now",
                 erased.distinct_ids.len(),
@@ -41,6 +44,8 @@ pub(crate) fn run(config: &Config, command: GdprCommand) -> anyhow::Result<()> {
             let store = open_store(config, &target)?;
             let answer = protector.retrieve(&store, project.id, &distinct_id)?;
             store.close()?;
+            let data = crate::commands::data_dir(config, &target.data);
+            audit_cli(config, &data, Some(&project), "pii.reveal", serde_json::json!({"via": "gdpr export", "events": answer["events"].as_array().map_or(0, Vec::len)}))?;
             let text = serde_json::to_string_pretty(&answer)?;
             match out {
                 Some(path) => {

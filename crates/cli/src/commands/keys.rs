@@ -1,7 +1,7 @@
 //! `hearth keys rotate`.
 
 use crate::args::KeysCommand;
-use crate::commands::{data_dir, keys_dir, open_protector};
+use crate::commands::{audit_cli, data_dir, keys_dir, open_protector};
 use crate::config::Config;
 use crate::progress::count_bar;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ pub(crate) fn run(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
                     anyhow::bail!("the master key comes from HEARTH_MASTER_KEY: rotate it where it is kept (a file is rotated in place)");
                 }
                 let report = protector.keys().rotate_master(None)?;
+                audit_cli(config, &data, None, "keys.rotate_master", serde_json::json!({"old": report.old_fingerprint, "new": report.new_fingerprint, "projects": report.projects}))?;
                 println!("master key rotated: {} -> {} ({} project keys re-wrapped, file in {})", report.old_fingerprint, report.new_fingerprint, report.projects, keys_dir(config, &data).display());
             }
             if let Some(name) = project {
@@ -30,6 +31,7 @@ pub(crate) fn run(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
                     bar.set_position(done);
                 })?;
                 bar.finish_and_clear();
+                audit_cli(config, &data, Some(&project), "keys.rotate_data_key", serde_json::json!({"subject_keys": report.subject_keys}))?;
                 println!("project {:?}: data key rotated, {} subject keys re-wrapped; the old data key is destroyed", project.name, report.subject_keys);
             }
             Ok(())

@@ -1,5 +1,6 @@
 //! One module per subcommand; `run` dispatches.
 
+mod audit_log;
 mod export;
 mod gdpr;
 mod generate;
@@ -28,6 +29,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Privacy(command) => privacy::run(&config, command),
         Command::Keys(command) => keys::run(&config, command),
         Command::Gdpr(command) => gdpr::run(&config, command),
+        Command::Audit(command) => audit_log::run(&config, command),
     }
 }
 
@@ -75,6 +77,36 @@ pub(crate) fn open_protector(config: &Config, data: &std::path::Path, meta: std:
         tracing::warn!(keys = %dir.display(), fingerprint = %store.master_fingerprint(), "created a new master key: back up the key directory separately from the data directory");
     }
     Ok(std::sync::Arc::new(protect::Protector::new(meta, std::sync::Arc::new(store))))
+}
+
+/// Opens the audit log of a data directory, with the configured sink
+/// (refused inside the data directory: it must survive the data's loss).
+pub(crate) fn open_audit(config: &Config, data: &std::path::Path) -> anyhow::Result<std::sync::Arc<audit::AuditLog>> {
+    let sink = (!config.audit.sink.is_empty()).then(|| PathBuf::from(&config.audit.sink));
+    if let Some(sink) = &sink {
+        let resolved = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| std::env::current_dir().unwrap_or_default().join(p));
+        let parent = sink.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        if resolved(parent).starts_with(resolved(data)) {
+            anyhow::bail!("the audit sink {} is inside the data directory {}: put it on another disk or where a log shipper reads it", sink.display(), data.display());
+        }
+    }
+    Ok(std::sync::Arc::new(audit::AuditLog::open(data, sink).context("opening the audit log")?))
+}
+
+/// The actor of a command run from this machine's shell.
+pub(crate) fn cli_actor() -> audit::Actor {
+    audit::Actor::new("cli", std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".to_owned()))
+}
+
+/// Records what a command did; a command whose entry cannot be written fails.
+pub(crate) fn audit_cli(config: &Config, data: &std::path::Path, project: Option<&meta::Project>, action: &str, detail: serde_json::Value) -> anyhow::Result<()> {
+    let log = open_audit(config, data)?;
+    let mut entry = audit::NewEntry::new(cli_actor(), action, audit::Outcome::Ok).detail(detail);
+    if let Some(project) = project {
+        entry = entry.project(project.id.0);
+    }
+    log.append(entry).context("writing the audit entry")?;
+    Ok(())
 }
 
 /// Opens the metadata database and finds a project by name.

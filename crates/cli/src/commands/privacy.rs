@@ -1,7 +1,7 @@
 //! `hearth privacy show|set|history|findings|apply|retention`.
 
 use crate::args::{PrivacyCommand, ProjectArg};
-use crate::commands::{data_dir, open_project, open_protector};
+use crate::commands::{audit_cli, data_dir, open_project, open_protector};
 use crate::config::Config;
 use crate::progress::count_bar;
 use anyhow::Context;
@@ -33,6 +33,7 @@ pub(crate) fn run(config: &Config, command: PrivacyCommand) -> anyhow::Result<()
             .map_err(|error| anyhow::anyhow!("{}: {error}", file.display()))?;
             let (protector, project) = open(config, &target)?;
             let version = protector.set_policy(project.id, document).map_err(|error| anyhow::anyhow!("{}: {error}", file.display()))?;
+            audit_cli(config, &data_dir(config, &target.data), Some(&project), "policy.set", serde_json::json!({"version": version}))?;
             println!("project {:?}: privacy policy version {version} applies to events from now on", project.name);
             println!("stored events keep the policy they were written under; `hearth privacy apply --project {} --rewrite` re-applies this one to them", project.name);
             Ok(())
@@ -80,6 +81,7 @@ pub(crate) fn run(config: &Config, command: PrivacyCommand) -> anyhow::Result<()
             bar.finish_and_clear();
             store.close()?;
             let version = protector.policy(project.id)?.version;
+            audit_cli(config, &data_dir(config, &target.data), Some(&project), "policy.rewrite", serde_json::json!({"version": version, "rows_changed": report.rows_changed, "rows_dropped": report.rows_dropped}))?;
             println!(
                 "re-applied policy v{version} to {:?}: {} parts read, {} rewritten, {} events changed, {} dropped",
                 project.name, report.parts_seen, report.parts_rewritten, report.rows_changed, report.rows_dropped

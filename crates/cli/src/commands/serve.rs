@@ -30,7 +30,9 @@ pub(crate) fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let project_list = meta.clone();
     let jobs = protector.spawn_background(store.clone(), Box::new(move || project_list.projects().map(|ps| ps.into_iter().map(|p| p.id).collect()).unwrap_or_default()), stop_jobs.clone())?;
     let server_config = server::ServerConfig { trusted_proxies, limits: config.limits(), ..server::ServerConfig::default() };
-    let state = server::AppState::new(store.clone(), meta, protector, enricher, server_config, Some(metrics));
+    let audit = crate::commands::open_audit(&config, &data)?;
+    let services = server::Services { store: store.clone(), meta, protector, audit, enricher };
+    let state = server::AppState::new(services, server_config, Some(metrics));
     // Decoding runs in blocking tasks; a few threads use the cores, and more
     // would only hold more requests (and allocator heaps) in memory at once.
     let runtime = tokio::runtime::Builder::new_multi_thread().max_blocking_threads(4).enable_all().build()?;

@@ -78,6 +78,7 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
 
 async fn export(state: AppState, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
+    let caller = crate::audit_trail::Caller::of(&parts, &state.inner);
     let body = read_body(body, 64 * 1024).await?;
     let params = parse_params(&query_map(parts.uri.query(), &body))?;
     let inner = state.inner.clone();
@@ -92,10 +93,14 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
     let snapshot = state.inner.store.snapshot();
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let project_id = project.id;
+    let inner = state.inner.clone();
     tokio::task::spawn_blocking(move || {
         let mut buffer = Vec::with_capacity(CHUNK_BYTES + 4096);
         let mut n_left = params.limit.unwrap_or(usize::MAX);
         let mut n_rows = 0u64;
+        // For the audit: whose rows and which fields left the server.
+        let mut user_keys: Vec<u32> = Vec::new();
+        let mut fields: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         let scanned = snapshot.scan_days(project_id, params.from_day, params.to_day, |day| {
             for event in &day.events {
                 if n_left == 0 {
@@ -109,6 +114,14 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
                 }
                 n_left -= 1;
                 n_rows += 1;
+                user_keys.push(event.user_key());
+                if let Ok(keys) = serde_json::from_str::<std::collections::HashMap<std::borrow::Cow<'_, str>, serde::de::IgnoredAny>>(event.properties_json()) {
+                    for key in keys.into_keys() {
+                        if !fields.contains(key.as_ref()) {
+                            fields.insert(key.into_owned());
+                        }
+                    }
+                }
                 event.write_export_json(&mut buffer, params.time_in_ms);
                 buffer.push(b'\n');
                 if buffer.len() >= CHUNK_BYTES && sender.blocking_send(Ok(Bytes::from(std::mem::take(&mut buffer)))).is_err() {
@@ -129,6 +142,13 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
             }
         }
         metrics::counter!("hearth_export_rows_total").increment(n_rows);
+        let detail = serde_json::json!({
+            "from_day": params.from_day, "to_day": params.to_day, "events": params.events, "rows": n_rows, "fields": fields,
+        });
+        // The rows have left by now: a failure here can only be logged loudly.
+        if let Err(error) = crate::audit_trail::record(&inner, &caller, &project, "export", detail, Some(user_keys)) {
+            tracing::error!(%error, "an export was not audited");
+        }
     });
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) });
     let mut response = Body::from_stream(stream).into_response();

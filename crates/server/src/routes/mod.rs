@@ -10,6 +10,10 @@ mod profiles;
 mod query;
 mod request;
 
+pub(crate) fn request_facts(parts: &axum::http::request::Parts, inner: &crate::state::Inner) -> request::RequestFacts {
+    request::RequestFacts::from_parts(parts, inner)
+}
+
 use crate::state::AppState;
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
@@ -49,6 +53,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/privacy/policy", get(privacy::get_policy).put(privacy::put_policy))
         .route("/api/v1/privacy/policy/history", get(privacy::policy_history))
         .route("/api/v1/privacy/findings", get(privacy::findings))
+        .route("/api/v1/people/{distinct_id}", get(privacy::person))
+        .route("/api/v1/audit", get(privacy::audit_entries))
         .route("/api/app/data-deletions/v3.0", axum::routing::post(privacy::create_deletion))
         .route("/api/app/data-deletions/v3.0/", axum::routing::post(privacy::create_deletion))
         .route("/api/app/data-deletions/v3.0/{task_id}", get(privacy::deletion_status).delete(privacy::cancel_deletion))

@@ -4,6 +4,7 @@
 //! Mixpanel's GDPR API sends its token) until scoped keys land.
 
 use super::request::read_body;
+use crate::audit_trail::{record, Caller};
 use crate::auth::project_from_secret;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -51,6 +52,7 @@ pub(crate) async fn get_policy(State(state): State<AppState>, request: Request) 
 pub(crate) async fn put_policy(State(state): State<AppState>, request: Request) -> Response {
     async {
         let (parts, body) = request.into_parts();
+        let caller = Caller::of(&parts, &state.inner);
         let project = authorised(&state, parts.headers).await?;
         let body = read_body(body, BODY_BYTES_MAX).await?;
         let value: Value = serde_json::from_slice(&body).map_err(|error| ApiError::BadRequest(format!("the policy must be a JSON object: {error}")))?;
@@ -58,6 +60,7 @@ pub(crate) async fn put_policy(State(state): State<AppState>, request: Request) 
         let inner = state.inner.clone();
         let (version, document) = blocking(move || {
             let version = inner.protector.set_policy(project.id, document)?;
+            record(&inner, &caller, &project, "policy.set", json!({"version": version}), None)?;
             Ok((version, inner.protector.policy(project.id)?.policy.document().clone()))
         })
         .await?;
@@ -84,9 +87,15 @@ pub(crate) async fn policy_history(State(state): State<AppState>, request: Reque
 
 pub(crate) async fn findings(State(state): State<AppState>, request: Request) -> Response {
     async {
-        let project = authorised(&state, request.into_parts().0.headers).await?;
+        let parts = request.into_parts().0;
+        let caller = Caller::of(&parts, &state.inner);
+        let project = authorised(&state, parts.headers).await?;
         let inner = state.inner.clone();
-        let counts = blocking(move || Ok(inner.meta.privacy_counts(project.id)?)).await?;
+        let counts = blocking(move || {
+            record(&inner, &caller, &project, "privacy.findings.read", Value::Null, None)?;
+            Ok(inner.meta.privacy_counts(project.id)?)
+        })
+        .await?;
         let results: Vec<Value> = counts
             .into_iter()
             .map(|c| json!({"event": c.event, "property": c.property, "kind": c.kind, "count": c.count, "first_ms": c.first_ms, "last_ms": c.last_ms}))
@@ -141,6 +150,7 @@ fn ok(results: Value) -> Response {
 pub(crate) async fn create_deletion(State(state): State<AppState>, request: Request) -> Response {
     async {
         let (parts, body) = request.into_parts();
+        let caller = Caller::of(&parts, &state.inner);
         let project = authorised(&state, parts.headers).await?;
         check_token(parts.uri.query(), &project)?;
         let request = gdpr_request(&read_body(body, BODY_BYTES_MAX).await?)?;
@@ -149,7 +159,13 @@ pub(crate) async fn create_deletion(State(state): State<AppState>, request: Requ
         let task = task_id.clone();
         // Keys, profiles and vault go now; the background job removes the
         // events from the parts within seconds.
-        blocking(move || Ok(inner.protector.erase(project.id, &task, &request.distinct_ids)?)).await?;
+        blocking(move || {
+            let users = inner.engine.user_keys_of(project.id, &request.distinct_ids)?;
+            let erased = inner.protector.erase(project.id, &task, &request.distinct_ids)?;
+            let detail = json!({"task_id": task, "requested": request.distinct_ids.len(), "distinct_ids_erased": erased.distinct_ids.len(), "keys_destroyed": erased.keys_destroyed, "compliance_type": request.compliance_type});
+            record(&inner, &caller, &project, "gdpr.deletion", detail, Some(users))
+        })
+        .await?;
         Ok::<_, ApiError>(ok(json!({"task_id": task_id})))
     }
     .await
@@ -191,13 +207,18 @@ pub(crate) async fn cancel_deletion(State(state): State<AppState>, Path(task_id)
 pub(crate) async fn create_retrieval(State(state): State<AppState>, request: Request) -> Response {
     async {
         let (parts, body) = request.into_parts();
+        let caller = Caller::of(&parts, &state.inner);
         let project = authorised(&state, parts.headers).await?;
         check_token(parts.uri.query(), &project)?;
         let request = gdpr_request(&read_body(body, BODY_BYTES_MAX).await?)?;
         let inner = state.inner.clone();
         let task_id = new_task_id();
         let task = task_id.clone();
-        blocking(move || Ok(inner.meta.record_retrieval(project.id, &task, &request.distinct_ids)?)).await?;
+        blocking(move || {
+            inner.meta.record_retrieval(project.id, &task, &request.distinct_ids)?;
+            record(&inner, &caller, &project, "gdpr.retrieval.request", json!({"task_id": task, "requested": request.distinct_ids.len()}), None)
+        })
+        .await?;
         Ok::<_, ApiError>(ok(json!({"task_id": task_id})))
     }
     .await
@@ -208,14 +229,21 @@ pub(crate) async fn create_retrieval(State(state): State<AppState>, request: Req
 pub(crate) async fn retrieval_status(State(state): State<AppState>, Path(task_id): Path<String>, request: Request) -> Response {
     async {
         let (parts, _) = request.into_parts();
+        let caller = Caller::of(&parts, &state.inner);
         let (project, erasure) = task_of(&state, &parts, task_id, "retrieval").await?;
         let inner = state.inner.clone();
         let people = blocking(move || {
             let ids = inner.meta.retrieval_ids(&erasure.task_id)?;
             let mut people = Vec::with_capacity(ids.len());
+            let mut returned = Vec::new();
             for id in ids {
-                people.push(inner.protector.retrieve(&inner.store, project.id, &id)?);
+                let person = inner.protector.retrieve(&inner.store, project.id, &id)?;
+                returned.extend(person["distinct_ids"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)));
+                people.push(person);
             }
+            // The answer holds decrypted personal fields: a reveal.
+            let users = inner.engine.user_keys_of(project.id, &returned)?;
+            record(&inner, &caller, &project, "pii.reveal", json!({"via": "gdpr.retrieval", "task_id": erasure.task_id, "people": people.len()}), Some(users))?;
             metrics::counter!("hearth_gdpr_retrievals_served_total").increment(1);
             Ok(people)
         })
@@ -224,4 +252,69 @@ pub(crate) async fn retrieval_status(State(state): State<AppState>, Path(task_id
     }
     .await
     .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /api/v1/people/{distinct_id}`: one profile, personal fields as
+/// tokens; with `?reveal=true`, decrypted (an audited reveal).
+pub(crate) async fn person(State(state): State<AppState>, Path(distinct_id): Path<String>, request: Request) -> Response {
+    async {
+        let (parts, _) = request.into_parts();
+        let caller = Caller::of(&parts, &state.inner);
+        let reveal = form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).any(|(key, value)| key == "reveal" && matches!(value.as_ref(), "true" | "1"));
+        let project = authorised(&state, parts.headers).await?;
+        let inner = state.inner.clone();
+        let found = blocking(move || {
+            let Some((id, mut properties)) = inner.meta.profiles(project.id, std::slice::from_ref(&distinct_id), 1)?.into_iter().next() else {
+                return Err(ApiError::NotFound(format!("no profile for distinct id {distinct_id:?}")));
+            };
+            let users = inner.engine.user_keys_of(project.id, std::slice::from_ref(&id))?;
+            let fields: Vec<String> = properties.iter().filter(|(_, v)| v.as_str().is_some_and(privacy::crypto::is_value_token)).map(|(k, _)| k.clone()).collect();
+            if reveal {
+                let n = inner.protector.reveal(project.id, &id, &mut properties)?;
+                record(&inner, &caller, &project, "pii.reveal", json!({"via": "profile", "fields": fields, "revealed": n}), Some(users))?;
+            } else {
+                record(&inner, &caller, &project, "profile.read", json!({"returned_profiles": 1}), Some(users))?;
+            }
+            Ok(json!({"distinct_id": id, "properties": properties, "revealed": reveal}))
+        })
+        .await?;
+        Ok::<_, ApiError>(json_response(StatusCode::OK, &found))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /api/v1/audit`: the project's audit entries (`since`, `until` as
+/// milliseconds or dates, `actor`, `action`, `limit`). Reading the audit is
+/// itself audited.
+pub(crate) async fn audit_entries(State(state): State<AppState>, request: Request) -> Response {
+    async {
+        let (parts, _) = request.into_parts();
+        let caller = Caller::of(&parts, &state.inner);
+        let query: std::collections::HashMap<String, String> = form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
+        let time = |name: &str| -> Result<Option<i64>, ApiError> {
+            query.get(name).map(|text| parse_time(text).ok_or_else(|| ApiError::BadRequest(format!("{name} must be milliseconds since 1970 or a date YYYY-MM-DD")))).transpose()
+        };
+        let limit = query.get("limit").map(|text| text.parse::<usize>().map_err(|_| ApiError::BadRequest("limit must be a number".to_owned()))).transpose()?;
+        let mut filter = audit::Filter { since_ms: time("since")?, until_ms: time("until")?, actor: query.get("actor").cloned(), action: query.get("action").cloned(), project: None, limit: Some(limit.unwrap_or(1000).min(10_000)) };
+        let project = authorised(&state, parts.headers).await?;
+        filter.project = Some(project.id.0);
+        let inner = state.inner.clone();
+        let entries = blocking(move || {
+            record(&inner, &caller, &project, "audit.read", json!({"actor": filter.actor, "action": filter.action}), None)?;
+            inner.audit.list(&filter).map_err(|e| ApiError::Internal(e.to_string()))
+        })
+        .await?;
+        Ok::<_, ApiError>(json_response(StatusCode::OK, &json!({"entries": entries})))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Milliseconds since 1970, or a UTC date.
+pub(crate) fn parse_time(text: &str) -> Option<i64> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Some(ms);
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc().timestamp_millis())
 }

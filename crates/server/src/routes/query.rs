@@ -9,6 +9,7 @@ use crate::state::AppState;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use crate::audit_trail::{record, Caller};
 use meta::Project;
 use serde_json::{json, Value};
 
@@ -39,12 +40,20 @@ pub(crate) async fn run(State(state): State<AppState>, request: Request) -> Resp
 
 async fn report(state: AppState, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
+    let caller = Caller::of(&parts, &state.inner);
     let project = authorised(&state, parts.headers).await?;
     let body = read_body(body, SPEC_BYTES_MAX).await?;
     let spec: query::Spec = serde_json::from_slice(&body).map_err(|error| ApiError::BadRequest(format!("invalid report spec: {error}")))?;
     let inner = state.inner.clone();
     let started = std::time::Instant::now();
-    let result = tokio::task::spawn_blocking(move || inner.engine.run(&project, &spec)).await??;
+    let result = tokio::task::spawn_blocking(move || -> Result<query::ReportResult, ApiError> {
+        let (result, facts) = inner.engine.run_audited(&project, &spec)?;
+        let detail = json!({"spec": spec, "events_read": facts.events_read, "people_read": facts.people_read, "returned_people": facts.returned_people});
+        let users = (facts.returned_people > 0).then_some(facts.returned_user_keys);
+        record(&inner, &caller, &project, "query", detail, users)?;
+        Ok(result)
+    })
+    .await??;
     metrics::histogram!("hearth_query_seconds").record(started.elapsed().as_secs_f64());
     Ok(json_response(StatusCode::OK, &result))
 }
@@ -81,6 +90,7 @@ struct NewCohort {
 pub(crate) async fn create_cohort(State(state): State<AppState>, request: Request) -> Response {
     async {
         let (parts, body) = request.into_parts();
+        let caller = Caller::of(&parts, &state.inner);
         let project = authorised(&state, parts.headers).await?;
         let body = read_body(body, SPEC_BYTES_MAX).await?;
         let cohort: NewCohort = serde_json::from_slice(&body).map_err(|error| ApiError::BadRequest(format!("invalid cohort: {error}")))?;
@@ -89,7 +99,12 @@ pub(crate) async fn create_cohort(State(state): State<AppState>, request: Reques
         }
         let definition = serde_json::to_string(&cohort.definition).unwrap_or_default();
         let inner = state.inner.clone();
-        let saved = tokio::task::spawn_blocking(move || inner.meta.create_cohort(project.id, cohort.name.trim(), &definition, events::now_ms())).await??;
+        let saved = tokio::task::spawn_blocking(move || -> Result<meta::SavedCohort, ApiError> {
+            let saved = inner.meta.create_cohort(project.id, cohort.name.trim(), &definition, events::now_ms())?;
+            record(&inner, &caller, &project, "cohort.create", json!({"cohort": saved.id, "name": saved.name}), None)?;
+            Ok(saved)
+        })
+        .await??;
         Ok::<_, ApiError>(json_response(StatusCode::CREATED, &cohort_json(&saved)))
     }
     .await
@@ -98,10 +113,19 @@ pub(crate) async fn create_cohort(State(state): State<AppState>, request: Reques
 
 pub(crate) async fn delete_cohort(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
     async {
-        let project = authorised(&state, request.into_parts().0.headers).await?;
+        let parts = request.into_parts().0;
+        let caller = Caller::of(&parts, &state.inner);
+        let project = authorised(&state, parts.headers).await?;
         let id: i64 = id.parse().map_err(|_| ApiError::BadRequest(format!("cohort id must be an integer, got {id:?}")))?;
         let inner = state.inner.clone();
-        let removed = tokio::task::spawn_blocking(move || inner.meta.delete_cohort(project.id, id)).await??;
+        let removed = tokio::task::spawn_blocking(move || -> Result<bool, ApiError> {
+            let removed = inner.meta.delete_cohort(project.id, id)?;
+            if removed {
+                record(&inner, &caller, &project, "cohort.delete", json!({"cohort": id}), None)?;
+            }
+            Ok(removed)
+        })
+        .await??;
         if removed {
             Ok::<_, ApiError>(StatusCode::NO_CONTENT.into_response())
         } else {

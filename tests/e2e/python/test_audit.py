@@ -1,0 +1,96 @@
+"""The audit log through the real binary: every read (a report, a raw export, a profile read, a
+reveal of personal fields) is an entry naming the credential, the action, the country of the
+source (never the address) and, for reads that return people's rows, a bitmap of whose;
+`hearth audit verify` passes on the untouched log and fails, naming the entry, once an entry is
+edited in the database file."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import subprocess
+import time
+
+from mixpanel import Consumer, Mixpanel
+
+from hearth_harness import HEARTH_BIN, REPO_ROOT, utc_date
+
+
+def endpoint_urls(server) -> dict:
+    return {"events_url": server.url + "/track", "people_url": server.url + "/engage",
+            "groups_url": server.url + "/groups", "import_url": server.url + "/import"}
+
+
+def audit(server, **query) -> list[dict]:
+    response = server.request("GET", "/api/v1/audit", query=query, auth=server.secret_auth)
+    assert response.status == 200, response
+    return response.json()["entries"]
+
+
+def bitmap_count(entry: dict) -> int:
+    users = entry.get("users")
+    return users["count"] if users else 0
+
+
+def hearth_cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([HEARTH_BIN, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_every_read_is_audited_and_the_chain_shows_tampering(hearth_factory):
+    server = hearth_factory(name="audited")
+    mp = Mixpanel(server.token, consumer=Consumer(**endpoint_urls(server)))
+    for n in range(3):
+        mp.track(f"u{n}", "Login", {"plan": "pro"})
+        mp.people_set(f"u{n}", {"$email": f"person{n}@example.com", "plan": "pro"})
+    day_from, day_to = utc_date(time.time() - 86400), utc_date(time.time())
+    deadline = time.monotonic() + 10
+    while len(server.export(day_from, day_to)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    profiles = server.request("POST", "/api/v1/query", body=json.dumps({"report": "profiles", "limit": 100}),
+                              headers={"Content-Type": "application/json"}, auth=server.secret_auth)
+    assert profiles.status == 200, profiles
+    masked = server.request("GET", "/api/v1/people/u1", auth=server.secret_auth).json()
+    assert masked["properties"]["$email"].startswith("pii:"), masked
+    revealed = server.request("GET", "/api/v1/people/u1", query={"reveal": "true"}, auth=server.secret_auth).json()
+    assert revealed["properties"]["$email"] == "person1@example.com" and revealed["revealed"] is True, revealed
+    assert server.request("GET", "/api/v1/people/nobody", auth=server.secret_auth).status == 404
+
+    entries = audit(server)
+    actions = [e["action"] for e in entries]
+    for action in ("export", "query", "profile.read", "pii.reveal"):
+        assert action in actions, actions
+    for entry in entries:
+        assert entry["actor"] == {"kind": "project_secret", "id": str(server.project_id)}, entry
+        assert entry["project"] == server.project_id and entry["outcome"] == "ok"
+        assert "127.0.0.1" not in json.dumps(entry), entry
+    export = next(e for e in entries if e["action"] == "export" and e["detail"]["rows"] == 3)
+    assert bitmap_count(export) == 3 and "plan" in export["detail"]["fields"], export
+    query = next(e for e in entries if e["action"] == "query")
+    assert query["detail"]["spec"]["report"] == "profiles" and bitmap_count(query) == 3, query
+    reveal = next(e for e in entries if e["action"] == "pii.reveal")
+    assert reveal["detail"]["fields"] == ["$email"] and bitmap_count(reveal) == 1, reveal
+    # The bitmap is a portable roaring bitmap (cookie 12346 or 12347 first).
+    cookie = int.from_bytes(base64.b64decode(reveal["users"]["bitmap"])[:2], "little")
+    assert cookie in (12346, 12347), cookie
+    assert [e["action"] for e in audit(server, action="pii.reveal")] == ["pii.reveal"]
+    assert audit(server, action="audit.read"), "reading the audit is audited too"
+    no_secret = server.request("GET", "/api/v1/audit")
+    assert no_secret.status == 401
+
+    assert server.stop() == 0
+    verified = hearth_cli("audit", "verify", "--data", str(server.data_dir))
+    assert verified.returncode == 0 and "intact" in verified.stdout, verified
+    listed = hearth_cli("audit", "list", "--data", str(server.data_dir), "--json", "--action", "pii.reveal")
+    assert listed.returncode == 0, listed
+    assert [json.loads(line)["action"] for line in listed.stdout.splitlines()] == ["pii.reveal"]
+
+    # An insider edits the reveal out of the record: verification names the entry.
+    connection = sqlite3.connect(server.data_dir / "audit.sqlite")
+    seq = connection.execute("SELECT seq FROM audit WHERE action = 'pii.reveal'").fetchone()[0]
+    connection.execute("UPDATE audit SET body = replace(body, 'pii.reveal', 'profile.read') WHERE seq = ?", (seq,))
+    connection.commit()
+    connection.close()
+    broken = hearth_cli("audit", "verify", "--data", str(server.data_dir))
+    assert broken.returncode == 1 and f"BROKEN at entry {seq}" in broken.stderr, broken
