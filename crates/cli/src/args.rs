@@ -41,6 +41,12 @@ pub(crate) enum Command {
     /// The audit log: list, verify the hash chain, export as JSONL.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Service accounts: identities without login that hold API keys.
+    #[command(subcommand)]
+    ServiceAccount(ServiceAccountCommand),
+    /// Scoped, expiring, rotatable API keys of service accounts.
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -220,7 +226,7 @@ pub(crate) enum ProjectCommand {
         data: DataArg,
         /// How precise stored locations are: country (default), region or city.
         /// Region and city need the city database (scripts/install-geo.sh --city).
-        #[arg(long, value_parser = ["country", "region", "city"])]
+        #[arg(long, value_parser = ["none", "country", "region", "city"])]
         geo_precision: Option<String>,
         /// The IANA time zone reports count days in (e.g. Europe/Berlin; default UTC).
         #[arg(long)]
@@ -230,6 +236,96 @@ pub(crate) enum ProjectCommand {
     List {
         #[command(flatten)]
         data: DataArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issue a new public token; the old one keeps working for the overlap,
+    /// so data collection never stops while SDKs are redeployed.
+    RotateToken {
+        name: String,
+        #[command(flatten)]
+        data: DataArg,
+        /// How long the old token stays valid (e.g. 7d, 24h, 30m; 0 ends it now).
+        #[arg(long, default_value = "7d")]
+        overlap: String,
+    },
+    /// Switch the Mixpanel-compatible project secret off (refused from the
+    /// next request on) or on again.
+    Secret {
+        name: String,
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long, conflicts_with = "enable", required_unless_present = "enable")]
+        disable: bool,
+        #[arg(long)]
+        enable: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ServiceAccountCommand {
+    /// Create a service account (it cannot log in; it holds API keys).
+    Create {
+        name: String,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    List {
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Disable an account: all its keys stop working on the next request.
+    Disable {
+        name: String,
+        #[command(flatten)]
+        data: DataArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ApiKeyCommand {
+    /// Create a key; it is printed once and stored only as a hash.
+    Create {
+        #[command(flatten)]
+        data: DataArg,
+        /// The service account that holds it.
+        #[arg(long)]
+        account: String,
+        /// ingest, read, export, admin (comma-separated or repeated).
+        #[arg(long = "scope", value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// Projects it may act on (names; comma-separated or repeated).
+        #[arg(long = "project", value_delimiter = ',', required = true)]
+        projects: Vec<String>,
+        /// Expiry from now (e.g. 90d).
+        #[arg(long)]
+        expires_in: Option<String>,
+        /// Source addresses it may be used from (CIDRs); none: any.
+        #[arg(long = "allow-cidr")]
+        allow_cidrs: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a key at once.
+    Disable {
+        id: i64,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Issue a replacement with the same rights; the old key keeps working
+    /// for the overlap.
+    Rotate {
+        id: i64,
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long, default_value = "24h")]
+        overlap: String,
         #[arg(long)]
         json: bool,
     },

@@ -91,6 +91,33 @@ const MIGRATIONS: &[&str] = &[
         erasure INTEGER NOT NULL REFERENCES erasures(id),
         PRIMARY KEY (project, distinct_id)
     ) WITHOUT ROWID;",
+    "CREATE TABLE service_accounts (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        disabled_ms INTEGER,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE api_keys (
+        id INTEGER PRIMARY KEY,
+        account INTEGER NOT NULL REFERENCES service_accounts(id),
+        display TEXT NOT NULL,
+        secret_sha256 BLOB NOT NULL UNIQUE,
+        scopes TEXT NOT NULL,
+        projects TEXT NOT NULL,
+        allow_cidrs TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER,
+        last_used_ms INTEGER,
+        disabled_ms INTEGER,
+        replaces INTEGER
+    );
+    CREATE INDEX api_keys_by_account ON api_keys (account);
+    CREATE TABLE project_tokens (
+        project INTEGER NOT NULL REFERENCES projects(id),
+        token TEXT NOT NULL UNIQUE,
+        expires_ms INTEGER NOT NULL
+    );
+    ALTER TABLE projects ADD COLUMN secret_disabled INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The metadata database. Calls block on SQLite; async callers wrap them in

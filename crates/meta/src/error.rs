@@ -8,6 +8,10 @@ pub enum Error {
     NoSuchProject(String),
     #[error("invalid project name {0:?}: use 1 to 64 letters, digits, '-', '_' or '.'")]
     InvalidProjectName(String),
+    #[error("{0} already exists")]
+    Exists(String),
+    #[error("no {0}")]
+    NotFound(String),
     #[error("metadata io error on {path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
 }

@@ -10,6 +10,7 @@
 //! 6.5.2); this crate knows nothing of HTTP; profile operations follow
 //! Mixpanel's semantics ([`profiles`]).
 
+mod api_keys;
 mod cohorts;
 mod db;
 mod error;
@@ -19,6 +20,7 @@ mod profiles;
 mod projects;
 mod recorder;
 
+pub use api_keys::{is_well_formed_key, ApiKey, KeySpec, Scope, ServiceAccount, KEY_PREFIX};
 pub use cohorts::SavedCohort;
 pub use db::Meta;
 pub use error::Error;

@@ -127,16 +127,29 @@ impl Meta {
         connection.query_row(&sql, [name], from_row).optional()?.ok_or_else(|| Error::NoSuchProject(name.to_owned()))
     }
 
+    /// The project of a public token: its current one, or one retired by a
+    /// rotation and still within its overlap.
     pub fn project_by_token(&self, token: &str) -> Result<Option<Project>, Error> {
         let connection = self.connection();
-        let sql = format!("SELECT {COLUMNS} FROM projects WHERE token = ?1");
-        Ok(connection.query_row(&sql, [token], from_row).optional()?)
+        let sql = format!(
+            "SELECT {COLUMNS} FROM projects WHERE token = ?1
+             UNION ALL SELECT {COLUMNS} FROM projects WHERE id = (SELECT project FROM project_tokens WHERE token = ?1 AND expires_ms > ?2)
+             LIMIT 1"
+        );
+        Ok(connection.query_row(&sql, params![token, events::now_ms()], from_row).optional()?)
     }
 
+    /// The project of a secret, unless the secret was switched off.
     pub fn project_by_secret(&self, secret: &str) -> Result<Option<Project>, Error> {
         let connection = self.connection();
-        let sql = format!("SELECT {COLUMNS} FROM projects WHERE secret_sha256 = ?1");
+        let sql = format!("SELECT {COLUMNS} FROM projects WHERE secret_sha256 = ?1 AND secret_disabled = 0");
         Ok(connection.query_row(&sql, [secret_hash(secret)], from_row).optional()?)
+    }
+
+    pub fn project_by_id(&self, id: ProjectId) -> Result<Option<Project>, Error> {
+        let connection = self.connection();
+        let sql = format!("SELECT {COLUMNS} FROM projects WHERE id = ?1");
+        Ok(connection.query_row(&sql, [id.0], from_row).optional()?)
     }
 
     /// Sets the IANA time zone reports bucket by (validated by the caller).

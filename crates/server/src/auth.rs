@@ -1,11 +1,26 @@
-//! HTTP Basic authentication with the project secret as the username and an
-//! empty password, as Mixpanel's project secret works.
+//! Who is asking, and may they: the project secret (HTTP Basic user name
+//! with an empty password, as Mixpanel's project secret works; or Bearer, as
+//! Mixpanel's GDPR API sends its token) or a service account's API key
+//! (Basic or Bearer), checked for liveness, scope, project and source
+//! address on every request, so that disabling, expiry and rotation take
+//! effect on the very next one.
 
 use crate::error::ApiError;
 use crate::state::Inner;
+use audit::Actor;
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use base64::Engine;
-use meta::Project;
+use meta::{Project, Scope};
+
+/// An authorised caller.
+#[derive(Debug, Clone)]
+pub(crate) struct Principal {
+    pub(crate) project: Project,
+    pub(crate) actor: Actor,
+    /// The country of the source address (never the address).
+    pub(crate) country: Option<String>,
+}
 
 /// The username of a Basic `Authorization` header, if any.
 fn basic_username(headers: &HeaderMap) -> Option<String> {
@@ -20,17 +35,74 @@ fn basic_username(headers: &HeaderMap) -> Option<String> {
     (!username.is_empty()).then(|| username.to_owned())
 }
 
-/// A `Bearer` token (Mixpanel's GDPR API sends its token so).
+/// A `Bearer` token.
 fn bearer_token(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim().to_owned())
 }
 
-/// The project whose secret the request carries. Blocking (SQLite).
-pub(crate) fn project_from_secret(inner: &Inner, headers: &HeaderMap) -> Result<Project, ApiError> {
-    let secret = basic_username(headers).or_else(|| bearer_token(headers)).ok_or(ApiError::Unauthorized)?;
-    inner.meta.project_by_secret(&secret)?.ok_or(ApiError::Unauthorized)
+fn credential(headers: &HeaderMap) -> Option<String> {
+    basic_username(headers).or_else(|| bearer_token(headers))
+}
+
+/// The `project_id` query parameter, which names the project a key acts on.
+fn project_param(parts: &Parts) -> Result<Option<u32>, ApiError> {
+    let found = form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).find(|(key, _)| key == "project_id").map(|(_, v)| v.into_owned());
+    found.map(|text| text.parse::<u32>().map_err(|_| ApiError::BadRequest(format!("project_id must be a number, got {text:?}")))).transpose()
+}
+
+/// [`authorise`] off the async threads.
+pub(crate) async fn authorised(state: &crate::state::AppState, parts: &Parts, scope: Scope) -> Result<Principal, ApiError> {
+    let inner = state.inner.clone();
+    let parts = parts.clone();
+    tokio::task::spawn_blocking(move || authorise(&inner, &parts, scope)).await?
+}
+
+/// Authorises a request for `scope`. Blocking (SQLite).
+pub(crate) fn authorise(inner: &Inner, parts: &Parts, scope: Scope) -> Result<Principal, ApiError> {
+    let facts = crate::routes::request_facts(parts, inner);
+    let country = facts.client_ip.and_then(|ip| inner.enricher.geo.as_ref().and_then(|geo| geo.lookup(ip).country_code));
+    let credential = credential(&parts.headers).ok_or(ApiError::Unauthorized)?;
+    let wanted_project = project_param(parts)?;
+    if meta::is_well_formed_key(&credential) {
+        let key = inner.meta.api_key_by_secret(&credential)?.ok_or(ApiError::Unauthorized)?;
+        let actor = Actor::new("api_key", format!("{}#{}", key.display, key.id));
+        let deny = |why: String| -> ApiError {
+            let entry = audit::NewEntry::new(actor.clone(), "auth.denied", audit::Outcome::Denied).country(country.clone()).detail(serde_json::json!({"scope": scope.as_str(), "reason": why, "path": parts.uri.path()}));
+            if let Err(error) = inner.audit.append(entry) {
+                tracing::error!(%error, "could not audit a denied request");
+            }
+            ApiError::Forbidden(why)
+        };
+        if !key.is_live(events::now_ms()) {
+            metrics::counter!("hearth_auth_denied_total", "reason" => "key_not_live").increment(1);
+            return Err(ApiError::Unauthorized);
+        }
+        if !key.scopes.contains(&scope) {
+            return Err(deny(format!("this key lacks the {:?} scope", scope.as_str())));
+        }
+        if !key.allow_cidrs.is_empty() {
+            let allowed = facts.client_ip.is_some_and(|ip| key.allow_cidrs.iter().filter_map(|c| c.parse::<ipnet::IpNet>().ok()).any(|net| net.contains(&ip.to_canonical())));
+            if !allowed {
+                return Err(deny("this key may not be used from this address".to_owned()));
+            }
+        }
+        let project_id = match (wanted_project, key.projects.as_slice()) {
+            (Some(id), projects) if projects.iter().any(|p| p.0 == id) => events::ProjectId(id),
+            (Some(id), _) => return Err(deny(format!("this key has no access to project {id}"))),
+            (None, [only]) => *only,
+            (None, _) => return Err(ApiError::BadRequest("this key covers several projects: give project_id".to_owned())),
+        };
+        let project = inner.meta.project_by_id(project_id)?.ok_or(ApiError::Unauthorized)?;
+        return Ok(Principal { project, actor, country });
+    }
+    // The project secret: every scope of its own project, unless disabled.
+    let project = inner.meta.project_by_secret(&credential)?.ok_or(ApiError::Unauthorized)?;
+    if wanted_project.is_some_and(|id| id != project.id.0) {
+        return Err(ApiError::Forbidden("the project secret belongs to another project".to_owned()));
+    }
+    Ok(Principal { actor: Actor::new("project_secret", project.id.0.to_string()), project, country })
 }
 
 #[cfg(test)]
@@ -46,6 +118,7 @@ mod tests {
         assert_eq!(basic_username(&headers).as_deref(), Some("s3cret"));
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
         assert_eq!(basic_username(&headers), None);
+        assert_eq!(credential(&headers).as_deref(), Some("abc"));
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
         assert_eq!(basic_username(&headers), None);
     }

@@ -17,6 +17,7 @@ mod routes;
 mod state;
 
 pub use config::ServerConfig;
+pub use routes::{route_rules, Access, RouteRule};
 pub use state::{AppState, Services};
 
 use axum::Router;

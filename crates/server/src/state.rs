@@ -29,8 +29,10 @@ pub(crate) struct Inner {
     pub(crate) enricher: Arc<Enricher>,
     pub(crate) config: ServerConfig,
     pub(crate) metrics: Option<PrometheusHandle>,
-    /// Projects by public token; tokens are looked up on every event.
-    projects_by_token: RwLock<HashMap<String, Project>>,
+    /// Projects by public token; tokens are looked up on every event. An
+    /// entry is believed for [`TOKEN_CACHE_TTL`]: a rotated token's overlap
+    /// ends within that of its expiry.
+    projects_by_token: RwLock<HashMap<String, (Project, std::time::Instant)>>,
     pub(crate) identity: meta::LinkCache,
     pub(crate) engine: query::Engine,
     pub(crate) protector: Arc<protect::Protector>,
@@ -59,7 +61,9 @@ impl AppState {
 impl Inner {
     /// The project of a public token; blocking (SQLite) on a cache miss.
     pub(crate) fn project_by_token(&self, token: &str) -> Result<Option<Project>, meta::Error> {
-        if let Some(project) = self.projects_by_token.read().unwrap_or_else(|p| p.into_inner()).get(token) {
+        if let Some((project, at)) = self.projects_by_token.read().unwrap_or_else(|p| p.into_inner()).get(token)
+            && at.elapsed() < TOKEN_CACHE_TTL
+        {
             return Ok(Some(project.clone()));
         }
         let found = self.meta.project_by_token(token)?;
@@ -69,11 +73,13 @@ impl Inner {
             if cache.len() > 10_000 {
                 cache.clear();
             }
-            cache.insert(token.to_owned(), project.clone());
+            cache.insert(token.to_owned(), (project.clone(), std::time::Instant::now()));
         }
         Ok(found)
     }
 }
+
+const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Token lookups for one request: its events almost always share a token, so
 /// the last project found is reused instead of locking and cloning per event.

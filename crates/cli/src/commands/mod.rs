@@ -1,5 +1,6 @@
 //! One module per subcommand; `run` dispatches.
 
+mod api_keys;
 mod audit_log;
 mod export;
 mod gdpr;
@@ -30,6 +31,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(command) => keys::run(&config, command),
         Command::Gdpr(command) => gdpr::run(&config, command),
         Command::Audit(command) => audit_log::run(&config, command),
+        Command::ServiceAccount(command) => api_keys::run_accounts(&config, command),
+        Command::ApiKey(command) => api_keys::run_keys(&config, command),
     }
 }
 

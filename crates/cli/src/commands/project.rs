@@ -52,6 +52,27 @@ pub(crate) fn run(config: &Config, command: ProjectCommand) -> anyhow::Result<()
             }
             Ok(())
         }
+        ProjectCommand::RotateToken { name, data, overlap } => {
+            let data_dir = data_dir(config, &data);
+            let meta = meta::Meta::open(&data_dir)?;
+            let project = meta.project_by_name(&name)?;
+            let overlap_ms = crate::commands::api_keys::parse_duration_ms(&overlap)?;
+            let token = meta.rotate_project_token(project.id, events::now_ms() + overlap_ms)?;
+            crate::commands::audit_cli(config, &data_dir, Some(&project), "project.token.rotate", json!({"overlap_ms": overlap_ms}))?;
+            println!("project {:?}: new public token {token}", project.name);
+            println!("the old token keeps being accepted for {overlap}; a running server notices within 10 seconds");
+            Ok(())
+        }
+        ProjectCommand::Secret { name, data, disable, enable } => {
+            let data_dir = data_dir(config, &data);
+            let meta = meta::Meta::open(&data_dir)?;
+            let project = meta.project_by_name(&name)?;
+            let disabled = disable && !enable;
+            meta.set_secret_disabled(project.id, disabled)?;
+            crate::commands::audit_cli(config, &data_dir, Some(&project), if disabled { "project.secret.disable" } else { "project.secret.enable" }, serde_json::Value::Null)?;
+            println!("project {:?}: the project secret is {} from the next request on", project.name, if disabled { "refused" } else { "accepted again" });
+            Ok(())
+        }
         ProjectCommand::List { data, json } => {
             let meta = meta::Meta::open(&data_dir(config, &data))?;
             for project in meta.projects()? {

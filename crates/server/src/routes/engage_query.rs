@@ -4,8 +4,8 @@
 
 use super::export::query_map;
 use super::request::read_body;
-use crate::audit_trail::{record, Caller};
-use crate::auth::project_from_secret;
+use crate::audit_trail::record;
+use crate::auth::authorise;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Request, State};
@@ -22,7 +22,6 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
 
 async fn query(state: AppState, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let caller = Caller::of(&parts, &state.inner);
     let body = read_body(body, 1024 * 1024).await?;
     let fields = query_map(parts.uri.query(), &body);
     let mut ids: Vec<String> = Vec::new();
@@ -36,9 +35,9 @@ async fn query(state: AppState, request: Request) -> Result<Response, ApiError> 
     }
     let group_key = fields.get("data_group_id").cloned();
     let inner = state.inner.clone();
-    let headers = parts.headers;
     let results = tokio::task::spawn_blocking(move || -> Result<Vec<(String, events::Properties)>, ApiError> {
-        let project = project_from_secret(&inner, &headers)?;
+        let principal = authorise(&inner, &parts, meta::Scope::Read)?;
+        let project = principal.project.clone();
         let limit = inner.config.profile_page_max;
         let found = match &group_key {
             Some(key) => inner.meta.group_profiles(project.id, key, &ids, limit)?,
@@ -48,7 +47,7 @@ async fn query(state: AppState, request: Request) -> Result<Response, ApiError> 
         let fields: std::collections::BTreeSet<&str> = found.iter().flat_map(|(_, p)| p.keys().map(String::as_str)).collect();
         let detail = json!({"group_key": group_key, "returned_profiles": returned.len(), "fields": fields});
         let users = if group_key.is_none() { Some(inner.engine.user_keys_of(project.id, &returned)?) } else { None };
-        record(&inner, &caller, &project, "profile.read", detail, users)?;
+        record(&inner, &principal, "profile.read", detail, users)?;
         Ok(found)
     })
     .await??;

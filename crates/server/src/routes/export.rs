@@ -5,7 +5,7 @@
 //! output is deduplicated, so export followed by import round-trips exactly.
 
 use super::request::read_body;
-use crate::auth::project_from_secret;
+use crate::auth::authorise;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::body::Body;
@@ -78,21 +78,19 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
 
 async fn export(state: AppState, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let caller = crate::audit_trail::Caller::of(&parts, &state.inner);
     let body = read_body(body, 64 * 1024).await?;
     let params = parse_params(&query_map(parts.uri.query(), &body))?;
     let inner = state.inner.clone();
-    let headers = parts.headers;
-    let (project, erased) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let project = project_from_secret(&inner, &headers)?;
+    let (principal, erased) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        let principal = authorise(&inner, &parts, meta::Scope::Export)?;
         // Erased people leave exports at once, before compaction.
-        let erased: std::collections::HashSet<String> = inner.meta.erased_ids(project.id)?.into_iter().collect();
-        Ok((project, erased))
+        let erased: std::collections::HashSet<String> = inner.meta.erased_ids(principal.project.id)?.into_iter().collect();
+        Ok((principal, erased))
     })
     .await??;
     let snapshot = state.inner.store.snapshot();
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let project_id = project.id;
+    let project_id = principal.project.id;
     let inner = state.inner.clone();
     tokio::task::spawn_blocking(move || {
         let mut buffer = Vec::with_capacity(CHUNK_BYTES + 4096);
@@ -146,7 +144,7 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
             "from_day": params.from_day, "to_day": params.to_day, "events": params.events, "rows": n_rows, "fields": fields,
         });
         // The rows have left by now: a failure here can only be logged loudly.
-        if let Err(error) = crate::audit_trail::record(&inner, &caller, &project, "export", detail, Some(user_keys)) {
+        if let Err(error) = crate::audit_trail::record(&inner, &principal, "export", detail, Some(user_keys)) {
             tracing::error!(%error, "an export was not audited");
         }
     });

@@ -6,7 +6,7 @@
 
 use super::profiles;
 use super::request::{geo_ip, precision, random_insert_id, read_body, RequestFacts};
-use crate::auth::project_from_secret;
+use crate::auth::authorise;
 use crate::error::{reply_response, ApiError};
 use crate::state::{AppState, Inner, TokenLookup};
 use axum::extract::{Request, State};
@@ -30,6 +30,7 @@ fn reason_of(error: &ApiError) -> &'static str {
     match error {
         ApiError::BadRequest(_) => "bad_request",
         ApiError::Unauthorized => "unauthorized",
+        ApiError::Forbidden(_) => "forbidden",
         ApiError::PayloadTooLarge(_) => "too_large",
         ApiError::NotFound(_) => "not_found",
         ApiError::Conflict(_) => "conflict",
@@ -44,7 +45,6 @@ async fn handle_inner(state: AppState, endpoint: Endpoint, request: Request) -> 
     let (parts, body) = request.into_parts();
     let facts = RequestFacts::from_parts(&parts, &inner);
     let body = read_body(body, inner.config.limits.body_bytes_max).await?;
-    let headers = parts.headers;
     let work_inner = inner.clone();
     // Decoding and validating a 10 MB batch is CPU work: off the async threads.
     let prepared = tokio::task::spawn_blocking(move || -> Result<Prepared, ApiError> {
@@ -55,7 +55,7 @@ async fn handle_inner(state: AppState, endpoint: Endpoint, request: Request) -> 
         match endpoint {
             Endpoint::Track => prepare_events(&work_inner, decoded, &facts, None),
             Endpoint::Import => {
-                let project = project_from_secret(&work_inner, &headers)?;
+                let project = authorise(&work_inner, &parts, meta::Scope::Ingest)?.project;
                 prepare_events(&work_inner, decoded, &facts, Some(project))
             }
             Endpoint::Engage => profiles::prepare_profiles(&work_inner, decoded, &facts),

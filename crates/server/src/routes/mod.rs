@@ -19,11 +19,95 @@ use axum::extract::Request;
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::MethodRouter;
 use axum::Router;
 use mixpanel::Endpoint;
 use std::time::Instant;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (health, metrics, the OpenAPI document).
+    Public,
+    /// The public project token inside the payload (SDK ingestion).
+    Token,
+    /// The project secret, or an API key holding this scope.
+    Scope(meta::Scope),
+}
+
+/// One route and its rule: the router is built from these, so a route
+/// cannot exist without a rule, and the authorisation matrix test
+/// (tests/authorization.rs) checks every one of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRule {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+struct Route {
+    rule: RouteRule,
+    handler: MethodRouter<AppState>,
+}
+
+fn route(method: Method, path: &'static str, access: Access, handler: MethodRouter<AppState>) -> Route {
+    Route { rule: RouteRule { method, path, access }, handler }
+}
+
+/// Every route with its rule.
+fn route_table() -> Vec<Route> {
+    use axum::routing::{delete, get, post, put};
+    use meta::Scope::{Admin, Export, Read};
+    let mut table = Vec::new();
+    for endpoint in [Endpoint::Track, Endpoint::Engage, Endpoint::Groups, Endpoint::Import] {
+        let handler = move |state, request| ingest::handle(state, endpoint, request);
+        // /import takes the project secret or an ingest key; the others the token.
+        let access = if endpoint == Endpoint::Import { Access::Scope(meta::Scope::Ingest) } else { Access::Token };
+        let path: &'static str = endpoint.path();
+        let slashed: &'static str = Box::leak(format!("{path}/").into_boxed_str());
+        for path in [path, slashed] {
+            table.push(route(Method::GET, path, access, get(handler)));
+            table.push(route(Method::POST, path, access, post(handler)));
+        }
+    }
+    for path in ["/api/2.0/export", "/api/2.0/export/"] {
+        table.push(route(Method::GET, path, Access::Scope(Export), get(export::handle)));
+    }
+    for path in ["/api/2.0/engage", "/api/2.0/engage/"] {
+        table.push(route(Method::GET, path, Access::Scope(Read), get(engage_query::handle)));
+        table.push(route(Method::POST, path, Access::Scope(Read), post(engage_query::handle)));
+    }
+    table.extend([
+        route(Method::POST, "/api/v1/query", Access::Scope(Read), post(query::run)),
+        route(Method::GET, "/api/v1/openapi.json", Access::Public, get(query::openapi)),
+        route(Method::GET, "/api/v1/cohorts", Access::Scope(Read), get(query::list_cohorts)),
+        route(Method::POST, "/api/v1/cohorts", Access::Scope(Read), post(query::create_cohort)),
+        route(Method::DELETE, "/api/v1/cohorts/{id}", Access::Scope(Read), delete(query::delete_cohort)),
+        route(Method::GET, "/api/v1/privacy/policy", Access::Scope(Read), get(privacy::get_policy)),
+        route(Method::PUT, "/api/v1/privacy/policy", Access::Scope(Admin), put(privacy::put_policy)),
+        route(Method::GET, "/api/v1/privacy/policy/history", Access::Scope(Read), get(privacy::policy_history)),
+        route(Method::GET, "/api/v1/privacy/findings", Access::Scope(Read), get(privacy::findings)),
+        route(Method::GET, "/api/v1/people/{distinct_id}", Access::Scope(Read), get(privacy::person)),
+        route(Method::GET, "/api/v1/audit", Access::Scope(Admin), get(privacy::audit_entries)),
+        route(Method::POST, "/api/app/data-deletions/v3.0", Access::Scope(Admin), post(privacy::create_deletion)),
+        route(Method::POST, "/api/app/data-deletions/v3.0/", Access::Scope(Admin), post(privacy::create_deletion)),
+        route(Method::GET, "/api/app/data-deletions/v3.0/{task_id}", Access::Scope(Admin), get(privacy::deletion_status)),
+        route(Method::DELETE, "/api/app/data-deletions/v3.0/{task_id}", Access::Scope(Admin), delete(privacy::cancel_deletion)),
+        route(Method::POST, "/api/app/data-retrievals/v3.0", Access::Scope(Export), post(privacy::create_retrieval)),
+        route(Method::POST, "/api/app/data-retrievals/v3.0/", Access::Scope(Export), post(privacy::create_retrieval)),
+        route(Method::GET, "/api/app/data-retrievals/v3.0/{task_id}", Access::Scope(Export), get(privacy::retrieval_status)),
+        route(Method::GET, "/healthz", Access::Public, get(ops::healthz)),
+        route(Method::GET, "/readyz", Access::Public, get(ops::readyz)),
+        route(Method::GET, "/metrics", Access::Public, get(ops::metrics)),
+    ]);
+    table
+}
+
+/// Every route's rule (for the authorisation matrix test and the docs).
+pub fn route_rules() -> Vec<RouteRule> {
+    route_table().into_iter().map(|r| r.rule).collect()
+}
 
 pub(crate) fn router(state: AppState) -> Router {
     // mixpanel-browser sends XHRs with credentials: the exact Origin must be
@@ -36,39 +120,24 @@ pub(crate) fn router(state: AppState) -> Router {
         .allow_headers(AllowHeaders::mirror_request())
         .max_age(std::time::Duration::from_secs(86_400));
     let mut ingestion = Router::new();
-    for endpoint in [Endpoint::Track, Endpoint::Engage, Endpoint::Groups, Endpoint::Import] {
-        let handler = move |state, request| ingest::handle(state, endpoint, request);
-        let path = endpoint.path();
-        ingestion = ingestion.route(path, get(handler).post(handler)).route(&format!("{path}/"), get(handler).post(handler));
+    let mut api = Router::new();
+    let mut by_path: Vec<(&'static str, MethodRouter<AppState>, bool)> = Vec::new();
+    for route in route_table() {
+        match by_path.iter_mut().find(|(path, _, _)| *path == route.rule.path) {
+            Some((_, methods, _)) => *methods = std::mem::take(methods).merge(route.handler),
+            None => by_path.push((route.rule.path, route.handler, route.rule.access == Access::Token)),
+        }
     }
-    let api = Router::new()
-        .route("/api/2.0/export", get(export::handle))
-        .route("/api/2.0/export/", get(export::handle))
-        .route("/api/2.0/engage", get(engage_query::handle).post(engage_query::handle))
-        .route("/api/2.0/engage/", get(engage_query::handle).post(engage_query::handle))
-        .route("/api/v1/query", axum::routing::post(query::run))
-        .route("/api/v1/openapi.json", get(query::openapi))
-        .route("/api/v1/cohorts", get(query::list_cohorts).post(query::create_cohort))
-        .route("/api/v1/cohorts/{id}", axum::routing::delete(query::delete_cohort))
-        .route("/api/v1/privacy/policy", get(privacy::get_policy).put(privacy::put_policy))
-        .route("/api/v1/privacy/policy/history", get(privacy::policy_history))
-        .route("/api/v1/privacy/findings", get(privacy::findings))
-        .route("/api/v1/people/{distinct_id}", get(privacy::person))
-        .route("/api/v1/audit", get(privacy::audit_entries))
-        .route("/api/app/data-deletions/v3.0", axum::routing::post(privacy::create_deletion))
-        .route("/api/app/data-deletions/v3.0/", axum::routing::post(privacy::create_deletion))
-        .route("/api/app/data-deletions/v3.0/{task_id}", get(privacy::deletion_status).delete(privacy::cancel_deletion))
-        .route("/api/app/data-retrievals/v3.0", axum::routing::post(privacy::create_retrieval))
-        .route("/api/app/data-retrievals/v3.0/", axum::routing::post(privacy::create_retrieval))
-        .route("/api/app/data-retrievals/v3.0/{task_id}", get(privacy::retrieval_status));
-    let operations = Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics));
+    for (path, methods, is_ingestion) in by_path {
+        if is_ingestion {
+            ingestion = ingestion.route(path, methods);
+        } else {
+            api = api.route(path, methods);
+        }
+    }
     Router::new()
         .merge(ingestion.layer(cors))
         .merge(api)
-        .merge(operations)
         .fallback(not_found)
         .layer(middleware::from_fn(log_request))
         .with_state(state)

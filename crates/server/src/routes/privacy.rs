@@ -4,8 +4,9 @@
 //! Mixpanel's GDPR API sends its token) until scoped keys land.
 
 use super::request::read_body;
-use crate::audit_trail::{record, Caller};
-use crate::auth::project_from_secret;
+use crate::audit_trail::record;
+use crate::auth::authorised;
+use meta::Scope;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Path, Request, State};
@@ -25,11 +26,6 @@ fn json_response(status: StatusCode, value: &Value) -> Response {
     response
 }
 
-async fn authorised(state: &AppState, headers: axum::http::HeaderMap) -> Result<Project, ApiError> {
-    let inner = state.inner.clone();
-    tokio::task::spawn_blocking(move || project_from_secret(&inner, &headers)).await?
-}
-
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work).await?
 }
@@ -40,7 +36,7 @@ fn policy_json(version: i64, document: &PolicyDocument) -> Value {
 
 pub(crate) async fn get_policy(State(state): State<AppState>, request: Request) -> Response {
     async {
-        let project = authorised(&state, request.into_parts().0.headers).await?;
+        let project = authorised(&state, &request.into_parts().0, Scope::Read).await?.project;
         let inner = state.inner.clone();
         let loaded = blocking(move || Ok(inner.protector.policy(project.id)?)).await?;
         Ok::<_, ApiError>(json_response(StatusCode::OK, &policy_json(loaded.version, loaded.policy.document())))
@@ -52,15 +48,15 @@ pub(crate) async fn get_policy(State(state): State<AppState>, request: Request) 
 pub(crate) async fn put_policy(State(state): State<AppState>, request: Request) -> Response {
     async {
         let (parts, body) = request.into_parts();
-        let caller = Caller::of(&parts, &state.inner);
-        let project = authorised(&state, parts.headers).await?;
+        let principal = authorised(&state, &parts, Scope::Admin).await?;
+        let project = principal.project.clone();
         let body = read_body(body, BODY_BYTES_MAX).await?;
         let value: Value = serde_json::from_slice(&body).map_err(|error| ApiError::BadRequest(format!("the policy must be a JSON object: {error}")))?;
         let document = PolicyDocument::from_json(value).map_err(|error| ApiError::BadRequest(error.to_string()))?;
         let inner = state.inner.clone();
         let (version, document) = blocking(move || {
             let version = inner.protector.set_policy(project.id, document)?;
-            record(&inner, &caller, &project, "policy.set", json!({"version": version}), None)?;
+            record(&inner, &principal, "policy.set", json!({"version": version}), None)?;
             Ok((version, inner.protector.policy(project.id)?.policy.document().clone()))
         })
         .await?;
@@ -72,7 +68,7 @@ pub(crate) async fn put_policy(State(state): State<AppState>, request: Request) 
 
 pub(crate) async fn policy_history(State(state): State<AppState>, request: Request) -> Response {
     async {
-        let project = authorised(&state, request.into_parts().0.headers).await?;
+        let project = authorised(&state, &request.into_parts().0, Scope::Read).await?.project;
         let inner = state.inner.clone();
         let versions = blocking(move || Ok(inner.meta.privacy_policy_history(project.id)?)).await?;
         let versions: Vec<Value> = versions
@@ -88,11 +84,11 @@ pub(crate) async fn policy_history(State(state): State<AppState>, request: Reque
 pub(crate) async fn findings(State(state): State<AppState>, request: Request) -> Response {
     async {
         let parts = request.into_parts().0;
-        let caller = Caller::of(&parts, &state.inner);
-        let project = authorised(&state, parts.headers).await?;
+        let principal = authorised(&state, &parts, Scope::Read).await?;
+        let project = principal.project.clone();
         let inner = state.inner.clone();
         let counts = blocking(move || {
-            record(&inner, &caller, &project, "privacy.findings.read", Value::Null, None)?;
+            record(&inner, &principal, "privacy.findings.read", Value::Null, None)?;
             Ok(inner.meta.privacy_counts(project.id)?)
         })
         .await?;
@@ -150,8 +146,8 @@ fn ok(results: Value) -> Response {
 pub(crate) async fn create_deletion(State(state): State<AppState>, request: Request) -> Response {
     async {
         let (parts, body) = request.into_parts();
-        let caller = Caller::of(&parts, &state.inner);
-        let project = authorised(&state, parts.headers).await?;
+        let principal = authorised(&state, &parts, Scope::Admin).await?;
+        let project = principal.project.clone();
         check_token(parts.uri.query(), &project)?;
         let request = gdpr_request(&read_body(body, BODY_BYTES_MAX).await?)?;
         let inner = state.inner.clone();
@@ -163,7 +159,7 @@ pub(crate) async fn create_deletion(State(state): State<AppState>, request: Requ
             let users = inner.engine.user_keys_of(project.id, &request.distinct_ids)?;
             let erased = inner.protector.erase(project.id, &task, &request.distinct_ids)?;
             let detail = json!({"task_id": task, "requested": request.distinct_ids.len(), "distinct_ids_erased": erased.distinct_ids.len(), "keys_destroyed": erased.keys_destroyed, "compliance_type": request.compliance_type});
-            record(&inner, &caller, &project, "gdpr.deletion", detail, Some(users))
+            record(&inner, &principal, "gdpr.deletion", detail, Some(users))
         })
         .await?;
         Ok::<_, ApiError>(ok(json!({"task_id": task_id})))
@@ -172,13 +168,14 @@ pub(crate) async fn create_deletion(State(state): State<AppState>, request: Requ
     .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn task_of(state: &AppState, parts: &axum::http::request::Parts, task_id: String, kind: &'static str) -> Result<(Project, meta::Erasure), ApiError> {
-    let project = authorised(state, parts.headers.clone()).await?;
+async fn task_of(state: &AppState, parts: &axum::http::request::Parts, task_id: String, kind: &'static str, scope: Scope) -> Result<(crate::auth::Principal, meta::Erasure), ApiError> {
+    let principal = authorised(state, parts, scope).await?;
+    let project = principal.project.clone();
     check_token(parts.uri.query(), &project)?;
     let inner = state.inner.clone();
     let erasure = blocking(move || Ok(inner.meta.erasure(&task_id)?)).await?;
     match erasure {
-        Some(erasure) if erasure.project == project.id && erasure.kind == kind => Ok((project, erasure)),
+        Some(erasure) if erasure.project == project.id && erasure.kind == kind => Ok((principal, erasure)),
         _ => Err(ApiError::NotFound("no such task".to_owned())),
     }
 }
@@ -186,7 +183,7 @@ async fn task_of(state: &AppState, parts: &axum::http::request::Parts, task_id: 
 pub(crate) async fn deletion_status(State(state): State<AppState>, Path(task_id): Path<String>, request: Request) -> Response {
     async {
         let (parts, _) = request.into_parts();
-        let (_, erasure) = task_of(&state, &parts, task_id, "deletion").await?;
+        let (_, erasure) = task_of(&state, &parts, task_id, "deletion", Scope::Admin).await?;
         Ok::<_, ApiError>(ok(json!({"status": erasure.status, "distinct_ids_count": erasure.subjects, "requested_ms": erasure.requested_ms, "finished_ms": erasure.finished_ms})))
     }
     .await
@@ -196,7 +193,7 @@ pub(crate) async fn deletion_status(State(state): State<AppState>, Path(task_id)
 pub(crate) async fn cancel_deletion(State(state): State<AppState>, Path(task_id): Path<String>, request: Request) -> Response {
     async {
         let (parts, _) = request.into_parts();
-        task_of(&state, &parts, task_id, "deletion").await?;
+        task_of(&state, &parts, task_id, "deletion", Scope::Admin).await?;
         // Crypto-shredding is immediate: there is no pending window to cancel.
         Err::<Response, _>(ApiError::Conflict("a deletion takes effect when it is requested: the person's key is already destroyed and cannot be restored".to_owned()))
     }
@@ -207,8 +204,8 @@ pub(crate) async fn cancel_deletion(State(state): State<AppState>, Path(task_id)
 pub(crate) async fn create_retrieval(State(state): State<AppState>, request: Request) -> Response {
     async {
         let (parts, body) = request.into_parts();
-        let caller = Caller::of(&parts, &state.inner);
-        let project = authorised(&state, parts.headers).await?;
+        let principal = authorised(&state, &parts, Scope::Export).await?;
+        let project = principal.project.clone();
         check_token(parts.uri.query(), &project)?;
         let request = gdpr_request(&read_body(body, BODY_BYTES_MAX).await?)?;
         let inner = state.inner.clone();
@@ -216,7 +213,7 @@ pub(crate) async fn create_retrieval(State(state): State<AppState>, request: Req
         let task = task_id.clone();
         blocking(move || {
             inner.meta.record_retrieval(project.id, &task, &request.distinct_ids)?;
-            record(&inner, &caller, &project, "gdpr.retrieval.request", json!({"task_id": task, "requested": request.distinct_ids.len()}), None)
+            record(&inner, &principal, "gdpr.retrieval.request", json!({"task_id": task, "requested": request.distinct_ids.len()}), None)
         })
         .await?;
         Ok::<_, ApiError>(ok(json!({"task_id": task_id})))
@@ -229,8 +226,8 @@ pub(crate) async fn create_retrieval(State(state): State<AppState>, request: Req
 pub(crate) async fn retrieval_status(State(state): State<AppState>, Path(task_id): Path<String>, request: Request) -> Response {
     async {
         let (parts, _) = request.into_parts();
-        let caller = Caller::of(&parts, &state.inner);
-        let (project, erasure) = task_of(&state, &parts, task_id, "retrieval").await?;
+        let (principal, erasure) = task_of(&state, &parts, task_id, "retrieval", Scope::Export).await?;
+        let project = principal.project.clone();
         let inner = state.inner.clone();
         let people = blocking(move || {
             let ids = inner.meta.retrieval_ids(&erasure.task_id)?;
@@ -243,7 +240,7 @@ pub(crate) async fn retrieval_status(State(state): State<AppState>, Path(task_id
             }
             // The answer holds decrypted personal fields: a reveal.
             let users = inner.engine.user_keys_of(project.id, &returned)?;
-            record(&inner, &caller, &project, "pii.reveal", json!({"via": "gdpr.retrieval", "task_id": erasure.task_id, "people": people.len()}), Some(users))?;
+            record(&inner, &principal, "pii.reveal", json!({"via": "gdpr.retrieval", "task_id": erasure.task_id, "people": people.len()}), Some(users))?;
             metrics::counter!("hearth_gdpr_retrievals_served_total").increment(1);
             Ok(people)
         })
@@ -259,9 +256,11 @@ pub(crate) async fn retrieval_status(State(state): State<AppState>, Path(task_id
 pub(crate) async fn person(State(state): State<AppState>, Path(distinct_id): Path<String>, request: Request) -> Response {
     async {
         let (parts, _) = request.into_parts();
-        let caller = Caller::of(&parts, &state.inner);
         let reveal = form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).any(|(key, value)| key == "reveal" && matches!(value.as_ref(), "true" | "1"));
-        let project = authorised(&state, parts.headers).await?;
+        // Revealing personal fields takes the admin scope (the view_pii
+        // permission of members, once accounts exist).
+        let principal = authorised(&state, &parts, if reveal { Scope::Admin } else { Scope::Read }).await?;
+        let project = principal.project.clone();
         let inner = state.inner.clone();
         let found = blocking(move || {
             let Some((id, mut properties)) = inner.meta.profiles(project.id, std::slice::from_ref(&distinct_id), 1)?.into_iter().next() else {
@@ -271,9 +270,9 @@ pub(crate) async fn person(State(state): State<AppState>, Path(distinct_id): Pat
             let fields: Vec<String> = properties.iter().filter(|(_, v)| v.as_str().is_some_and(privacy::crypto::is_value_token)).map(|(k, _)| k.clone()).collect();
             if reveal {
                 let n = inner.protector.reveal(project.id, &id, &mut properties)?;
-                record(&inner, &caller, &project, "pii.reveal", json!({"via": "profile", "fields": fields, "revealed": n}), Some(users))?;
+                record(&inner, &principal, "pii.reveal", json!({"via": "profile", "fields": fields, "revealed": n}), Some(users))?;
             } else {
-                record(&inner, &caller, &project, "profile.read", json!({"returned_profiles": 1}), Some(users))?;
+                record(&inner, &principal, "profile.read", json!({"returned_profiles": 1}), Some(users))?;
             }
             Ok(json!({"distinct_id": id, "properties": properties, "revealed": reveal}))
         })
@@ -290,18 +289,17 @@ pub(crate) async fn person(State(state): State<AppState>, Path(distinct_id): Pat
 pub(crate) async fn audit_entries(State(state): State<AppState>, request: Request) -> Response {
     async {
         let (parts, _) = request.into_parts();
-        let caller = Caller::of(&parts, &state.inner);
         let query: std::collections::HashMap<String, String> = form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
         let time = |name: &str| -> Result<Option<i64>, ApiError> {
             query.get(name).map(|text| parse_time(text).ok_or_else(|| ApiError::BadRequest(format!("{name} must be milliseconds since 1970 or a date YYYY-MM-DD")))).transpose()
         };
         let limit = query.get("limit").map(|text| text.parse::<usize>().map_err(|_| ApiError::BadRequest("limit must be a number".to_owned()))).transpose()?;
         let mut filter = audit::Filter { since_ms: time("since")?, until_ms: time("until")?, actor: query.get("actor").cloned(), action: query.get("action").cloned(), project: None, limit: Some(limit.unwrap_or(1000).min(10_000)) };
-        let project = authorised(&state, parts.headers).await?;
-        filter.project = Some(project.id.0);
+        let principal = authorised(&state, &parts, Scope::Admin).await?;
+        filter.project = Some(principal.project.id.0);
         let inner = state.inner.clone();
         let entries = blocking(move || {
-            record(&inner, &caller, &project, "audit.read", json!({"actor": filter.actor, "action": filter.action}), None)?;
+            record(&inner, &principal, "audit.read", json!({"actor": filter.actor, "action": filter.action}), None)?;
             inner.audit.list(&filter).map_err(|e| ApiError::Internal(e.to_string()))
         })
         .await?;

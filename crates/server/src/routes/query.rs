@@ -3,14 +3,14 @@
 //! (HTTP Basic user name) until scoped keys land.
 
 use super::request::read_body;
-use crate::auth::project_from_secret;
+use crate::auth::authorised;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use crate::audit_trail::{record, Caller};
-use meta::Project;
+use crate::audit_trail::record;
+use meta::Scope;
 use serde_json::{json, Value};
 
 const SPEC_BYTES_MAX: usize = 1024 * 1024;
@@ -29,19 +29,14 @@ fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response 
     response
 }
 
-async fn authorised(state: &AppState, headers: axum::http::HeaderMap) -> Result<Project, ApiError> {
-    let inner = state.inner.clone();
-    tokio::task::spawn_blocking(move || project_from_secret(&inner, &headers)).await?
-}
-
 pub(crate) async fn run(State(state): State<AppState>, request: Request) -> Response {
     report(state, request).await.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn report(state: AppState, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let caller = Caller::of(&parts, &state.inner);
-    let project = authorised(&state, parts.headers).await?;
+    let principal = authorised(&state, &parts, Scope::Read).await?;
+    let project = principal.project.clone();
     let body = read_body(body, SPEC_BYTES_MAX).await?;
     let spec: query::Spec = serde_json::from_slice(&body).map_err(|error| ApiError::BadRequest(format!("invalid report spec: {error}")))?;
     let inner = state.inner.clone();
@@ -50,7 +45,7 @@ async fn report(state: AppState, request: Request) -> Result<Response, ApiError>
         let (result, facts) = inner.engine.run_audited(&project, &spec)?;
         let detail = json!({"spec": spec, "events_read": facts.events_read, "people_read": facts.people_read, "returned_people": facts.returned_people});
         let users = (facts.returned_people > 0).then_some(facts.returned_user_keys);
-        record(&inner, &caller, &project, "query", detail, users)?;
+        record(&inner, &principal, "query", detail, users)?;
         Ok(result)
     })
     .await??;
@@ -71,7 +66,7 @@ fn cohort_json(cohort: &meta::SavedCohort) -> Value {
 
 pub(crate) async fn list_cohorts(State(state): State<AppState>, request: Request) -> Response {
     async {
-        let project = authorised(&state, request.into_parts().0.headers).await?;
+        let project = authorised(&state, &request.into_parts().0, Scope::Read).await?.project;
         let inner = state.inner.clone();
         let cohorts = tokio::task::spawn_blocking(move || inner.meta.cohorts(project.id)).await??;
         Ok::<_, ApiError>(json_response(StatusCode::OK, &json!({"cohorts": cohorts.iter().map(cohort_json).collect::<Vec<_>>()})))
@@ -90,8 +85,8 @@ struct NewCohort {
 pub(crate) async fn create_cohort(State(state): State<AppState>, request: Request) -> Response {
     async {
         let (parts, body) = request.into_parts();
-        let caller = Caller::of(&parts, &state.inner);
-        let project = authorised(&state, parts.headers).await?;
+        let principal = authorised(&state, &parts, Scope::Read).await?;
+        let project = principal.project.clone();
         let body = read_body(body, SPEC_BYTES_MAX).await?;
         let cohort: NewCohort = serde_json::from_slice(&body).map_err(|error| ApiError::BadRequest(format!("invalid cohort: {error}")))?;
         if cohort.name.trim().is_empty() {
@@ -101,7 +96,7 @@ pub(crate) async fn create_cohort(State(state): State<AppState>, request: Reques
         let inner = state.inner.clone();
         let saved = tokio::task::spawn_blocking(move || -> Result<meta::SavedCohort, ApiError> {
             let saved = inner.meta.create_cohort(project.id, cohort.name.trim(), &definition, events::now_ms())?;
-            record(&inner, &caller, &project, "cohort.create", json!({"cohort": saved.id, "name": saved.name}), None)?;
+            record(&inner, &principal, "cohort.create", json!({"cohort": saved.id, "name": saved.name}), None)?;
             Ok(saved)
         })
         .await??;
@@ -114,14 +109,14 @@ pub(crate) async fn create_cohort(State(state): State<AppState>, request: Reques
 pub(crate) async fn delete_cohort(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
     async {
         let parts = request.into_parts().0;
-        let caller = Caller::of(&parts, &state.inner);
-        let project = authorised(&state, parts.headers).await?;
+        let principal = authorised(&state, &parts, Scope::Read).await?;
+        let project = principal.project.clone();
         let id: i64 = id.parse().map_err(|_| ApiError::BadRequest(format!("cohort id must be an integer, got {id:?}")))?;
         let inner = state.inner.clone();
         let removed = tokio::task::spawn_blocking(move || -> Result<bool, ApiError> {
             let removed = inner.meta.delete_cohort(project.id, id)?;
             if removed {
-                record(&inner, &caller, &project, "cohort.delete", json!({"cohort": id}), None)?;
+                record(&inner, &principal, "cohort.delete", json!({"cohort": id}), None)?;
             }
             Ok(removed)
         })

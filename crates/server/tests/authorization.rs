@@ -1,0 +1,180 @@
+//! The authorisation matrix, generated from the router's own route table:
+//! every route times no credential, the project secret, and a key of each
+//! scope. A route whose handler checks another scope than its rule says, or
+//! none, fails here; a route cannot exist without a rule (the router is
+//! built from the table). Then each key rule on the next request:
+//! disabling, expiry, rotation overlap, IP allowlists, switching the project
+//! secret off, token rotation.
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, Method, Request, StatusCode};
+use base64::Engine;
+use meta::{KeySpec, Scope};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    _keys_dir: tempfile::TempDir,
+    router: axum::Router,
+    meta: Arc<meta::Meta>,
+    project: meta::Project,
+    secret: String,
+    account: i64,
+}
+
+fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(store::Store::open(dir.path(), store::StoreConfig::default()).unwrap());
+    let meta = Arc::new(meta::Meta::open(dir.path()).unwrap());
+    let keys_dir = tempfile::tempdir().unwrap();
+    let key_store = keys::KeyStore::open(keys_dir.path(), dir.path(), &keys::MasterSource::File { path: keys_dir.path().join("master.key"), create: true }).unwrap();
+    let protector = Arc::new(protect::Protector::new(meta.clone(), Arc::new(key_store)));
+    let created = meta.create_project("test").unwrap();
+    meta.create_project("other").unwrap();
+    let account = meta.create_service_account("robot").unwrap().id;
+    let audit = Arc::new(audit::AuditLog::open(dir.path(), None).unwrap());
+    let services = server::Services { store, meta: meta.clone(), protector, audit, enricher: Arc::new(enrich::Enricher::default()) };
+    let router = server::router(server::AppState::new(services, server::ServerConfig::default(), None));
+    Harness { _dir: dir, _keys_dir: keys_dir, router, meta, project: created.project, secret: created.secret, account }
+}
+
+impl Harness {
+    fn key(&self, scopes: &[Scope], allow_cidrs: &[&str], expires_ms: Option<i64>) -> (String, i64) {
+        let spec = KeySpec { scopes: scopes.to_vec(), projects: vec![self.project.id], allow_cidrs: allow_cidrs.iter().map(|s| s.to_string()).collect(), expires_ms };
+        let (secret, key) = self.meta.create_api_key(self.account, &spec, None).unwrap();
+        (secret, key.id)
+    }
+
+    async fn call(&self, method: Method, path: &str, credential: Option<&str>, from: Option<&str>) -> StatusCode {
+        let concrete = path.replace("{id}", "1").replace("{task_id}", "no-such-task").replace("{distinct_id}", "u1");
+        let separator = if concrete.contains('?') { '&' } else { '?' };
+        let uri = format!("{concrete}{separator}from_date=2026-01-01&to_date=2026-01-02");
+        let mut request = Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, "application/json");
+        if let Some(credential) = credential {
+            request = request.header(header::AUTHORIZATION, format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{credential}:"))));
+        }
+        let body = r#"[{"event":"E","properties":{"time":1780000000,"distinct_id":"u1","$insert_id":"i1"}}]"#;
+        let mut request = request.body(Body::from(body)).unwrap();
+        if let Some(address) = from {
+            request.extensions_mut().insert(ConnectInfo(address.parse::<SocketAddr>().unwrap()));
+        }
+        self.router.clone().oneshot(request).await.unwrap().status()
+    }
+}
+
+fn admitted(status: StatusCode) -> bool {
+    status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN
+}
+
+#[tokio::test]
+async fn every_route_admits_exactly_what_its_rule_says() {
+    let h = harness();
+    let keys: Vec<(Scope, String)> = Scope::ALL.iter().map(|scope| (*scope, h.key(&[*scope], &[], None).0)).collect();
+    let rules = server::route_rules();
+    assert!(rules.len() > 30, "the table lists every route: {}", rules.len());
+    let mut failures = Vec::new();
+    for rule in &rules {
+        let (method, path) = (rule.method.clone(), rule.path);
+        let anonymous = h.call(method.clone(), path, None, None).await;
+        let secret = h.call(method.clone(), path, Some(&h.secret), None).await;
+        match rule.access {
+            server::Access::Public | server::Access::Token => {
+                if !admitted(anonymous) {
+                    failures.push(format!("{method} {path}: public, but {anonymous} without a credential"));
+                }
+            }
+            server::Access::Scope(needed) => {
+                if anonymous != StatusCode::UNAUTHORIZED {
+                    failures.push(format!("{method} {path}: {anonymous} without a credential, expected 401"));
+                }
+                if !admitted(secret) {
+                    failures.push(format!("{method} {path}: the project secret got {secret}"));
+                }
+                for (scope, key) in &keys {
+                    let status = h.call(method.clone(), path, Some(key), None).await;
+                    let expected_in = *scope == needed;
+                    if expected_in != admitted(status) || (!expected_in && status != StatusCode::FORBIDDEN) {
+                        failures.push(format!("{method} {path} needs {:?}: a {:?} key got {status}", needed.as_str(), scope.as_str()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    let garbage = h.call(Method::POST, "/api/v1/query", Some("hth_sk_000000000000000000000000000000000000"), None).await;
+    assert_eq!(garbage, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn key_rules_hold_on_the_next_request() {
+    let h = harness();
+    let path = "/api/v1/privacy/findings";
+    // Disabling a key, or its account.
+    let (key, id) = h.key(&[Scope::Read], &[], None);
+    assert!(admitted(h.call(Method::GET, path, Some(&key), None).await));
+    h.meta.disable_api_key(id).unwrap();
+    assert_eq!(h.call(Method::GET, path, Some(&key), None).await, StatusCode::UNAUTHORIZED);
+    let (key, _) = h.key(&[Scope::Read], &[], None);
+    h.meta.disable_service_account(h.account).unwrap();
+    assert_eq!(h.call(Method::GET, path, Some(&key), None).await, StatusCode::UNAUTHORIZED);
+    let account = h.meta.create_service_account("robot2").unwrap().id;
+    let h = Harness { account, ..h };
+
+    // Expiry.
+    let (key, _) = h.key(&[Scope::Read], &[], Some(events::now_ms() + 300));
+    assert!(admitted(h.call(Method::GET, path, Some(&key), None).await));
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(h.call(Method::GET, path, Some(&key), None).await, StatusCode::UNAUTHORIZED);
+
+    // Rotation with overlap, then without.
+    let (old, id) = h.key(&[Scope::Read], &[], None);
+    let (new, new_key) = h.meta.rotate_api_key(id, events::now_ms() + 3_600_000).unwrap();
+    assert!(admitted(h.call(Method::GET, path, Some(&old), None).await), "the old key works during the overlap");
+    assert!(admitted(h.call(Method::GET, path, Some(&new), None).await));
+    assert_eq!(new_key.scopes, vec![Scope::Read]);
+    let (newer, _) = h.meta.rotate_api_key(new_key.id, events::now_ms()).unwrap();
+    assert_eq!(h.call(Method::GET, path, Some(&new), None).await, StatusCode::UNAUTHORIZED, "no overlap: the old key dies at once");
+    assert!(admitted(h.call(Method::GET, path, Some(&newer), None).await));
+
+    // IP allowlist.
+    let (key, _) = h.key(&[Scope::Read], &["10.0.0.0/8"], None);
+    assert_eq!(h.call(Method::GET, path, Some(&key), Some("127.0.0.1:5000")).await, StatusCode::FORBIDDEN);
+    assert!(admitted(h.call(Method::GET, path, Some(&key), Some("10.1.2.3:5000")).await));
+    assert_eq!(h.call(Method::GET, path, Some(&key), None).await, StatusCode::FORBIDDEN, "no known source: refused");
+
+    // Projects: a key acts only on its own.
+    let other = h.meta.project_by_name("other").unwrap();
+    let (key, _) = h.key(&[Scope::Read], &[], None);
+    assert_eq!(h.call(Method::GET, &format!("{path}?project_id={}", other.id.0), Some(&key), None).await, StatusCode::FORBIDDEN);
+    assert!(admitted(h.call(Method::GET, &format!("{path}?project_id={}", h.project.id.0), Some(&key), None).await));
+
+    // The project secret, switched off and on.
+    assert!(admitted(h.call(Method::GET, path, Some(&h.secret), None).await));
+    h.meta.set_secret_disabled(h.project.id, true).unwrap();
+    assert_eq!(h.call(Method::GET, path, Some(&h.secret), None).await, StatusCode::UNAUTHORIZED);
+    h.meta.set_secret_disabled(h.project.id, false).unwrap();
+    assert!(admitted(h.call(Method::GET, path, Some(&h.secret), None).await));
+}
+
+#[tokio::test]
+async fn a_rotated_token_keeps_collecting_during_its_overlap() {
+    let h = harness();
+    let old = h.project.token.clone();
+    let new = h.meta.rotate_project_token(h.project.id, events::now_ms() + 3_600_000).unwrap();
+    assert_ne!(old, new);
+    for token in [&old, &new] {
+        assert_eq!(h.meta.project_by_token(token).unwrap().map(|p| p.id), Some(h.project.id));
+    }
+    let newer = h.meta.rotate_project_token(h.project.id, events::now_ms() - 1).unwrap();
+    assert_eq!(h.meta.project_by_token(&new).unwrap(), None, "an overlap that ended refuses the token");
+    assert_eq!(h.meta.project_by_token(&old).unwrap().map(|p| p.id), Some(h.project.id), "the first overlap still runs");
+    let body = format!(r#"{{"event":"E","properties":{{"token":"{old}","distinct_id":"u1"}}}}"#);
+    let request = Request::post("/track?verbose=1").header(header::CONTENT_TYPE, "application/json").body(Body::from(body)).unwrap();
+    let response = h.router.clone().oneshot(request).await.unwrap();
+    let text = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    assert!(String::from_utf8_lossy(&text).contains("\"status\":1"), "{}", String::from_utf8_lossy(&text));
+    assert_eq!(h.meta.project_by_token(&newer).unwrap().map(|p| p.id), Some(h.project.id));
+}
