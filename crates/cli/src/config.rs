@@ -26,6 +26,60 @@ pub(crate) struct Config {
     pub(crate) limits: LimitsSection,
     pub(crate) keys: KeysSection,
     pub(crate) audit: AuditSection,
+    pub(crate) network: NetworkSection,
+    pub(crate) rate_limits: RateLimitsSection,
+}
+
+/// Address rules (CIDRs or single addresses).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct NetworkSection {
+    /// Refused everywhere, ingestion included.
+    pub(crate) blocked: Vec<String>,
+    /// When not empty, the only addresses the API answers (ingestion is open).
+    pub(crate) api_allowed: Vec<String>,
+}
+
+/// GCRA rate limits; 429 with Retry-After beyond them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct RateLimitsSection {
+    pub(crate) ingest_per_second: u32,
+    pub(crate) ingest_burst: u32,
+    pub(crate) api_per_second: u32,
+    pub(crate) api_burst: u32,
+    pub(crate) exports_per_minute: u32,
+    pub(crate) auth_per_second_per_address: u32,
+    pub(crate) auth_burst: u32,
+}
+
+impl Default for RateLimitsSection {
+    fn default() -> Self {
+        let d = server::RateLimits::default();
+        RateLimitsSection {
+            ingest_per_second: d.ingest_per_second,
+            ingest_burst: d.ingest_burst,
+            api_per_second: d.api_per_second,
+            api_burst: d.api_burst,
+            exports_per_minute: d.exports_per_minute,
+            auth_per_second_per_address: d.auth_per_second_per_address,
+            auth_burst: d.auth_burst,
+        }
+    }
+}
+
+impl RateLimitsSection {
+    pub(crate) fn to_server(&self) -> server::RateLimits {
+        server::RateLimits {
+            ingest_per_second: self.ingest_per_second,
+            ingest_burst: self.ingest_burst,
+            api_per_second: self.api_per_second,
+            api_burst: self.api_burst,
+            exports_per_minute: self.exports_per_minute,
+            auth_per_second_per_address: self.auth_per_second_per_address,
+            auth_burst: self.auth_burst,
+        }
+    }
 }
 
 /// Where audit entries go besides `audit.sqlite` in the data directory.
@@ -95,6 +149,8 @@ impl Default for Config {
             limits: LimitsSection::default(),
             keys: KeysSection::default(),
             audit: AuditSection::default(),
+            network: NetworkSection::default(),
+            rate_limits: RateLimitsSection::default(),
         }
     }
 }

@@ -63,7 +63,12 @@ pub(crate) async fn authorised(state: &crate::state::AppState, parts: &Parts, sc
 pub(crate) fn authorise(inner: &Inner, parts: &Parts, scope: Scope) -> Result<Principal, ApiError> {
     let facts = crate::routes::request_facts(parts, inner);
     let country = facts.client_ip.and_then(|ip| inner.enricher.geo.as_ref().and_then(|geo| geo.lookup(ip).country_code));
+    if !inner.config.api_allowed.is_empty() && !facts.client_ip.is_some_and(|ip| inner.config.api_allowed.iter().any(|net| net.contains(&ip.to_canonical()))) {
+        metrics::counter!("hearth_auth_denied_total", "reason" => "address_not_allowed").increment(1);
+        return Err(ApiError::Forbidden("this address may not use the API".to_owned()));
+    }
     let credential = credential(&parts.headers).ok_or(ApiError::Unauthorized)?;
+    inner.limiters.auth_attempt(facts.client_ip)?;
     let wanted_project = project_param(parts)?;
     if meta::is_well_formed_key(&credential) {
         let key = inner.meta.api_key_by_secret(&credential)?.ok_or(ApiError::Unauthorized)?;
@@ -95,6 +100,7 @@ pub(crate) fn authorise(inner: &Inner, parts: &Parts, scope: Scope) -> Result<Pr
             (None, _) => return Err(ApiError::BadRequest("this key covers several projects: give project_id".to_owned())),
         };
         let project = inner.meta.project_by_id(project_id)?.ok_or(ApiError::Unauthorized)?;
+        limit(inner, &actor, scope)?;
         return Ok(Principal { project, actor, country });
     }
     // The project secret: every scope of its own project, unless disabled.
@@ -102,7 +108,21 @@ pub(crate) fn authorise(inner: &Inner, parts: &Parts, scope: Scope) -> Result<Pr
     if wanted_project.is_some_and(|id| id != project.id.0) {
         return Err(ApiError::Forbidden("the project secret belongs to another project".to_owned()));
     }
-    Ok(Principal { actor: Actor::new("project_secret", project.id.0.to_string()), project, country })
+    let actor = Actor::new("project_secret", project.id.0.to_string());
+    limit(inner, &actor, scope)?;
+    Ok(Principal { actor, project, country })
+}
+
+/// The per-credential limits: exports tighter than the rest of the API.
+fn limit(inner: &Inner, actor: &Actor, scope: Scope) -> Result<(), ApiError> {
+    let label = actor.label();
+    if scope == Scope::Export {
+        inner.limiters.export(&label)?;
+    }
+    if scope != Scope::Ingest {
+        inner.limiters.api(&label)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,10 +9,46 @@ pub struct ServerConfig {
     pub limits: mixpanel::Limits,
     /// Rows one profile query returns at most.
     pub profile_page_max: usize,
+    /// Addresses refused on every route, ingestion included.
+    pub blocked: Vec<IpNet>,
+    /// When not empty, the only addresses the API (reports, exports,
+    /// settings) answers; ingestion is not affected.
+    pub api_allowed: Vec<IpNet>,
+    pub rate_limits: RateLimits,
+}
+
+/// GCRA rate limits (requests per second, and the burst allowed above it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Ingestion requests per client address.
+    pub ingest_per_second: u32,
+    pub ingest_burst: u32,
+    /// API requests per credential (key, secret, session).
+    pub api_per_second: u32,
+    pub api_burst: u32,
+    /// Exports and retrievals per credential, per minute.
+    pub exports_per_minute: u32,
+    /// Requests per address that carry a credential, before it is checked
+    /// (guesses at secrets and keys).
+    pub auth_per_second_per_address: u32,
+    pub auth_burst: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits { ingest_per_second: 2000, ingest_burst: 4000, api_per_second: 50, api_burst: 200, exports_per_minute: 120, auth_per_second_per_address: 100, auth_burst: 500 }
+    }
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { trusted_proxies: Vec::new(), limits: mixpanel::Limits::default(), profile_page_max: 1000 }
+        ServerConfig {
+            trusted_proxies: Vec::new(),
+            limits: mixpanel::Limits::default(),
+            profile_page_max: 1000,
+            blocked: Vec::new(),
+            api_allowed: Vec::new(),
+            rate_limits: RateLimits::default(),
+        }
     }
 }

@@ -13,10 +13,11 @@ mod auth;
 mod client_ip;
 mod config;
 mod error;
+mod rate_limit;
 mod routes;
 mod state;
 
-pub use config::ServerConfig;
+pub use config::{RateLimits, ServerConfig};
 pub use routes::{route_rules, Access, RouteRule};
 pub use state::{AppState, Services};
 

@@ -36,6 +36,7 @@ pub(crate) struct Inner {
     pub(crate) identity: meta::LinkCache,
     pub(crate) engine: query::Engine,
     pub(crate) protector: Arc<protect::Protector>,
+    pub(crate) limiters: crate::rate_limit::Limiters,
 }
 
 impl AppState {
@@ -43,6 +44,7 @@ impl AppState {
         let Services { store, meta, protector, audit, enricher } = services;
         AppState {
             inner: Arc::new(Inner {
+                limiters: crate::rate_limit::Limiters::new(&config.rate_limits),
                 audit,
                 protector,
                 engine: query::Engine::new(store.clone(), meta.clone()),

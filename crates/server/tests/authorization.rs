@@ -26,6 +26,10 @@ struct Harness {
 }
 
 fn harness() -> Harness {
+    harness_with(server::ServerConfig::default())
+}
+
+fn harness_with(config: server::ServerConfig) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(store::Store::open(dir.path(), store::StoreConfig::default()).unwrap());
     let meta = Arc::new(meta::Meta::open(dir.path()).unwrap());
@@ -37,7 +41,7 @@ fn harness() -> Harness {
     let account = meta.create_service_account("robot").unwrap().id;
     let audit = Arc::new(audit::AuditLog::open(dir.path(), None).unwrap());
     let services = server::Services { store, meta: meta.clone(), protector, audit, enricher: Arc::new(enrich::Enricher::default()) };
-    let router = server::router(server::AppState::new(services, server::ServerConfig::default(), None));
+    let router = server::router(server::AppState::new(services, config, None));
     Harness { _dir: dir, _keys_dir: keys_dir, router, meta, project: created.project, secret: created.secret, account }
 }
 
@@ -177,4 +181,45 @@ async fn a_rotated_token_keeps_collecting_during_its_overlap() {
     let text = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
     assert!(String::from_utf8_lossy(&text).contains("\"status\":1"), "{}", String::from_utf8_lossy(&text));
     assert_eq!(h.meta.project_by_token(&newer).unwrap().map(|p| p.id), Some(h.project.id));
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after_and_headers_are_set() {
+    let limits = server::RateLimits { api_per_second: 1, api_burst: 3, exports_per_minute: 2, ..server::RateLimits::default() };
+    let h = harness_with(server::ServerConfig { rate_limits: limits, ..server::ServerConfig::default() });
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(h.call(Method::GET, "/api/v1/privacy/findings", Some(&h.secret), None).await);
+    }
+    assert!(statuses[..3].iter().all(|s| admitted(*s)), "{statuses:?}");
+    assert_eq!(statuses[4], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    let request = Request::get("/api/v1/privacy/findings").header(header::AUTHORIZATION, format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:", h.secret)))).body(Body::empty()).unwrap();
+    let response = h.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = response.headers()[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!(retry >= 1);
+    // Another credential has its own budget.
+    let (key, _) = h.key(&[Scope::Read], &[], None);
+    assert!(admitted(h.call(Method::GET, "/api/v1/privacy/findings", Some(&key), None).await));
+
+    let response = h.router.clone().oneshot(Request::get("/healthz").body(Body::empty()).unwrap()).await.unwrap();
+    let headers = response.headers();
+    assert!(headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert!(!headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains("unsafe-inline"));
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
+}
+
+#[tokio::test]
+async fn blocked_addresses_get_nothing_and_the_api_allowlist_holds() {
+    let config = server::ServerConfig {
+        blocked: vec!["203.0.113.0/24".parse().unwrap()],
+        api_allowed: vec!["10.0.0.0/8".parse().unwrap()],
+        ..server::ServerConfig::default()
+    };
+    let h = harness_with(config);
+    assert_eq!(h.call(Method::POST, "/track", None, Some("203.0.113.9:1000")).await, StatusCode::FORBIDDEN, "blocked from ingestion too");
+    assert!(admitted(h.call(Method::POST, "/track", None, Some("198.51.100.1:1000")).await), "ingestion is not behind the API allowlist");
+    assert_eq!(h.call(Method::GET, "/api/v1/privacy/findings", Some(&h.secret), Some("198.51.100.1:1000")).await, StatusCode::FORBIDDEN);
+    assert!(admitted(h.call(Method::GET, "/api/v1/privacy/findings", Some(&h.secret), Some("10.9.9.9:1000")).await));
 }

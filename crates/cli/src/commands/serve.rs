@@ -29,7 +29,19 @@ pub(crate) fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let stop_jobs = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let project_list = meta.clone();
     let jobs = protector.spawn_background(store.clone(), Box::new(move || project_list.projects().map(|ps| ps.into_iter().map(|p| p.id).collect()).unwrap_or_default()), stop_jobs.clone())?;
-    let server_config = server::ServerConfig { trusted_proxies, limits: config.limits(), ..server::ServerConfig::default() };
+    let cidrs = |list: &[String], what: &str| -> anyhow::Result<Vec<ipnet::IpNet>> {
+        list.iter()
+            .map(|text| text.parse::<ipnet::IpNet>().or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).with_context(|| format!("{what}: {text:?} is not an address or CIDR")))
+            .collect()
+    };
+    let server_config = server::ServerConfig {
+        trusted_proxies,
+        limits: config.limits(),
+        blocked: cidrs(&config.network.blocked, "network.blocked")?,
+        api_allowed: cidrs(&config.network.api_allowed, "network.api_allowed")?,
+        rate_limits: config.rate_limits.to_server(),
+        ..server::ServerConfig::default()
+    };
     let audit = crate::commands::open_audit(&config, &data)?;
     let services = server::Services { store: store.clone(), meta, protector, audit, enricher };
     let state = server::AppState::new(services, server_config, Some(metrics));

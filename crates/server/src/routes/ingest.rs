@@ -35,6 +35,7 @@ fn reason_of(error: &ApiError) -> &'static str {
         ApiError::NotFound(_) => "not_found",
         ApiError::Conflict(_) => "conflict",
         ApiError::Busy => "busy",
+        ApiError::RateLimited { .. } => "rate_limited",
         ApiError::Unavailable => "unavailable",
         ApiError::Internal(_) => "internal",
     }
@@ -44,6 +45,7 @@ async fn handle_inner(state: AppState, endpoint: Endpoint, request: Request) -> 
     let inner = state.inner.clone();
     let (parts, body) = request.into_parts();
     let facts = RequestFacts::from_parts(&parts, &inner);
+    inner.limiters.ingest(facts.client_ip)?;
     let body = read_body(body, inner.config.limits.body_bytes_max).await?;
     let work_inner = inner.clone();
     // Decoding and validating a 10 MB batch is CPU work: off the async threads.

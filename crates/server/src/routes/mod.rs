@@ -139,8 +139,38 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(ingestion.layer(cors))
         .merge(api)
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), refuse_blocked))
+        .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// Addresses on the blocklist get nothing, ingestion included.
+async fn refuse_blocked(axum::extract::State(state): axum::extract::State<AppState>, request: Request, next: Next) -> Response {
+    if !state.inner.config.blocked.is_empty() {
+        let (parts, body) = request.into_parts();
+        let address = request::RequestFacts::from_parts(&parts, &state.inner).client_ip;
+        if address.is_some_and(|ip| state.inner.config.blocked.iter().any(|net| net.contains(&ip.to_canonical()))) {
+            metrics::counter!("hearth_blocked_requests_total").increment(1);
+            return crate::error::ApiError::Forbidden("this address is blocked".to_owned()).into_response();
+        }
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    next.run(request).await
+}
+
+/// Headers every response carries: no script may run from an API answer,
+/// no page may frame one, no type sniffing, no referrer.
+async fn security_headers(request: Request, next: Next) -> Response {
+    use axum::http::{header, HeaderValue};
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 async fn not_found() -> Response {
