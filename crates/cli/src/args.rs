@@ -47,6 +47,15 @@ pub(crate) enum Command {
     /// Scoped, expiring, rotatable API keys of service accounts.
     #[command(subcommand)]
     ApiKey(ApiKeyCommand),
+    /// Bootstrap the first owner.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Members of the organisation: invite, list, disable, new enrolment link.
+    #[command(subcommand)]
+    Members(MembersCommand),
+    /// Members' sessions: list, and revoke (the emergency switch: --all).
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -259,6 +268,74 @@ pub(crate) enum ProjectCommand {
         disable: bool,
         #[arg(long)]
         enable: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Create the first owner and print a one-time enrolment link (one hour)
+    /// to register their passkey.
+    Create {
+        email: String,
+        #[command(flatten)]
+        data: DataArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum MembersCommand {
+    /// Invite a member: prints a one-time enrolment link.
+    Invite {
+        email: String,
+        #[command(flatten)]
+        data: DataArg,
+        /// owner, admin, analyst or viewer.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Raw exports and user-level downloads.
+        #[arg(long)]
+        export: bool,
+        /// See decrypted personal fields (each reveal audited).
+        #[arg(long)]
+        view_pii: bool,
+        /// Limit to these projects (names; default all).
+        #[arg(long = "project", value_delimiter = ',')]
+        projects: Vec<String>,
+    },
+    List {
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Disable a member: their sessions die at once.
+    Disable {
+        email: String,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// A new one-time enrolment link (a lost passkey).
+    Enrol {
+        email: String,
+        #[command(flatten)]
+        data: DataArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SessionsCommand {
+    List {
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Revoke sessions: one, a member's, or all. Each fails on its next request.
+    Revoke {
+        /// A session's short id.
+        id: Option<String>,
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long, conflicts_with = "id")]
+        member: Option<String>,
+        #[arg(long, conflicts_with_all = ["id", "member"])]
+        all: bool,
     },
 }
 

@@ -27,7 +27,23 @@ pub(crate) struct Config {
     pub(crate) keys: KeysSection,
     pub(crate) audit: AuditSection,
     pub(crate) network: NetworkSection,
+    pub(crate) auth: AuthSection,
     pub(crate) rate_limits: RateLimitsSection,
+}
+
+/// Members' sign-in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct AuthSection {
+    /// The origin browsers use; passkeys are bound to its host, and
+    /// cookies are Secure when it is https.
+    pub(crate) origin: String,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        AuthSection { origin: "http://localhost:8080".to_owned() }
+    }
 }
 
 /// Address rules (CIDRs or single addresses).
@@ -150,6 +166,7 @@ impl Default for Config {
             keys: KeysSection::default(),
             audit: AuditSection::default(),
             network: NetworkSection::default(),
+            auth: AuthSection::default(),
             rate_limits: RateLimitsSection::default(),
         }
     }

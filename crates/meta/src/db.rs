@@ -118,6 +118,61 @@ const MIGRATIONS: &[&str] = &[
         expires_ms INTEGER NOT NULL
     );
     ALTER TABLE projects ADD COLUMN secret_disabled INTEGER NOT NULL DEFAULT 0;",
+    "CREATE TABLE organisations (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        phishing_resistant_only INTEGER NOT NULL DEFAULT 1,
+        idle_timeout_ms INTEGER NOT NULL DEFAULT 1800000,
+        absolute_timeout_ms INTEGER NOT NULL DEFAULT 43200000,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE members (
+        id INTEGER PRIMARY KEY,
+        organisation INTEGER NOT NULL REFERENCES organisations(id),
+        email_token TEXT NOT NULL UNIQUE,
+        email_sealed BLOB NOT NULL,
+        role TEXT NOT NULL,
+        can_export INTEGER NOT NULL DEFAULT 0,
+        can_view_pii INTEGER NOT NULL DEFAULT 0,
+        projects TEXT NOT NULL DEFAULT '[]',
+        webauthn_id TEXT NOT NULL,
+        disabled_ms INTEGER,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE passkeys (
+        id INTEGER PRIMARY KEY,
+        member INTEGER NOT NULL REFERENCES members(id),
+        credential_id TEXT NOT NULL UNIQUE,
+        passkey TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        last_used_ms INTEGER
+    );
+    CREATE TABLE enrolments (
+        token_sha256 BLOB PRIMARY KEY,
+        member INTEGER NOT NULL REFERENCES members(id),
+        expires_ms INTEGER NOT NULL,
+        used_ms INTEGER
+    );
+    CREATE TABLE sessions (
+        id_sha256 BLOB PRIMARY KEY,
+        short_id TEXT NOT NULL UNIQUE,
+        member INTEGER NOT NULL REFERENCES members(id),
+        csrf_sha256 BLOB NOT NULL,
+        created_ms INTEGER NOT NULL,
+        last_seen_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        idle_ms INTEGER NOT NULL,
+        stepped_up_ms INTEGER,
+        revoked_ms INTEGER,
+        country TEXT
+    );
+    CREATE INDEX sessions_by_member ON sessions (member);
+    CREATE TABLE login_countries (
+        member INTEGER NOT NULL REFERENCES members(id),
+        country TEXT NOT NULL,
+        first_ms INTEGER NOT NULL,
+        PRIMARY KEY (member, country)
+    ) WITHOUT ROWID;",
 ];
 
 /// The metadata database. Calls block on SQLite; async callers wrap them in

@@ -10,6 +10,7 @@
 //! 6.5.2); this crate knows nothing of HTTP; profile operations follow
 //! Mixpanel's semantics ([`profiles`]).
 
+mod accounts;
 mod api_keys;
 mod cohorts;
 mod db;
@@ -20,6 +21,7 @@ mod profiles;
 mod projects;
 mod recorder;
 
+pub use accounts::{Member, NewMember, Organisation, Role, Session};
 pub use api_keys::{is_well_formed_key, ApiKey, KeySpec, Scope, ServiceAccount, KEY_PREFIX};
 pub use cohorts::SavedCohort;
 pub use db::Meta;

@@ -53,21 +53,104 @@ fn project_param(parts: &Parts) -> Result<Option<u32>, ApiError> {
 }
 
 /// [`authorise`] off the async threads.
-pub(crate) async fn authorised(state: &crate::state::AppState, parts: &Parts, scope: Scope) -> Result<Principal, ApiError> {
+pub(crate) async fn authorised(state: &crate::state::AppState, parts: &Parts, need: impl Into<Need>) -> Result<Principal, ApiError> {
     let inner = state.inner.clone();
     let parts = parts.clone();
-    tokio::task::spawn_blocking(move || authorise(&inner, &parts, scope)).await?
+    let need = need.into();
+    tokio::task::spawn_blocking(move || authorise(&inner, &parts, need)).await?
 }
 
-/// Authorises a request for `scope`. Blocking (SQLite).
-pub(crate) fn authorise(inner: &Inner, parts: &Parts, scope: Scope) -> Result<Principal, ApiError> {
+/// What a request needs beyond being signed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    Scope(Scope),
+    /// Decrypted personal fields: the `view_pii` permission and a fresh
+    /// passkey assertion for members; the admin scope for keys.
+    RevealPii,
+}
+
+impl From<Scope> for Need {
+    fn from(scope: Scope) -> Need {
+        Need::Scope(scope)
+    }
+}
+
+pub(crate) const SESSION_COOKIE: &str = "hearth_session";
+pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The session cookie's value, if any.
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
+        let (name, value) = pair.trim().split_once('=')?;
+        (name == SESSION_COOKIE && !value.is_empty()).then(|| value.to_owned())
+    })
+}
+
+/// The signed-in member of a request, with CSRF checked on anything that
+/// changes state. Blocking (SQLite).
+pub(crate) fn session_of(inner: &Inner, parts: &Parts) -> Result<access::SessionView, ApiError> {
+    let id = session_cookie(&parts.headers).ok_or(ApiError::Unauthorized)?;
+    let view = inner.access.session(&id).map_err(|e| ApiError::Internal(e.to_string()))?.ok_or(ApiError::Unauthorized)?;
+    let safe = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
+    if !safe {
+        let csrf = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if !access::Access::csrf_matches(&view, csrf) {
+            return Err(ApiError::Forbidden(format!("missing or wrong {CSRF_HEADER} header (the token given at sign-in)")));
+        }
+    }
+    inner.limiters.api(&format!("session:{}", view.session.short_id))?;
+    Ok(view)
+}
+
+fn session_principal(inner: &Inner, parts: &Parts, need: Need, country: Option<String>) -> Result<Principal, ApiError> {
+    let view = session_of(inner, parts)?;
+    let member = &view.member;
+    let now = events::now_ms();
+    let admin = member.role >= meta::Role::Admin;
+    let step_up = || ApiError::Forbidden("step-up required: confirm with your passkey (POST /api/v1/auth/step-up/start), then retry".to_owned());
+    match need {
+        Need::Scope(Scope::Read) => {}
+        Need::Scope(Scope::Ingest | Scope::Admin) if admin => {}
+        Need::Scope(Scope::Ingest | Scope::Admin) => return Err(ApiError::Forbidden(format!("the {} role may not do this", member.role.as_str()))),
+        Need::Scope(Scope::Export) if !member.can_export => return Err(ApiError::Forbidden("this needs the export permission".to_owned())),
+        Need::RevealPii if !member.can_view_pii => return Err(ApiError::Forbidden("this needs the view_pii permission".to_owned())),
+        Need::Scope(Scope::Export) | Need::RevealPii if !view.stepped_up(now) => return Err(step_up()),
+        Need::Scope(Scope::Export) | Need::RevealPii => {}
+    }
+    let projects = inner.meta.projects()?;
+    let project = match project_param(parts)? {
+        Some(id) => projects.into_iter().find(|p| p.id.0 == id).ok_or_else(|| ApiError::Forbidden(format!("no access to project {id}")))?,
+        None => {
+            let mut visible: Vec<Project> = projects.into_iter().filter(|p| member.may_access(p.id)).collect();
+            if visible.len() != 1 {
+                return Err(ApiError::BadRequest("give project_id: you have access to several projects".to_owned()));
+            }
+            visible.remove(0)
+        }
+    };
+    if !member.may_access(project.id) {
+        return Err(ApiError::Forbidden(format!("no access to project {}", project.id.0)));
+    }
+    let actor = Actor { kind: "session".to_owned(), id: view.session.short_id.clone(), user: Some(format!("member:{}", member.id)) };
+    Ok(Principal { project, actor, country })
+}
+
+/// Authorises a request. Blocking (SQLite).
+pub(crate) fn authorise(inner: &Inner, parts: &Parts, need: impl Into<Need>) -> Result<Principal, ApiError> {
+    let need = need.into();
+    let scope = match need {
+        Need::Scope(scope) => scope,
+        Need::RevealPii => Scope::Admin,
+    };
     let facts = crate::routes::request_facts(parts, inner);
     let country = facts.client_ip.and_then(|ip| inner.enricher.geo.as_ref().and_then(|geo| geo.lookup(ip).country_code));
     if !inner.config.api_allowed.is_empty() && !facts.client_ip.is_some_and(|ip| inner.config.api_allowed.iter().any(|net| net.contains(&ip.to_canonical()))) {
         metrics::counter!("hearth_auth_denied_total", "reason" => "address_not_allowed").increment(1);
         return Err(ApiError::Forbidden("this address may not use the API".to_owned()));
     }
-    let credential = credential(&parts.headers).ok_or(ApiError::Unauthorized)?;
+    let Some(credential) = credential(&parts.headers) else {
+        return session_principal(inner, parts, need, country);
+    };
     inner.limiters.auth_attempt(facts.client_ip)?;
     let wanted_project = project_param(parts)?;
     if meta::is_well_formed_key(&credential) {

@@ -15,6 +15,7 @@ pub(crate) struct Limiters {
     auth: DefaultKeyedRateLimiter<IpAddr>,
     api: DefaultKeyedRateLimiter<String>,
     exports: DefaultKeyedRateLimiter<String>,
+    login_account: DefaultKeyedRateLimiter<String>,
 }
 
 fn non_zero(n: u32) -> NonZeroU32 {
@@ -28,6 +29,8 @@ impl Limiters {
             auth: RateLimiter::keyed(Quota::per_second(non_zero(limits.auth_per_second_per_address)).allow_burst(non_zero(limits.auth_burst))),
             api: RateLimiter::keyed(Quota::per_second(non_zero(limits.api_per_second)).allow_burst(non_zero(limits.api_burst))),
             exports: RateLimiter::keyed(Quota::per_minute(non_zero(limits.exports_per_minute)).allow_burst(non_zero(limits.exports_per_minute))),
+            // Sign-in attempts per account: 10 a minute, 20 at once.
+            login_account: RateLimiter::keyed(Quota::per_minute(non_zero(10)).allow_burst(non_zero(20))),
         }
     }
 
@@ -54,6 +57,10 @@ impl Limiters {
 
     pub(crate) fn api(&self, credential: &str) -> Result<(), ApiError> {
         Self::check(&self.api, &credential.to_owned(), "api")
+    }
+
+    pub(crate) fn login_account(&self, account: &str) -> Result<(), ApiError> {
+        Self::check(&self.login_account, &account.to_owned(), "login_account")
     }
 
     pub(crate) fn export(&self, credential: &str) -> Result<(), ApiError> {

@@ -19,10 +19,12 @@ pub struct Services {
     pub meta: Arc<Meta>,
     pub protector: Arc<protect::Protector>,
     pub audit: Arc<audit::AuditLog>,
+    pub access: Arc<access::Access>,
     pub enricher: Arc<Enricher>,
 }
 
 pub(crate) struct Inner {
+    pub(crate) access: Arc<access::Access>,
     pub(crate) audit: Arc<audit::AuditLog>,
     pub(crate) store: Arc<Store>,
     pub(crate) meta: Arc<Meta>,
@@ -41,10 +43,11 @@ pub(crate) struct Inner {
 
 impl AppState {
     pub fn new(services: Services, config: ServerConfig, metrics: Option<PrometheusHandle>) -> AppState {
-        let Services { store, meta, protector, audit, enricher } = services;
+        let Services { store, meta, protector, audit, access, enricher } = services;
         AppState {
             inner: Arc::new(Inner {
                 limiters: crate::rate_limit::Limiters::new(&config.rate_limits),
+                access,
                 audit,
                 protector,
                 engine: query::Engine::new(store.clone(), meta.clone()),

@@ -40,7 +40,8 @@ fn harness_with(config: server::ServerConfig) -> Harness {
     meta.create_project("other").unwrap();
     let account = meta.create_service_account("robot").unwrap().id;
     let audit = Arc::new(audit::AuditLog::open(dir.path(), None).unwrap());
-    let services = server::Services { store, meta: meta.clone(), protector, audit, enricher: Arc::new(enrich::Enricher::default()) };
+    let access = Arc::new(access::Access::new(meta.clone(), protector.keys().clone(), access::AccessConfig::new("http://localhost:8080").unwrap()).unwrap());
+    let services = server::Services { store, meta: meta.clone(), protector, audit, access, enricher: Arc::new(enrich::Enricher::default()) };
     let router = server::router(server::AppState::new(services, config, None));
     Harness { _dir: dir, _keys_dir: keys_dir, router, meta, project: created.project, secret: created.secret, account }
 }
@@ -88,6 +89,18 @@ async fn every_route_admits_exactly_what_its_rule_says() {
             server::Access::Public | server::Access::Token => {
                 if !admitted(anonymous) {
                     failures.push(format!("{method} {path}: public, but {anonymous} without a credential"));
+                }
+            }
+            server::Access::Session => {
+                // Only a member's session cookie opens these: no secret, no key.
+                for (name, status) in [("nothing", anonymous), ("the project secret", secret)] {
+                    if status != StatusCode::UNAUTHORIZED {
+                        failures.push(format!("{method} {path}: session-only, but {name} got {status}"));
+                    }
+                }
+                let status = h.call(method.clone(), path, Some(&keys[3].1), None).await;
+                if status != StatusCode::UNAUTHORIZED {
+                    failures.push(format!("{method} {path}: session-only, but an admin key got {status}"));
                 }
             }
             server::Access::Scope(needed) => {

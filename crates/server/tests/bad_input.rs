@@ -30,7 +30,8 @@ fn harness(limits: mixpanel::Limits) -> Harness {
     let protector = Arc::new(protect::Protector::new(meta.clone(), Arc::new(key_store)));
     let created = meta.create_project("test").unwrap();
     let config = server::ServerConfig { limits, ..server::ServerConfig::default() };
-    let state = server::AppState::new(server::Services { store: store.clone(), meta, protector, audit: Arc::new(audit::AuditLog::open(dir.path(), None).unwrap()), enricher: Arc::new(enrich::Enricher::default()) }, config, None);
+    let access = Arc::new(access::Access::new(meta.clone(), protector.keys().clone(), access::AccessConfig::new("http://localhost:8080").unwrap()).unwrap());
+    let state = server::AppState::new(server::Services { store: store.clone(), meta, protector, audit: Arc::new(audit::AuditLog::open(dir.path(), None).unwrap()), access, enricher: Arc::new(enrich::Enricher::default()) }, config, None);
     Harness {
         router: server::router(state),
         store,

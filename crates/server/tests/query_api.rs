@@ -24,7 +24,8 @@ fn harness() -> Harness {
     let key_store = keys::KeyStore::open(keys_dir.path(), dir.path(), &keys::MasterSource::File { path: keys_dir.path().join("master.key"), create: true }).unwrap();
     let protector = Arc::new(protect::Protector::new(meta.clone(), Arc::new(key_store)));
     let created = meta.create_project("test").unwrap();
-    let state = server::AppState::new(server::Services { store, meta, protector, audit: Arc::new(audit::AuditLog::open(dir.path(), None).unwrap()), enricher: Arc::new(enrich::Enricher::default()) }, server::ServerConfig::default(), None);
+    let access = Arc::new(access::Access::new(meta.clone(), protector.keys().clone(), access::AccessConfig::new("http://localhost:8080").unwrap()).unwrap());
+    let state = server::AppState::new(server::Services { store, meta, protector, audit: Arc::new(audit::AuditLog::open(dir.path(), None).unwrap()), access, enricher: Arc::new(enrich::Enricher::default()) }, server::ServerConfig::default(), None);
     Harness { router: server::router(state), secret: created.secret, _dir: dir, _keys_dir: keys_dir }
 }
 

@@ -52,7 +52,7 @@ export async function waitFor(fn, { timeoutMs = 10000, intervalMs = 200 } = {}) 
   }
 }
 
-export async function startHearth({ name = 'node-e2e', args = [] } = {}) {
+export async function startHearth({ name = 'node-e2e', args = [], env = () => ({}) } = {}) {
   const baseDir = await mkdtemp(path.join(os.tmpdir(), 'hearth-e2e-'));
   const dataDir = path.join(baseDir, 'data');
   const logPath = path.join(baseDir, 'hearth.log');
@@ -75,7 +75,7 @@ export async function startHearth({ name = 'node-e2e', args = [] } = {}) {
   const log = createWriteStream(logPath, { flags: 'a' });
   const serveArgs = ['serve', '--data', dataDir, '--listen', `127.0.0.1:${port}`, ...args];
   log.write(`--- ${HEARTH_BIN} ${serveArgs.join(' ')}\n`);
-  const proc = spawn(HEARTH_BIN, serveArgs, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(HEARTH_BIN, serveArgs, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env(port) } });
   proc.stdout.pipe(log);
   proc.stderr.pipe(log);
   const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));

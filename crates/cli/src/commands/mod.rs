@@ -1,5 +1,6 @@
 //! One module per subcommand; `run` dispatches.
 
+mod accounts;
 mod api_keys;
 mod audit_log;
 mod export;
@@ -33,6 +34,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(command) => audit_log::run(&config, command),
         Command::ServiceAccount(command) => api_keys::run_accounts(&config, command),
         Command::ApiKey(command) => api_keys::run_keys(&config, command),
+        Command::Admin(command) => accounts::run_admin(&config, command),
+        Command::Members(command) => accounts::run_members(&config, command),
+        Command::Sessions(command) => accounts::run_sessions(&config, command),
     }
 }
 
@@ -110,6 +114,12 @@ pub(crate) fn audit_cli(config: &Config, data: &std::path::Path, project: Option
     }
     log.append(entry).context("writing the audit entry")?;
     Ok(())
+}
+
+/// The members' sign-in service over the same metadata and key store.
+pub(crate) fn open_access(config: &Config, protector: &protect::Protector) -> anyhow::Result<std::sync::Arc<access::Access>> {
+    let access_config = access::AccessConfig::new(&config.auth.origin).context("[auth] origin")?;
+    Ok(std::sync::Arc::new(access::Access::new(protector.meta().clone(), protector.keys().clone(), access_config)?))
 }
 
 /// Opens the metadata database and finds a project by name.

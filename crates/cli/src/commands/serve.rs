@@ -43,7 +43,8 @@ pub(crate) fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         ..server::ServerConfig::default()
     };
     let audit = crate::commands::open_audit(&config, &data)?;
-    let services = server::Services { store: store.clone(), meta, protector, audit, enricher };
+    let access = crate::commands::open_access(&config, &protector)?;
+    let services = server::Services { store: store.clone(), meta, protector, audit, access, enricher };
     let state = server::AppState::new(services, server_config, Some(metrics));
     // Decoding runs in blocking tasks; a few threads use the cores, and more
     // would only hold more requests (and allocator heaps) in memory at once.

@@ -1,6 +1,7 @@
 //! The route table, kept in one place so that every endpoint and its rule is
 //! visible together.
 
+mod auth_routes;
 mod engage_query;
 mod export;
 mod ingest;
@@ -32,8 +33,11 @@ pub enum Access {
     Public,
     /// The public project token inside the payload (SDK ingestion).
     Token,
-    /// The project secret, or an API key holding this scope.
+    /// The project secret, or an API key holding this scope, or a member's
+    /// session allowed it.
     Scope(meta::Scope),
+    /// A signed-in member (the handler checks role and step-up).
+    Session,
 }
 
 /// One route and its rule: the router is built from these, so a route
@@ -97,6 +101,19 @@ fn route_table() -> Vec<Route> {
         route(Method::POST, "/api/app/data-retrievals/v3.0", Access::Scope(Export), post(privacy::create_retrieval)),
         route(Method::POST, "/api/app/data-retrievals/v3.0/", Access::Scope(Export), post(privacy::create_retrieval)),
         route(Method::GET, "/api/app/data-retrievals/v3.0/{task_id}", Access::Scope(Export), get(privacy::retrieval_status)),
+        route(Method::POST, "/api/v1/auth/enrol/start", Access::Public, post(auth_routes::enrol_start)),
+        route(Method::POST, "/api/v1/auth/enrol/finish", Access::Public, post(auth_routes::enrol_finish)),
+        route(Method::POST, "/api/v1/auth/login/start", Access::Public, post(auth_routes::login_start)),
+        route(Method::POST, "/api/v1/auth/login/finish", Access::Public, post(auth_routes::login_finish)),
+        route(Method::POST, "/api/v1/auth/step-up/start", Access::Session, post(auth_routes::step_up_start)),
+        route(Method::POST, "/api/v1/auth/step-up/finish", Access::Session, post(auth_routes::step_up_finish)),
+        route(Method::POST, "/api/v1/auth/logout", Access::Session, post(auth_routes::logout)),
+        route(Method::GET, "/api/v1/auth/me", Access::Session, get(auth_routes::me)),
+        route(Method::GET, "/api/v1/auth/sessions", Access::Session, get(auth_routes::my_sessions)),
+        route(Method::DELETE, "/api/v1/auth/sessions/{id}", Access::Session, delete(auth_routes::revoke_session)),
+        route(Method::GET, "/api/v1/admin/members", Access::Session, get(auth_routes::list_members)),
+        route(Method::POST, "/api/v1/admin/members", Access::Session, post(auth_routes::invite_member)),
+        route(Method::POST, "/api/v1/admin/members/{id}/disable", Access::Session, post(auth_routes::disable_member)),
         route(Method::GET, "/healthz", Access::Public, get(ops::healthz)),
         route(Method::GET, "/readyz", Access::Public, get(ops::readyz)),
         route(Method::GET, "/metrics", Access::Public, get(ops::metrics)),
@@ -163,8 +180,14 @@ async fn refuse_blocked(axum::extract::State(state): axum::extract::State<AppSta
 /// no page may frame one, no type sniffing, no referrer.
 async fn security_headers(request: Request, next: Next) -> Response {
     use axum::http::{header, HeaderValue};
+    // A Basic challenge makes a browser pop up a password dialog (and a
+    // headless one wait for ever): pages signed in by cookie never get one.
+    let from_page = request.headers().contains_key("sec-fetch-mode") || request.headers().contains_key(header::COOKIE);
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if from_page {
+        headers.remove(header::WWW_AUTHENTICATE);
+    }
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));

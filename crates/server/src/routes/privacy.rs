@@ -259,7 +259,7 @@ pub(crate) async fn person(State(state): State<AppState>, Path(distinct_id): Pat
         let reveal = form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).any(|(key, value)| key == "reveal" && matches!(value.as_ref(), "true" | "1"));
         // Revealing personal fields takes the admin scope (the view_pii
         // permission of members, once accounts exist).
-        let principal = authorised(&state, &parts, if reveal { Scope::Admin } else { Scope::Read }).await?;
+        let principal = if reveal { authorised(&state, &parts, crate::auth::Need::RevealPii).await? } else { authorised(&state, &parts, Scope::Read).await? };
         let project = principal.project.clone();
         let inner = state.inner.clone();
         let found = blocking(move || {

@@ -1,0 +1,293 @@
+//! Organisations, members, their passkeys, enrolment links and sessions.
+//!
+//! Nothing secret is stored in the clear: a member's email is a keyed-hash
+//! token (for lookup) and a ciphertext (for display), sealed by the caller;
+//! enrolment links and session ids are stored as SHA-256 of their 256
+//! random bits; passkeys hold only public keys.
+
+use crate::db::Meta;
+use crate::error::Error;
+use crate::projects::secret_hash;
+use events::ProjectId;
+use rusqlite::{params, OptionalExtension, Row};
+
+/// A member's role in the organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Viewer,
+    Analyst,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Analyst => "analyst",
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        [Role::Viewer, Role::Analyst, Role::Admin, Role::Owner].into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organisation {
+    pub id: i64,
+    pub name: String,
+    pub phishing_resistant_only: bool,
+    pub idle_timeout_ms: i64,
+    pub absolute_timeout_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: i64,
+    pub organisation: i64,
+    pub email_token: String,
+    pub email_sealed: Vec<u8>,
+    pub role: Role,
+    pub can_export: bool,
+    pub can_view_pii: bool,
+    /// Projects granted; empty: all of the organisation's.
+    pub projects: Vec<ProjectId>,
+    /// The WebAuthn user handle (a random UUID, not the email).
+    pub webauthn_id: String,
+    pub disabled_ms: Option<i64>,
+}
+
+impl Member {
+    pub fn may_access(&self, project: ProjectId) -> bool {
+        self.projects.is_empty() || self.projects.contains(&project)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub short_id: String,
+    pub member: i64,
+    pub csrf_sha256: Vec<u8>,
+    pub created_ms: i64,
+    pub last_seen_ms: i64,
+    pub expires_ms: i64,
+    pub idle_ms: i64,
+    pub stepped_up_ms: Option<i64>,
+    pub revoked_ms: Option<i64>,
+    pub country: Option<String>,
+}
+
+impl Session {
+    pub fn is_live(&self, now_ms: i64) -> bool {
+        self.revoked_ms.is_none() && now_ms < self.expires_ms && now_ms - self.last_seen_ms < self.idle_ms
+    }
+}
+
+const MEMBER_COLUMNS: &str = "id, organisation, email_token, email_sealed, role, can_export, can_view_pii, projects, webauthn_id, disabled_ms";
+
+fn member_from_row(row: &Row<'_>) -> rusqlite::Result<Member> {
+    let role: String = row.get(4)?;
+    let projects: String = row.get(7)?;
+    Ok(Member {
+        id: row.get(0)?,
+        organisation: row.get(1)?,
+        email_token: row.get(2)?,
+        email_sealed: row.get(3)?,
+        role: Role::parse(&role).unwrap_or(Role::Viewer),
+        can_export: row.get(5)?,
+        can_view_pii: row.get(6)?,
+        projects: serde_json::from_str::<Vec<u32>>(&projects).unwrap_or_default().into_iter().map(ProjectId).collect(),
+        webauthn_id: row.get(8)?,
+        disabled_ms: row.get(9)?,
+    })
+}
+
+const SESSION_COLUMNS: &str = "short_id, member, csrf_sha256, created_ms, last_seen_ms, expires_ms, idle_ms, stepped_up_ms, revoked_ms, country";
+
+fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        short_id: row.get(0)?,
+        member: row.get(1)?,
+        csrf_sha256: row.get(2)?,
+        created_ms: row.get(3)?,
+        last_seen_ms: row.get(4)?,
+        expires_ms: row.get(5)?,
+        idle_ms: row.get(6)?,
+        stepped_up_ms: row.get(7)?,
+        revoked_ms: row.get(8)?,
+        country: row.get(9)?,
+    })
+}
+
+/// What to create a member with.
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    pub email_token: String,
+    pub email_sealed: Vec<u8>,
+    pub role: Role,
+    pub can_export: bool,
+    pub can_view_pii: bool,
+    pub projects: Vec<ProjectId>,
+    pub webauthn_id: String,
+}
+
+impl Meta {
+    /// The instance's organisation, created on first use.
+    pub fn organisation(&self, name: &str) -> Result<Organisation, Error> {
+        let connection = self.connection();
+        connection.execute("INSERT OR IGNORE INTO organisations (name, created_ms) VALUES (?1, ?2)", params![name, events::now_ms()])?;
+        Ok(connection.query_row("SELECT id, name, phishing_resistant_only, idle_timeout_ms, absolute_timeout_ms FROM organisations WHERE name = ?1", [name], |row| {
+            Ok(Organisation { id: row.get(0)?, name: row.get(1)?, phishing_resistant_only: row.get(2)?, idle_timeout_ms: row.get(3)?, absolute_timeout_ms: row.get(4)? })
+        })?)
+    }
+
+    pub fn organisation_by_id(&self, id: i64) -> Result<Organisation, Error> {
+        let connection = self.connection();
+        Ok(connection.query_row("SELECT id, name, phishing_resistant_only, idle_timeout_ms, absolute_timeout_ms FROM organisations WHERE id = ?1", [id], |row| {
+            Ok(Organisation { id: row.get(0)?, name: row.get(1)?, phishing_resistant_only: row.get(2)?, idle_timeout_ms: row.get(3)?, absolute_timeout_ms: row.get(4)? })
+        })?)
+    }
+
+    pub fn set_session_timeouts(&self, organisation: i64, idle_ms: i64, absolute_ms: i64) -> Result<(), Error> {
+        self.connection().execute("UPDATE organisations SET idle_timeout_ms = ?2, absolute_timeout_ms = ?3 WHERE id = ?1", params![organisation, idle_ms, absolute_ms])?;
+        Ok(())
+    }
+
+    pub fn create_member(&self, organisation: i64, member: &NewMember) -> Result<Member, Error> {
+        let id = {
+            let connection = self.connection();
+            let projects: Vec<u32> = member.projects.iter().map(|p| p.0).collect();
+            connection
+                .execute(
+                    "INSERT INTO members (organisation, email_token, email_sealed, role, can_export, can_view_pii, projects, webauthn_id, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![organisation, member.email_token, member.email_sealed, member.role.as_str(), member.can_export, member.can_view_pii, serde_json::to_string(&projects).unwrap_or_default(), member.webauthn_id, events::now_ms()],
+                )
+                .map_err(|e| match e {
+                    rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => Error::Exists("a member with this email".to_owned()),
+                    other => Error::Sqlite(other),
+                })?;
+            connection.last_insert_rowid()
+        };
+        self.member(id)?.ok_or_else(|| Error::NotFound(format!("member {id}")))
+    }
+
+    pub fn member(&self, id: i64) -> Result<Option<Member>, Error> {
+        let connection = self.connection();
+        Ok(connection.query_row(&format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id = ?1"), [id], member_from_row).optional()?)
+    }
+
+    pub fn member_by_email_token(&self, token: &str) -> Result<Option<Member>, Error> {
+        let connection = self.connection();
+        Ok(connection.query_row(&format!("SELECT {MEMBER_COLUMNS} FROM members WHERE email_token = ?1"), [token], member_from_row).optional()?)
+    }
+
+    pub fn members(&self, organisation: i64) -> Result<Vec<Member>, Error> {
+        let connection = self.connection();
+        let mut statement = connection.prepare(&format!("SELECT {MEMBER_COLUMNS} FROM members WHERE organisation = ?1 ORDER BY id"))?;
+        let rows = statement.query_map([organisation], member_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn set_member_access(&self, id: i64, role: Role, can_export: bool, can_view_pii: bool, projects: &[ProjectId]) -> Result<(), Error> {
+        let projects: Vec<u32> = projects.iter().map(|p| p.0).collect();
+        self.connection().execute(
+            "UPDATE members SET role = ?2, can_export = ?3, can_view_pii = ?4, projects = ?5 WHERE id = ?1",
+            params![id, role.as_str(), can_export, can_view_pii, serde_json::to_string(&projects).unwrap_or_default()],
+        )?;
+        Ok(())
+    }
+
+    /// Disables a member and revokes their sessions, in one transaction.
+    pub fn disable_member(&self, id: i64) -> Result<usize, Error> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction()?;
+        let now = events::now_ms();
+        transaction.execute("UPDATE members SET disabled_ms = ?2 WHERE id = ?1 AND disabled_ms IS NULL", params![id, now])?;
+        let revoked = transaction.execute("UPDATE sessions SET revoked_ms = ?2 WHERE member = ?1 AND revoked_ms IS NULL", params![id, now])?;
+        transaction.execute("UPDATE enrolments SET used_ms = ?2 WHERE member = ?1 AND used_ms IS NULL", params![id, now])?;
+        transaction.commit()?;
+        Ok(revoked)
+    }
+
+    pub fn create_enrolment(&self, member: i64, token: &str, expires_ms: i64) -> Result<(), Error> {
+        self.connection().execute("INSERT INTO enrolments (token_sha256, member, expires_ms) VALUES (?1, ?2, ?3)", params![secret_hash(token), member, expires_ms])?;
+        Ok(())
+    }
+
+    /// The member of an unused, unexpired enrolment link.
+    pub fn enrolment_member(&self, token: &str, now_ms: i64) -> Result<Option<i64>, Error> {
+        let connection = self.connection();
+        Ok(connection.query_row("SELECT member FROM enrolments WHERE token_sha256 = ?1 AND used_ms IS NULL AND expires_ms > ?2", params![secret_hash(token), now_ms], |row| row.get(0)).optional()?)
+    }
+
+    /// Marks an enrolment link used; false when it already was (single use).
+    pub fn use_enrolment(&self, token: &str) -> Result<bool, Error> {
+        Ok(self.connection().execute("UPDATE enrolments SET used_ms = ?2 WHERE token_sha256 = ?1 AND used_ms IS NULL", params![secret_hash(token), events::now_ms()])? == 1)
+    }
+
+    pub fn add_passkey(&self, member: i64, credential_id: &str, passkey_json: &str) -> Result<(), Error> {
+        self.connection().execute("INSERT INTO passkeys (member, credential_id, passkey, created_ms) VALUES (?1, ?2, ?3, ?4)", params![member, credential_id, passkey_json, events::now_ms()])?;
+        Ok(())
+    }
+
+    pub fn passkeys(&self, member: i64) -> Result<Vec<(String, String)>, Error> {
+        let connection = self.connection();
+        let mut statement = connection.prepare("SELECT credential_id, passkey FROM passkeys WHERE member = ?1 ORDER BY id")?;
+        let rows = statement.query_map([member], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn update_passkey(&self, credential_id: &str, passkey_json: &str) -> Result<(), Error> {
+        self.connection().execute("UPDATE passkeys SET passkey = ?2, last_used_ms = ?3 WHERE credential_id = ?1", params![credential_id, passkey_json, events::now_ms()])?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_session(&self, id: &str, short_id: &str, member: i64, csrf: &str, expires_ms: i64, idle_ms: i64, country: Option<&str>) -> Result<(), Error> {
+        let now = events::now_ms();
+        self.connection().execute(
+            "INSERT INTO sessions (id_sha256, short_id, member, csrf_sha256, created_ms, last_seen_ms, expires_ms, idle_ms, stepped_up_ms, country) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?5, ?8)",
+            params![secret_hash(id), short_id, member, secret_hash(csrf), now, expires_ms, idle_ms, country],
+        )?;
+        Ok(())
+    }
+
+    /// The session of a cookie value, if it exists (live or not).
+    pub fn session(&self, id: &str) -> Result<Option<Session>, Error> {
+        let connection = self.connection();
+        Ok(connection.query_row(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id_sha256 = ?1"), [secret_hash(id)], session_from_row).optional()?)
+    }
+
+    pub fn touch_session(&self, short_id: &str, now_ms: i64) -> Result<(), Error> {
+        self.connection().execute("UPDATE sessions SET last_seen_ms = ?2 WHERE short_id = ?1", params![short_id, now_ms])?;
+        Ok(())
+    }
+
+    pub fn step_up_session(&self, short_id: &str, now_ms: i64) -> Result<(), Error> {
+        self.connection().execute("UPDATE sessions SET stepped_up_ms = ?2 WHERE short_id = ?1", params![short_id, now_ms])?;
+        Ok(())
+    }
+
+    pub fn sessions_of(&self, member: Option<i64>) -> Result<Vec<Session>, Error> {
+        let connection = self.connection();
+        let mut statement = connection.prepare(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE (?1 IS NULL OR member = ?1) AND revoked_ms IS NULL ORDER BY created_ms"))?;
+        let rows = statement.query_map([member], session_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Revokes sessions: one (by short id), a member's, or all (`None, None`).
+    pub fn revoke_sessions(&self, short_id: Option<&str>, member: Option<i64>) -> Result<usize, Error> {
+        Ok(self.connection().execute(
+            "UPDATE sessions SET revoked_ms = ?3 WHERE revoked_ms IS NULL AND (?1 IS NULL OR short_id = ?1) AND (?2 IS NULL OR member = ?2)",
+            params![short_id, member, events::now_ms()],
+        )?)
+    }
+
+    /// Records a login country; true when it is new for this member.
+    pub fn note_login_country(&self, member: i64, country: &str) -> Result<bool, Error> {
+        Ok(self.connection().execute("INSERT OR IGNORE INTO login_countries (member, country, first_ms) VALUES (?1, ?2, ?3)", params![member, country, events::now_ms()])? == 1)
+    }
+}

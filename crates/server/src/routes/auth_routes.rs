@@ -1,0 +1,313 @@
+//! Sign-in with passkeys and sessions: enrolment, sign-in, step-up,
+//! sign-out, the member's own sessions; and the admin's members and
+//! sessions. Every success and failure is an audit entry.
+
+use super::request::read_body;
+use crate::auth::{session_of, SESSION_COOKIE};
+use crate::error::ApiError;
+use crate::state::{AppState, Inner};
+use audit::{Actor, NewEntry, Outcome};
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+const BODY_BYTES_MAX: usize = 64 * 1024;
+
+fn json_response(status: StatusCode, value: &Value) -> Response {
+    let mut response = (status, serde_json::to_vec(value).unwrap_or_default()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn access_error(error: access::AccessError) -> ApiError {
+    match error {
+        access::AccessError::Meta(e) => ApiError::Internal(e.to_string()),
+        access::AccessError::Keys(e) => ApiError::Internal(e.to_string()),
+        access::AccessError::Config(e) => ApiError::Internal(e),
+        access::AccessError::SignInFailed => ApiError::Unauthorized,
+        other => ApiError::BadRequest(other.to_string()),
+    }
+}
+
+fn country_of(inner: &Inner, parts: &axum::http::request::Parts) -> Option<String> {
+    let ip = super::request_facts(parts, inner).client_ip?;
+    inner.enricher.geo.as_ref().and_then(|geo| geo.lookup(ip).country_code)
+}
+
+fn audit(inner: &Inner, actor: Actor, action: &str, outcome: Outcome, country: Option<String>, detail: Value) -> Result<(), ApiError> {
+    inner.audit.append(NewEntry::new(actor, action, outcome).country(country).detail(detail)).map(|_| ()).map_err(|e| ApiError::Internal(format!("could not write the audit entry: {e}")))
+}
+
+fn member_actor(member: &meta::Member, session: Option<&str>) -> Actor {
+    Actor { kind: if session.is_some() { "session" } else { "member" }.to_owned(), id: session.unwrap_or("-").to_owned(), user: Some(format!("member:{}", member.id)) }
+}
+
+async fn body_json(body: axum::body::Body) -> Result<Value, ApiError> {
+    let bytes = read_body(body, BODY_BYTES_MAX).await?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("expected a JSON object: {e}")))
+}
+
+fn field<T: serde::de::DeserializeOwned>(value: &Value, name: &str) -> Result<T, ApiError> {
+    serde_json::from_value(value.get(name).cloned().unwrap_or(Value::Null)).map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))
+}
+
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await?
+}
+
+/// The answer to a finished sign-in: the session cookie (HttpOnly,
+/// SameSite=Strict, Secure over HTTPS) and the CSRF token, once.
+fn signed_in(inner: &Inner, session: &access::NewSession) -> Response {
+    let max_age = ((session.expires_ms - events::now_ms()) / 1000).max(0);
+    let secure = if inner.access.config().secure_cookies() { "; Secure" } else { "" };
+    let cookie = format!("{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}", session.id);
+    let body = json!({"csrf_token": session.csrf, "session": session.short_id, "expires_ms": session.expires_ms, "member": {"id": session.member.id, "role": session.member.role.as_str()}, "new_country": session.new_country});
+    let mut response = json_response(StatusCode::OK, &body);
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+macro_rules! handler {
+    ($name:ident, |$state:ident, $request:ident| $body:block) => {
+        pub(crate) async fn $name(State($state): State<AppState>, $request: Request) -> Response {
+            let result: Result<Response, ApiError> = async { $body }.await;
+            result.unwrap_or_else(IntoResponse::into_response)
+        }
+    };
+}
+
+handler!(enrol_start, |state, request| {
+    let (_, body) = request.into_parts();
+    let token: String = field(&body_json(body).await?, "token")?;
+    let inner = state.inner.clone();
+    let (ceremony, options) = blocking(move || inner.access.enrol_start(&token).map_err(access_error)).await?;
+    Ok(json_response(StatusCode::OK, &json!({"ceremony": ceremony, "options": options})))
+});
+
+handler!(enrol_finish, |state, request| {
+    let (parts, body) = request.into_parts();
+    let value = body_json(body).await?;
+    let ceremony: String = field(&value, "ceremony")?;
+    let credential: webauthn_rs::prelude::RegisterPublicKeyCredential = field(&value, "credential")?;
+    let inner = state.inner.clone();
+    let country = country_of(&inner, &parts);
+    blocking(move || {
+        let session = inner.access.enrol_finish(&ceremony, &credential, country.as_deref()).map_err(access_error)?;
+        audit(&inner, member_actor(&session.member, Some(&session.short_id)), "auth.enrol", Outcome::Ok, country, Value::Null)?;
+        Ok(signed_in(&inner, &session))
+    })
+    .await
+});
+
+handler!(login_start, |state, request| {
+    let (parts, body) = request.into_parts();
+    let email: String = field(&body_json(body).await?, "email")?;
+    let inner = state.inner.clone();
+    let address = super::request_facts(&parts, &inner).client_ip;
+    inner.limiters.auth_attempt(address)?;
+    inner.limiters.login_account(&email.trim().to_lowercase())?;
+    let country = country_of(&inner, &parts);
+    blocking(move || match inner.access.login_start(&email) {
+        Ok((ceremony, options)) => Ok(json_response(StatusCode::OK, &json!({"ceremony": ceremony, "options": options}))),
+        Err(error) => {
+            audit(&inner, Actor::new("anonymous", "-"), "auth.login.failed", Outcome::Failed, country, json!({"stage": "start"}))?;
+            Err(access_error(error))
+        }
+    })
+    .await
+});
+
+handler!(login_finish, |state, request| {
+    let (parts, body) = request.into_parts();
+    let value = body_json(body).await?;
+    let ceremony: String = field(&value, "ceremony")?;
+    let credential: webauthn_rs::prelude::PublicKeyCredential = field(&value, "credential")?;
+    let inner = state.inner.clone();
+    let country = country_of(&inner, &parts);
+    blocking(move || match inner.access.login_finish(&ceremony, &credential, country.as_deref()) {
+        Ok(session) => {
+            audit(&inner, member_actor(&session.member, Some(&session.short_id)), "auth.login", Outcome::Ok, country.clone(), json!({"new_country": session.new_country}))?;
+            if session.new_country {
+                // A flagged sign-in: the alerts of the incident issue read these.
+                audit(&inner, member_actor(&session.member, Some(&session.short_id)), "auth.login.new_country", Outcome::Ok, country, Value::Null)?;
+            }
+            Ok(signed_in(&inner, &session))
+        }
+        Err(error) => {
+            audit(&inner, Actor::new("anonymous", "-"), "auth.login.failed", Outcome::Failed, country, json!({"stage": "finish"}))?;
+            Err(access_error(error))
+        }
+    })
+    .await
+});
+
+handler!(step_up_start, |state, request| {
+    let (parts, _) = request.into_parts();
+    let inner = state.inner.clone();
+    blocking(move || {
+        let view = session_of(&inner, &parts)?;
+        let (ceremony, options) = inner.access.step_up_start(&view).map_err(access_error)?;
+        Ok(json_response(StatusCode::OK, &json!({"ceremony": ceremony, "options": options})))
+    })
+    .await
+});
+
+handler!(step_up_finish, |state, request| {
+    let (parts, body) = request.into_parts();
+    let value = body_json(body).await?;
+    let ceremony: String = field(&value, "ceremony")?;
+    let credential: webauthn_rs::prelude::PublicKeyCredential = field(&value, "credential")?;
+    let inner = state.inner.clone();
+    let country = country_of(&inner, &parts);
+    blocking(move || {
+        let view = session_of(&inner, &parts)?;
+        inner.access.step_up_finish(&view, &ceremony, &credential).map_err(access_error)?;
+        audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "auth.step_up", Outcome::Ok, country, Value::Null)?;
+        Ok(json_response(StatusCode::OK, &json!({"stepped_up_for_ms": access::STEP_UP_MS})))
+    })
+    .await
+});
+
+handler!(logout, |state, request| {
+    let (parts, _) = request.into_parts();
+    let inner = state.inner.clone();
+    blocking(move || {
+        let view = session_of(&inner, &parts)?;
+        inner.meta.revoke_sessions(Some(&view.session.short_id), None)?;
+        audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "auth.logout", Outcome::Ok, None, Value::Null)?;
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_static("hearth_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"));
+        Ok(response)
+    })
+    .await
+});
+
+fn session_json(session: &meta::Session, current: Option<&str>) -> Value {
+    json!({"id": session.short_id, "member": session.member, "created_ms": session.created_ms, "last_seen_ms": session.last_seen_ms,
+           "expires_ms": session.expires_ms, "country": session.country, "current": current == Some(session.short_id.as_str())})
+}
+
+handler!(me, |state, request| {
+    let (parts, _) = request.into_parts();
+    let inner = state.inner.clone();
+    blocking(move || {
+        let view = session_of(&inner, &parts)?;
+        let email = inner.access.email_of(&view.member).map_err(access_error)?;
+        let now = events::now_ms();
+        Ok(json_response(StatusCode::OK, &json!({
+            "member": {"id": view.member.id, "email": email, "role": view.member.role.as_str(), "can_export": view.member.can_export, "can_view_pii": view.member.can_view_pii},
+            "session": {"id": view.session.short_id, "expires_ms": view.session.expires_ms, "stepped_up": view.stepped_up(now)},
+        })))
+    })
+    .await
+});
+
+handler!(my_sessions, |state, request| {
+    let (parts, _) = request.into_parts();
+    let inner = state.inner.clone();
+    blocking(move || {
+        let view = session_of(&inner, &parts)?;
+        let all = view.member.role >= meta::Role::Admin && form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).any(|(k, v)| k == "all" && v == "true");
+        let sessions = inner.meta.sessions_of(if all { None } else { Some(view.member.id) })?;
+        let now = events::now_ms();
+        let list: Vec<Value> = sessions.iter().filter(|s| s.is_live(now)).map(|s| session_json(s, Some(&view.session.short_id))).collect();
+        Ok(json_response(StatusCode::OK, &json!({"sessions": list})))
+    })
+    .await
+});
+
+pub(crate) async fn revoke_session(State(state): State<AppState>, Path(short_id): Path<String>, request: Request) -> Response {
+    let result: Result<Response, ApiError> = async {
+        let (parts, _) = request.into_parts();
+        let inner = state.inner.clone();
+        blocking(move || {
+            let view = session_of(&inner, &parts)?;
+            let target = inner.meta.sessions_of(None)?.into_iter().find(|s| s.short_id == short_id).ok_or_else(|| ApiError::NotFound("no such live session".to_owned()))?;
+            // Members end their own sessions; admins anyone's.
+            if target.member != view.member.id && view.member.role < meta::Role::Admin {
+                return Err(ApiError::Forbidden("only admins may end other members' sessions".to_owned()));
+            }
+            inner.meta.revoke_sessions(Some(&short_id), None)?;
+            audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "session.revoke", Outcome::Ok, None, json!({"session": short_id, "member": target.member}))?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        })
+        .await
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// An admin's signed-in, stepped-up session (roles and members change only so).
+fn admin_session(inner: &Inner, parts: &axum::http::request::Parts, need_step_up: bool) -> Result<access::SessionView, ApiError> {
+    let view = session_of(inner, parts)?;
+    if view.member.role < meta::Role::Admin {
+        return Err(ApiError::Forbidden(format!("the {} role may not manage members", view.member.role.as_str())));
+    }
+    if need_step_up && !view.stepped_up(events::now_ms()) {
+        return Err(ApiError::Forbidden("step-up required: confirm with your passkey (POST /api/v1/auth/step-up/start), then retry".to_owned()));
+    }
+    Ok(view)
+}
+
+handler!(list_members, |state, request| {
+    let (parts, _) = request.into_parts();
+    let inner = state.inner.clone();
+    blocking(move || {
+        let view = admin_session(&inner, &parts, false)?;
+        let members = inner.meta.members(view.member.organisation)?;
+        let list: Vec<Value> = members
+            .iter()
+            .map(|m| json!({"id": m.id, "email": inner.access.email_of(m).ok().flatten(), "role": m.role.as_str(), "can_export": m.can_export, "can_view_pii": m.can_view_pii,
+                            "projects": m.projects.iter().map(|p| p.0).collect::<Vec<_>>(), "disabled": m.disabled_ms.is_some()}))
+            .collect();
+        audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "members.read", Outcome::Ok, None, json!({"members": list.len()}))?;
+        Ok(json_response(StatusCode::OK, &json!({"members": list})))
+    })
+    .await
+});
+
+handler!(invite_member, |state, request| {
+    let (parts, body) = request.into_parts();
+    let value = body_json(body).await?;
+    let email: String = field(&value, "email")?;
+    let role_text: String = field(&value, "role")?;
+    let role = meta::Role::parse(&role_text).ok_or_else(|| ApiError::BadRequest(format!("role must be owner, admin, analyst or viewer, got {role_text:?}")))?;
+    let can_export: bool = field::<Option<bool>>(&value, "export")?.unwrap_or(false);
+    let can_view_pii: bool = field::<Option<bool>>(&value, "view_pii")?.unwrap_or(false);
+    let projects: Vec<u32> = field::<Option<Vec<u32>>>(&value, "projects")?.unwrap_or_default();
+    let inner = state.inner.clone();
+    blocking(move || {
+        let view = admin_session(&inner, &parts, true)?;
+        if role == meta::Role::Owner && view.member.role != meta::Role::Owner {
+            return Err(ApiError::Forbidden("only owners may make owners".to_owned()));
+        }
+        let projects: Vec<events::ProjectId> = projects.into_iter().map(events::ProjectId).collect();
+        let invitation = inner.access.invite(&email, role, can_export, can_view_pii, &projects).map_err(access_error)?;
+        audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "member.invite", Outcome::Ok, None, json!({"member": invitation.member.id, "role": role.as_str(), "export": can_export, "view_pii": can_view_pii}))?;
+        Ok(json_response(StatusCode::CREATED, &json!({"member": invitation.member.id, "enrolment_link": invitation.link, "expires_ms": invitation.expires_ms})))
+    })
+    .await
+});
+
+pub(crate) async fn disable_member(State(state): State<AppState>, Path(id): Path<i64>, request: Request) -> Response {
+    let result: Result<Response, ApiError> = async {
+        let (parts, _) = request.into_parts();
+        let inner = state.inner.clone();
+        blocking(move || {
+            let view = admin_session(&inner, &parts, true)?;
+            let target = inner.meta.member(id)?.filter(|m| m.organisation == view.member.organisation).ok_or_else(|| ApiError::NotFound(format!("no member {id}")))?;
+            if target.role == meta::Role::Owner && view.member.role != meta::Role::Owner {
+                return Err(ApiError::Forbidden("only owners may disable owners".to_owned()));
+            }
+            let sessions = inner.meta.disable_member(id)?;
+            audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "member.disable", Outcome::Ok, None, json!({"member": id, "sessions_revoked": sessions}))?;
+            Ok(json_response(StatusCode::OK, &json!({"member": id, "sessions_revoked": sessions})))
+        })
+        .await
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
