@@ -155,15 +155,22 @@ handler!(step_up_start, |state, request| {
     .await
 });
 
+/// The body as JSON, parsed only once the caller is known to be signed in:
+/// an anonymous caller learns nothing from validation errors.
+fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("expected a JSON object: {e}")))
+}
+
 handler!(step_up_finish, |state, request| {
     let (parts, body) = request.into_parts();
-    let value = body_json(body).await?;
-    let ceremony: String = field(&value, "ceremony")?;
-    let credential: webauthn_rs::prelude::PublicKeyCredential = field(&value, "credential")?;
+    let bytes = read_body(body, BODY_BYTES_MAX).await?;
     let inner = state.inner.clone();
     let country = country_of(&inner, &parts);
     blocking(move || {
         let view = session_of(&inner, &parts)?;
+        let value = parse_json(&bytes)?;
+        let ceremony: String = field(&value, "ceremony")?;
+        let credential: webauthn_rs::prelude::PublicKeyCredential = field(&value, "credential")?;
         inner.access.step_up_finish(&view, &ceremony, &credential).map_err(access_error)?;
         audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "auth.step_up", Outcome::Ok, country, Value::Null)?;
         Ok(json_response(StatusCode::OK, &json!({"stepped_up_for_ms": access::STEP_UP_MS})))
@@ -271,16 +278,17 @@ handler!(list_members, |state, request| {
 
 handler!(invite_member, |state, request| {
     let (parts, body) = request.into_parts();
-    let value = body_json(body).await?;
-    let email: String = field(&value, "email")?;
-    let role_text: String = field(&value, "role")?;
-    let role = meta::Role::parse(&role_text).ok_or_else(|| ApiError::BadRequest(format!("role must be owner, admin, analyst or viewer, got {role_text:?}")))?;
-    let can_export: bool = field::<Option<bool>>(&value, "export")?.unwrap_or(false);
-    let can_view_pii: bool = field::<Option<bool>>(&value, "view_pii")?.unwrap_or(false);
-    let projects: Vec<u32> = field::<Option<Vec<u32>>>(&value, "projects")?.unwrap_or_default();
+    let bytes = read_body(body, BODY_BYTES_MAX).await?;
     let inner = state.inner.clone();
     blocking(move || {
         let view = admin_session(&inner, &parts, true)?;
+        let value = parse_json(&bytes)?;
+        let email: String = field(&value, "email")?;
+        let role_text: String = field(&value, "role")?;
+        let role = meta::Role::parse(&role_text).ok_or_else(|| ApiError::BadRequest(format!("role must be owner, admin, analyst or viewer, got {role_text:?}")))?;
+        let can_export: bool = field::<Option<bool>>(&value, "export")?.unwrap_or(false);
+        let can_view_pii: bool = field::<Option<bool>>(&value, "view_pii")?.unwrap_or(false);
+        let projects: Vec<u32> = field::<Option<Vec<u32>>>(&value, "projects")?.unwrap_or_default();
         if role == meta::Role::Owner && view.member.role != meta::Role::Owner {
             return Err(ApiError::Forbidden("only owners may make owners".to_owned()));
         }
