@@ -151,10 +151,27 @@ pub(crate) fn authorise(inner: &Inner, parts: &Parts, need: impl Into<Need>) -> 
     let Some(credential) = credential(&parts.headers) else {
         return session_principal(inner, parts, need, country);
     };
+    let principal = credential_principal(inner, parts, &credential, scope, &facts, country)?;
+    if need == Need::RevealPii {
+        // Decrypted personal fields go to people, not programs: a member
+        // holding view_pii, freshly confirmed with their passkey.
+        let why = "revealing personal fields needs a signed-in member with the view_pii permission";
+        let entry = audit::NewEntry::new(principal.actor.clone(), "auth.denied", audit::Outcome::Denied)
+            .project(principal.project.id.0)
+            .country(principal.country.clone())
+            .detail(serde_json::json!({"reason": why, "path": parts.uri.path()}));
+        inner.audit.append(entry).map_err(|e| ApiError::Internal(e.to_string()))?;
+        return Err(ApiError::Forbidden(why.to_owned()));
+    }
+    Ok(principal)
+}
+
+/// The principal of a project secret or an API key, checked for `scope`.
+fn credential_principal(inner: &Inner, parts: &Parts, credential: &str, scope: Scope, facts: &crate::routes::RequestFactsView, country: Option<String>) -> Result<Principal, ApiError> {
     inner.limiters.auth_attempt(facts.client_ip)?;
     let wanted_project = project_param(parts)?;
-    if meta::is_well_formed_key(&credential) {
-        let key = inner.meta.api_key_by_secret(&credential)?.ok_or(ApiError::Unauthorized)?;
+    if meta::is_well_formed_key(credential) {
+        let key = inner.meta.api_key_by_secret(credential)?.ok_or(ApiError::Unauthorized)?;
         let actor = Actor::new("api_key", format!("{}#{}", key.display, key.id));
         let deny = |why: String| -> ApiError {
             let entry = audit::NewEntry::new(actor.clone(), "auth.denied", audit::Outcome::Denied).country(country.clone()).detail(serde_json::json!({"scope": scope.as_str(), "reason": why, "path": parts.uri.path()}));
@@ -187,7 +204,7 @@ pub(crate) fn authorise(inner: &Inner, parts: &Parts, need: impl Into<Need>) -> 
         return Ok(Principal { project, actor, country });
     }
     // The project secret: every scope of its own project, unless disabled.
-    let project = inner.meta.project_by_secret(&credential)?.ok_or(ApiError::Unauthorized)?;
+    let project = inner.meta.project_by_secret(credential)?.ok_or(ApiError::Unauthorized)?;
     if wanted_project.is_some_and(|id| id != project.id.0) {
         return Err(ApiError::Forbidden("the project secret belongs to another project".to_owned()));
     }

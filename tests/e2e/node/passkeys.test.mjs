@@ -151,6 +151,16 @@ test('owner enrols a passkey, signs in and out, steps up, invites and disables a
   assert.equal((await owner.run(() => window.hearth.login('nobody@example.com'))).status, 401);
   assert.equal((await owner.run(() => window.hearth.stepUp())).status, 200);
 
+  // The owner holds view_pii: after the step-up, a profile's email is revealed, and audited.
+  const engage = [{ $token: server.token, $distinct_id: 'pat', $set: { $email: 'pat@example.org', plan: 'pro' } }];
+  const sent = await fetch(`${origin}/engage?verbose=1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(engage) });
+  assert.equal((await sent.json()).status, 1);
+  const masked = await owner.run(() => window.hearth.get('/api/v1/people/pat'));
+  assert.match(masked.body.properties.$email, /^pii:/);
+  const revealed = await owner.run(() => window.hearth.get('/api/v1/people/pat?reveal=true'));
+  assert.equal(revealed.status, 200, JSON.stringify(revealed));
+  assert.equal(revealed.body.properties.$email, 'pat@example.org');
+
   const invited = await owner.run(() => window.hearth.post('/api/v1/admin/members', { email: 'analyst@example.com', role: 'analyst' }));
   assert.equal(invited.status, 201, JSON.stringify(invited));
   const analyst = await member();
@@ -177,14 +187,14 @@ test('owner enrols a passkey, signs in and out, steps up, invites and disables a
 
   const audit = await hearth('audit', 'list', '--json');
   const actions = audit.split('\n').filter(Boolean).map((line) => JSON.parse(line).action);
-  for (const action of ['auth.enrol', 'auth.login', 'auth.login.failed', 'auth.step_up', 'auth.logout', 'member.invite', 'member.disable', 'session.revoke', 'query']) {
+  for (const action of ['auth.enrol', 'auth.login', 'auth.login.failed', 'auth.step_up', 'auth.logout', 'member.invite', 'member.disable', 'session.revoke', 'query', 'pii.reveal']) {
     assert.ok(actions.includes(action), `${action} not audited: ${actions.join(',')}`);
   }
 
   for (const file of await allFiles(server.baseDir)) {
     if (file.endsWith('hearth.log') || file.includes('node_modules')) continue;
     const bytes = await readFile(file);
-    for (const [name, secret] of [['session id', ownerCookie], ['CSRF token', csrf], ['enrolment token', ownerToken], ['member email', 'owner@example.com']]) {
+    for (const [name, secret] of [['session id', ownerCookie], ['CSRF token', csrf], ['enrolment token', ownerToken], ['member email', 'owner@example.com'], ['profile email', 'pat@example.org']]) {
       assert.ok(!bytes.includes(secret), `${name} in plaintext in ${file}`);
     }
   }

@@ -1,5 +1,5 @@
 """The audit log through the real binary: every read (a report, a raw export, a profile read, a
-reveal of personal fields) is an entry naming the credential, the action, the country of the
+refused reveal of personal fields) is an entry naming the credential, the action, the country of the
 source (never the address) and, for reads that return people's rows, a bitmap of whose;
 `hearth audit verify` passes on the untouched log and fails, naming the entry, once an entry is
 edited in the database file."""
@@ -53,15 +53,17 @@ def test_every_read_is_audited_and_the_chain_shows_tampering(hearth_factory):
     assert profiles.status == 200, profiles
     masked = server.request("GET", "/api/v1/people/u1", auth=server.secret_auth).json()
     assert masked["properties"]["$email"].startswith("pii:"), masked
-    revealed = server.request("GET", "/api/v1/people/u1", query={"reveal": "true"}, auth=server.secret_auth).json()
-    assert revealed["properties"]["$email"] == "person1@example.com" and revealed["revealed"] is True, revealed
+    # Reveals are for signed-in members holding view_pii (tests/e2e/node/passkeys.test.mjs),
+    # never for a secret or key.
+    refused = server.request("GET", "/api/v1/people/u1", query={"reveal": "true"}, auth=server.secret_auth)
+    assert refused.status == 403 and "view_pii" in refused.json()["error"], refused
     assert server.request("GET", "/api/v1/people/nobody", auth=server.secret_auth).status == 404
 
     entries = audit(server)
     actions = [e["action"] for e in entries]
-    for action in ("export", "query", "profile.read", "pii.reveal"):
+    for action in ("export", "query", "profile.read", "auth.denied"):
         assert action in actions, actions
-    for entry in entries:
+    for entry in (e for e in entries if e["action"] != "auth.denied"):
         assert entry["actor"] == {"kind": "project_secret", "id": str(server.project_id)}, entry
         assert entry["project"] == server.project_id and entry["outcome"] == "ok"
         assert "127.0.0.1" not in json.dumps(entry), entry
@@ -69,12 +71,13 @@ def test_every_read_is_audited_and_the_chain_shows_tampering(hearth_factory):
     assert bitmap_count(export) == 3 and "plan" in export["detail"]["fields"], export
     query = next(e for e in entries if e["action"] == "query")
     assert query["detail"]["spec"]["report"] == "profiles" and bitmap_count(query) == 3, query
-    reveal = next(e for e in entries if e["action"] == "pii.reveal")
-    assert reveal["detail"]["fields"] == ["$email"] and bitmap_count(reveal) == 1, reveal
+    read = next(e for e in entries if e["action"] == "profile.read" and e["detail"].get("returned_profiles") == 1)
+    assert bitmap_count(read) == 1, read
     # The bitmap is a portable roaring bitmap (cookie 12346 or 12347 first).
-    cookie = int.from_bytes(base64.b64decode(reveal["users"]["bitmap"])[:2], "little")
+    cookie = int.from_bytes(base64.b64decode(read["users"]["bitmap"])[:2], "little")
     assert cookie in (12346, 12347), cookie
-    assert [e["action"] for e in audit(server, action="pii.reveal")] == ["pii.reveal"]
+    denied = audit(server, action="auth.denied")
+    assert len(denied) == 1 and "view_pii" in denied[0]["detail"]["reason"] and denied[0]["outcome"] == "denied", denied
     assert audit(server, action="audit.read"), "reading the audit is audited too"
     no_secret = server.request("GET", "/api/v1/audit")
     assert no_secret.status == 401
@@ -82,14 +85,14 @@ def test_every_read_is_audited_and_the_chain_shows_tampering(hearth_factory):
     assert server.stop() == 0
     verified = hearth_cli("audit", "verify", "--data", str(server.data_dir))
     assert verified.returncode == 0 and "intact" in verified.stdout, verified
-    listed = hearth_cli("audit", "list", "--data", str(server.data_dir), "--json", "--action", "pii.reveal")
+    listed = hearth_cli("audit", "list", "--data", str(server.data_dir), "--json", "--action", "auth.denied")
     assert listed.returncode == 0, listed
-    assert [json.loads(line)["action"] for line in listed.stdout.splitlines()] == ["pii.reveal"]
+    assert [json.loads(line)["action"] for line in listed.stdout.splitlines()] == ["auth.denied"]
 
-    # An insider edits the reveal out of the record: verification names the entry.
+    # An insider edits the refused reveal out of the record: verification names the entry.
     connection = sqlite3.connect(server.data_dir / "audit.sqlite")
-    seq = connection.execute("SELECT seq FROM audit WHERE action = 'pii.reveal'").fetchone()[0]
-    connection.execute("UPDATE audit SET body = replace(body, 'pii.reveal', 'profile.read') WHERE seq = ?", (seq,))
+    seq = connection.execute("SELECT seq FROM audit WHERE action = 'auth.denied'").fetchone()[0]
+    connection.execute("UPDATE audit SET body = replace(body, 'auth.denied', 'profile.read') WHERE seq = ?", (seq,))
     connection.commit()
     connection.close()
     broken = hearth_cli("audit", "verify", "--data", str(server.data_dir))

@@ -11,6 +11,9 @@ mod profiles;
 mod query;
 mod request;
 
+/// What the request says about its sender (address after trusted proxies, user agent).
+pub(crate) type RequestFactsView = request::RequestFacts;
+
 pub(crate) fn request_facts(parts: &axum::http::request::Parts, inner: &crate::state::Inner) -> request::RequestFacts {
     request::RequestFacts::from_parts(parts, inner)
 }
