@@ -6,6 +6,14 @@ use meta::{Member, Session};
 use serde_json::Value;
 use webauthn_rs::prelude::{Passkey, PublicKeyCredential, RegisterPublicKeyCredential, Uuid};
 
+/// A recovery code: 80 random bits as four groups of four base32 characters.
+fn recovery_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let bytes: [u8; 16] = rand::random();
+    let chars: Vec<char> = bytes.iter().map(|b| ALPHABET[(*b as usize) % 32] as char).collect();
+    chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
+}
+
 /// How long a step-up lasts.
 pub const STEP_UP_MS: i64 = 5 * 60 * 1000;
 /// Sessions are touched at most this often (idle timeouts are minutes).
@@ -22,6 +30,8 @@ pub struct NewSession {
     pub expires_ms: i64,
     /// The sign-in came from a country this member never used before.
     pub new_country: bool,
+    /// After an enrolment: ten single-use recovery codes, shown once.
+    pub recovery_codes: Vec<String>,
 }
 
 /// A live session and its member.
@@ -74,7 +84,24 @@ impl Access {
         let json = serde_json::to_string(&passkey).map_err(|e| AccessError::Invalid(e.to_string()))?;
         self.meta.add_passkey(member, &hex::encode(passkey.cred_id()), &json)?;
         let member = Self::usable(self.meta.member(member)?)?;
-        self.open_session(member, country)
+        let codes: Vec<String> = (0..10).map(|_| recovery_code()).collect();
+        self.meta.set_recovery_codes(member.id, &codes)?;
+        let mut session = self.open_session(member, country)?;
+        session.recovery_codes = codes;
+        Ok(session)
+    }
+
+    /// A recovery code of a member who lost every passkey: used up, it gives
+    /// an enrolment link (fifteen minutes) to register a new passkey, and
+    /// nothing else. Returns the link's token.
+    pub fn recover(&self, email: &str, code: &str) -> Result<String, AccessError> {
+        let member = Self::usable(self.member_by_email(email).unwrap_or(None))?;
+        if !self.meta.use_recovery_code(member.id, &code.trim().to_uppercase())? {
+            return Err(AccessError::SignInFailed);
+        }
+        let token = hex::encode(rand::random::<[u8; 32]>());
+        self.meta.create_enrolment(member.id, &token, events::now_ms() + 15 * 60 * 1000)?;
+        Ok(token)
     }
 
     /// Starts signing in: request options for `navigator.credentials.get`.
@@ -141,7 +168,7 @@ impl Access {
             Some(country) => self.meta.note_login_country(member.id, country)? && !self.meta.sessions_of(Some(member.id))?.iter().all(|s| s.short_id == short_id),
             None => false,
         };
-        Ok(NewSession { id, short_id, csrf, member, expires_ms, new_country })
+        Ok(NewSession { id, short_id, csrf, member, expires_ms, new_country, recovery_codes: Vec::new() })
     }
 
     /// The live session of a cookie value, touched; `None` when unknown,

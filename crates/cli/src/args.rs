@@ -280,6 +280,17 @@ pub(crate) enum AdminCommand {
         #[command(flatten)]
         data: DataArg,
     },
+    /// The organisation's session timeouts (default 30m idle, 12h absolute).
+    Sessions {
+        #[command(flatten)]
+        data: DataArg,
+        /// Idle timeout, e.g. 30m.
+        #[arg(long)]
+        idle: String,
+        /// Absolute lifetime, e.g. 12h.
+        #[arg(long)]
+        absolute: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

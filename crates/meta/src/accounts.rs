@@ -286,6 +286,28 @@ impl Meta {
         )?)
     }
 
+    /// Replaces a member's recovery codes (stored as hashes).
+    pub fn set_recovery_codes(&self, member: i64, codes: &[String]) -> Result<(), Error> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction()?;
+        transaction.execute("DELETE FROM recovery_codes WHERE member = ?1", [member])?;
+        for code in codes {
+            transaction.execute("INSERT INTO recovery_codes (member, code_sha256) VALUES (?1, ?2)", params![member, secret_hash(code)])?;
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Uses up a recovery code; false when it is unknown or was used.
+    pub fn use_recovery_code(&self, member: i64, code: &str) -> Result<bool, Error> {
+        Ok(self.connection().execute("UPDATE recovery_codes SET used_ms = ?3 WHERE member = ?1 AND code_sha256 = ?2 AND used_ms IS NULL", params![member, secret_hash(code), events::now_ms()])? == 1)
+    }
+
+    pub fn set_phishing_resistant_only(&self, organisation: i64, on: bool) -> Result<(), Error> {
+        self.connection().execute("UPDATE organisations SET phishing_resistant_only = ?2 WHERE id = ?1", params![organisation, on])?;
+        Ok(())
+    }
+
     /// Records a login country; true when it is new for this member.
     pub fn note_login_country(&self, member: i64, country: &str) -> Result<bool, Error> {
         Ok(self.connection().execute("INSERT OR IGNORE INTO login_countries (member, country, first_ms) VALUES (?1, ?2, ?3)", params![member, country, events::now_ms()])? == 1)

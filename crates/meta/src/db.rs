@@ -173,6 +173,12 @@ const MIGRATIONS: &[&str] = &[
         first_ms INTEGER NOT NULL,
         PRIMARY KEY (member, country)
     ) WITHOUT ROWID;",
+    "CREATE TABLE recovery_codes (
+        member INTEGER NOT NULL REFERENCES members(id),
+        code_sha256 BLOB NOT NULL,
+        used_ms INTEGER,
+        PRIMARY KEY (member, code_sha256)
+    ) WITHOUT ROWID;",
 ];
 
 /// The metadata database. Calls block on SQLite; async callers wrap them in

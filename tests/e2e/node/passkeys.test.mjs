@@ -132,6 +132,9 @@ test('owner enrols a passkey, signs in and out, steps up, invites and disables a
   const [cookie] = (await owner.context.cookies()).filter((c) => c.name === 'hearth_session');
   assert.ok(cookie && cookie.httpOnly && cookie.sameSite === 'Strict', JSON.stringify(cookie));
   assert.equal((await owner.run((t) => window.hearth.enrol(t), ownerToken)).status, 400, 'an enrolment link works once');
+  const codes = enrolled.body.recovery_codes;
+  assert.equal(codes.length, 10);
+  assert.match(codes[0], /^[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$/);
 
   const me = await owner.run(() => window.hearth.get('/api/v1/auth/me'));
   assert.equal(me.status, 200);
@@ -178,16 +181,27 @@ test('owner enrols a passkey, signs in and out, steps up, invites and disables a
   assert.equal(disabled.status, 200, JSON.stringify(disabled));
   assert.equal((await analyst.run(() => window.hearth.get('/api/v1/auth/me'))).status, 401, 'disabling kills the session on its next request');
 
+  // Every passkey lost: a recovery code gives an enrolment link (once), and a new passkey.
+  const recovered = await fetch(`${origin}/api/v1/auth/recover`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'owner@example.com', code: codes[3] }) });
+  assert.equal(recovered.status, 200);
+  const { enrolment_token: recoveryToken } = await recovered.json();
+  const again2 = await fetch(`${origin}/api/v1/auth/recover`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'owner@example.com', code: codes[3] }) });
+  assert.equal(again2.status, 401, 'recovery codes are single use');
+  const newDevice = await member();
+  assert.equal((await newDevice.run((t) => window.hearth.enrol(t), recoveryToken)).status, 200, 'the recovered owner registers a new passkey');
+  assert.equal((await newDevice.run(() => window.hearth.get('/api/v1/auth/me'))).body.member.email, 'owner@example.com');
+
   const sessions = await owner.run(() => window.hearth.get('/api/v1/auth/sessions'));
-  assert.equal(sessions.body.sessions.length, 1, JSON.stringify(sessions.body));
+  assert.equal(sessions.body.sessions.length, 2, JSON.stringify(sessions.body));
   const ownerCookie = (await owner.context.cookies()).find((c) => c.name === 'hearth_session').value;
   const csrf = await owner.run(() => window.hearth.csrf);
   await hearth('sessions', 'revoke', '--all');
   assert.equal((await owner.run(() => window.hearth.get('/api/v1/auth/me'))).status, 401, 'the emergency switch bites on the next request');
+  assert.equal((await newDevice.run(() => window.hearth.get('/api/v1/auth/me'))).status, 401, 'every session');
 
   const audit = await hearth('audit', 'list', '--json');
   const actions = audit.split('\n').filter(Boolean).map((line) => JSON.parse(line).action);
-  for (const action of ['auth.enrol', 'auth.login', 'auth.login.failed', 'auth.step_up', 'auth.logout', 'member.invite', 'member.disable', 'session.revoke', 'query', 'pii.reveal']) {
+  for (const action of ['auth.enrol', 'auth.login', 'auth.login.failed', 'auth.step_up', 'auth.logout', 'member.invite', 'member.disable', 'session.revoke', 'query', 'pii.reveal', 'auth.recover', 'auth.recover.failed']) {
     assert.ok(actions.includes(action), `${action} not audited: ${actions.join(',')}`);
   }
 

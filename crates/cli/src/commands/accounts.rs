@@ -33,6 +33,19 @@ pub(crate) fn run_admin(config: &Config, command: AdminCommand) -> anyhow::Resul
             print_invitation(&invitation);
             Ok(())
         }
+        AdminCommand::Sessions { data, idle, absolute } => {
+            let (data, access) = open(config, &data)?;
+            let idle_ms = crate::commands::api_keys::parse_duration_ms(&idle)?;
+            let absolute_ms = crate::commands::api_keys::parse_duration_ms(&absolute)?;
+            if idle_ms < 60_000 || absolute_ms < idle_ms {
+                anyhow::bail!("the idle timeout must be at least a minute and at most the absolute lifetime");
+            }
+            let organisation = access.meta().organisation("default")?;
+            access.meta().set_session_timeouts(organisation.id, idle_ms, absolute_ms)?;
+            audit_cli(config, &data, None, "organisation.session_timeouts", json!({"idle_ms": idle_ms, "absolute_ms": absolute_ms}))?;
+            println!("sessions from now on: idle timeout {idle}, absolute lifetime {absolute}");
+            Ok(())
+        }
     }
 }
 

@@ -62,7 +62,10 @@ fn signed_in(inner: &Inner, session: &access::NewSession) -> Response {
     let max_age = ((session.expires_ms - events::now_ms()) / 1000).max(0);
     let secure = if inner.access.config().secure_cookies() { "; Secure" } else { "" };
     let cookie = format!("{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}", session.id);
-    let body = json!({"csrf_token": session.csrf, "session": session.short_id, "expires_ms": session.expires_ms, "member": {"id": session.member.id, "role": session.member.role.as_str()}, "new_country": session.new_country});
+    let mut body = json!({"csrf_token": session.csrf, "session": session.short_id, "expires_ms": session.expires_ms, "member": {"id": session.member.id, "role": session.member.role.as_str()}, "new_country": session.new_country});
+    if !session.recovery_codes.is_empty() {
+        body["recovery_codes"] = json!(session.recovery_codes);
+    }
     let mut response = json_response(StatusCode::OK, &body);
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
@@ -138,6 +141,29 @@ handler!(login_finish, |state, request| {
         }
         Err(error) => {
             audit(&inner, Actor::new("anonymous", "-"), "auth.login.failed", Outcome::Failed, country, json!({"stage": "finish"}))?;
+            Err(access_error(error))
+        }
+    })
+    .await
+});
+
+handler!(recover, |state, request| {
+    let (parts, body) = request.into_parts();
+    let value = body_json(body).await?;
+    let email: String = field(&value, "email")?;
+    let code: String = field(&value, "code")?;
+    let inner = state.inner.clone();
+    let address = super::request_facts(&parts, &inner).client_ip;
+    inner.limiters.auth_attempt(address)?;
+    inner.limiters.login_account(&email.trim().to_lowercase())?;
+    let country = country_of(&inner, &parts);
+    blocking(move || match inner.access.recover(&email, &code) {
+        Ok(token) => {
+            audit(&inner, Actor::new("anonymous", "-"), "auth.recover", Outcome::Ok, country, Value::Null)?;
+            Ok(json_response(StatusCode::OK, &json!({"enrolment_token": token, "expires_in_ms": 900_000})))
+        }
+        Err(error) => {
+            audit(&inner, Actor::new("anonymous", "-"), "auth.recover.failed", Outcome::Failed, country, Value::Null)?;
             Err(access_error(error))
         }
     })
