@@ -28,7 +28,19 @@ pub(crate) struct Config {
     pub(crate) audit: AuditSection,
     pub(crate) network: NetworkSection,
     pub(crate) auth: AuthSection,
+    pub(crate) tls: TlsSection,
     pub(crate) rate_limits: RateLimitsSection,
+}
+
+/// HTTPS with rustls: both files set, or neither (plain HTTP, e.g. behind a
+/// proxy that terminates TLS).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct TlsSection {
+    /// PEM certificate chain.
+    pub(crate) certificate: String,
+    /// PEM private key.
+    pub(crate) key: String,
 }
 
 /// Members' sign-in.
@@ -167,6 +179,7 @@ impl Default for Config {
             audit: AuditSection::default(),
             network: NetworkSection::default(),
             auth: AuthSection::default(),
+            tls: TlsSection::default(),
             rate_limits: RateLimitsSection::default(),
         }
     }

@@ -15,6 +15,8 @@ pub struct ServerConfig {
     /// settings) answers; ingestion is not affected.
     pub api_allowed: Vec<IpNet>,
     pub rate_limits: RateLimits,
+    /// Served over TLS: responses carry Strict-Transport-Security.
+    pub tls: bool,
 }
 
 /// GCRA rate limits (requests per second, and the burst allowed above it).
@@ -49,6 +51,7 @@ impl Default for ServerConfig {
             blocked: Vec::new(),
             api_allowed: Vec::new(),
             rate_limits: RateLimits::default(),
+            tls: false,
         }
     }
 }

@@ -16,6 +16,7 @@ mod error;
 mod rate_limit;
 mod routes;
 mod state;
+pub mod tls;
 
 pub use config::{RateLimits, ServerConfig};
 pub use routes::{route_rules, Access, RouteRule};
@@ -26,6 +27,19 @@ use axum::Router;
 /// Builds the application router.
 pub fn router(state: AppState) -> Router {
     routes::router(state)
+}
+
+/// Serves HTTPS until the shutdown future completes.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = tls::TlsListener::new(listener, acceptor)?.tap_io(|_| {});
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
 /// Serves until the shutdown future completes.

@@ -40,6 +40,7 @@ pub(crate) fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         blocked: cidrs(&config.network.blocked, "network.blocked")?,
         api_allowed: cidrs(&config.network.api_allowed, "network.api_allowed")?,
         rate_limits: config.rate_limits.to_server(),
+        tls: !config.tls.certificate.is_empty(),
         ..server::ServerConfig::default()
     };
     let audit = crate::commands::open_audit(&config, &data)?;
@@ -51,8 +52,18 @@ pub(crate) fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().max_blocking_threads(4).enable_all().build()?;
     let served = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
-        tracing::info!(listen = %listener.local_addr()?, data = %data.display(), "hearth is serving");
-        server::serve(listener, state, shutdown_signal()).await.context("serving")
+        match (config.tls.certificate.is_empty(), config.tls.key.is_empty()) {
+            (true, true) => {
+                tracing::info!(listen = %listener.local_addr()?, data = %data.display(), "hearth is serving");
+                server::serve(listener, state, shutdown_signal()).await.context("serving")
+            }
+            (false, false) => {
+                let acceptor = server::tls::acceptor(std::path::Path::new(&config.tls.certificate), std::path::Path::new(&config.tls.key))?;
+                tracing::info!(listen = %listener.local_addr()?, data = %data.display(), "hearth is serving HTTPS");
+                server::serve_tls(listener, acceptor, state, shutdown_signal()).await.context("serving")
+            }
+            _ => anyhow::bail!("[tls] needs both certificate and key (or neither, for plain HTTP)"),
+        }
     });
     stop_jobs.store(true, std::sync::atomic::Ordering::Release);
     let _ = jobs.join();

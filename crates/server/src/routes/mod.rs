@@ -161,7 +161,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(api)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), refuse_blocked))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
@@ -182,7 +182,7 @@ async fn refuse_blocked(axum::extract::State(state): axum::extract::State<AppSta
 
 /// Headers every response carries: no script may run from an API answer,
 /// no page may frame one, no type sniffing, no referrer.
-async fn security_headers(request: Request, next: Next) -> Response {
+async fn security_headers(axum::extract::State(state): axum::extract::State<AppState>, request: Request, next: Next) -> Response {
     use axum::http::{header, HeaderValue};
     // A Basic challenge makes a browser pop up a password dialog (and a
     // headless one wait for ever): pages signed in by cookie never get one.
@@ -197,6 +197,9 @@ async fn security_headers(request: Request, next: Next) -> Response {
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if state.inner.config.tls {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    }
     response
 }
 
