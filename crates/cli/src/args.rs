@@ -56,6 +56,9 @@ pub(crate) enum Command {
     /// Members' sessions: list, and revoke (the emergency switch: --all).
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Incident response: contain a credential, an address or everything.
+    #[command(subcommand)]
+    Incident(IncidentCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -347,6 +350,42 @@ pub(crate) enum SessionsCommand {
         member: Option<String>,
         #[arg(long, conflicts_with_all = ["id", "member"])]
         all: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum IncidentCommand {
+    /// Cut off a credential, a member, a session, an address, or everything.
+    /// Each step is audited, printed, and holds on the very next request.
+    Contain {
+        #[command(flatten)]
+        data: DataArg,
+        /// An API key id: disabled.
+        #[arg(long)]
+        key: Option<i64>,
+        /// A member's email: their sessions revoked, the member disabled.
+        #[arg(long)]
+        user: Option<String>,
+        /// A session's short id: revoked.
+        #[arg(long)]
+        session: Option<String>,
+        /// An address or CIDR: blocked everywhere, ingestion included.
+        #[arg(long)]
+        address: Option<String>,
+        /// Everything: every session revoked, every key disabled, every
+        /// project secret rotated, every public token rotated (the old one
+        /// keeps collecting for --token-overlap), exports frozen.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value = "24h")]
+        token_overlap: String,
+    },
+    /// Lift the export freeze (and, with --address, a block).
+    Lift {
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long)]
+        address: Option<String>,
     },
 }
 

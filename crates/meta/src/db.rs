@@ -179,6 +179,12 @@ const MIGRATIONS: &[&str] = &[
         used_ms INTEGER,
         PRIMARY KEY (member, code_sha256)
     ) WITHOUT ROWID;",
+    "ALTER TABLE organisations ADD COLUMN exports_frozen_ms INTEGER;
+    CREATE TABLE blocked_addresses (
+        cidr TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    );",
 ];
 
 /// The metadata database. Calls block on SQLite; async callers wrap them in
@@ -234,6 +240,12 @@ impl Meta {
     /// Changes whenever an erasure is recorded, here or by another process.
     pub fn erasure_generation(&self) -> u64 {
         self.erasure_generation.load(std::sync::atomic::Ordering::Acquire) + self.external_changes()
+    }
+
+    /// Changes whenever another process (the CLI) commits: what caches of
+    /// rarely changed tables (blocked addresses) key on.
+    pub fn external_generation(&self) -> u64 {
+        self.external_changes()
     }
 
     /// SQLite's count of commits by other connections (the CLI while the

@@ -13,6 +13,7 @@
 mod accounts;
 mod api_keys;
 mod cohorts;
+mod containment;
 mod db;
 mod error;
 mod identity;

@@ -117,6 +117,9 @@ fn session_principal(inner: &Inner, parts: &Parts, need: Need, country: Option<S
         Need::Scope(Scope::Export) | Need::RevealPii if !view.stepped_up(now) => return Err(step_up()),
         Need::Scope(Scope::Export) | Need::RevealPii => {}
     }
+    if need == Need::Scope(Scope::Export) {
+        refuse_frozen_exports(inner)?;
+    }
     let projects = inner.meta.projects()?;
     let project = match project_param(parts)? {
         Some(id) => projects.into_iter().find(|p| p.id.0 == id).ok_or_else(|| ApiError::Forbidden(format!("no access to project {id}")))?,
@@ -133,6 +136,15 @@ fn session_principal(inner: &Inner, parts: &Parts, need: Need, country: Option<S
     }
     let actor = Actor { kind: "session".to_owned(), id: view.session.short_id.clone(), user: Some(format!("member:{}", member.id)) };
     Ok(Principal { project, actor, country })
+}
+
+/// Exports frozen by an incident containment stay refused until an owner
+/// lifts the freeze.
+fn refuse_frozen_exports(inner: &Inner) -> Result<(), ApiError> {
+    if inner.meta.exports_frozen()? {
+        return Err(ApiError::Forbidden("exports are frozen by an incident containment until an owner lifts it (hearth incident lift)".to_owned()));
+    }
+    Ok(())
 }
 
 /// Authorises a request. Blocking (SQLite).
@@ -217,6 +229,7 @@ fn credential_principal(inner: &Inner, parts: &Parts, credential: &str, scope: S
 fn limit(inner: &Inner, actor: &Actor, scope: Scope) -> Result<(), ApiError> {
     let label = actor.label();
     if scope == Scope::Export {
+        refuse_frozen_exports(inner)?;
         inner.limiters.export(&label)?;
     }
     if scope != Scope::Ingest {

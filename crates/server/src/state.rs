@@ -39,6 +39,8 @@ pub(crate) struct Inner {
     pub(crate) engine: query::Engine,
     pub(crate) protector: Arc<protect::Protector>,
     pub(crate) limiters: crate::rate_limit::Limiters,
+    /// Addresses blocked by containment, with the meta generation they were read at.
+    blocked: RwLock<(u64, Vec<ipnet::IpNet>)>,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
         AppState {
             inner: Arc::new(Inner {
                 limiters: crate::rate_limit::Limiters::new(&config.rate_limits),
+                blocked: RwLock::new((u64::MAX, Vec::new())),
                 access,
                 audit,
                 protector,
@@ -64,6 +67,27 @@ impl AppState {
 }
 
 impl Inner {
+    /// True when `ip` is blocked by the configuration or by containment
+    /// (read again whenever the metadata changed, so a block holds on the
+    /// next request).
+    pub(crate) fn is_blocked(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        if self.config.blocked.iter().any(|net| net.contains(&ip)) {
+            return true;
+        }
+        let generation = self.meta.external_generation().wrapping_add(self.meta.policy_generation());
+        {
+            let cached = self.blocked.read().unwrap_or_else(|p| p.into_inner());
+            if cached.0 == generation {
+                return cached.1.iter().any(|net| net.contains(&ip));
+            }
+        }
+        let nets: Vec<ipnet::IpNet> = self.meta.blocked_addresses().unwrap_or_default().iter().filter_map(|text| text.parse().ok()).collect();
+        let blocked = nets.iter().any(|net| net.contains(&ip));
+        *self.blocked.write().unwrap_or_else(|p| p.into_inner()) = (generation, nets);
+        blocked
+    }
+
     /// The project of a public token; blocking (SQLite) on a cache miss.
     pub(crate) fn project_by_token(&self, token: &str) -> Result<Option<Project>, meta::Error> {
         if let Some((project, at)) = self.projects_by_token.read().unwrap_or_else(|p| p.into_inner()).get(token)

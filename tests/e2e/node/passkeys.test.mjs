@@ -193,11 +193,15 @@ test('owner enrols a passkey, signs in and out, steps up, invites and disables a
 
   const sessions = await owner.run(() => window.hearth.get('/api/v1/auth/sessions'));
   assert.equal(sessions.body.sessions.length, 2, JSON.stringify(sessions.body));
+  // Containment of one session: the new device's, from the command line.
+  const deviceSession = sessions.body.sessions.find((s) => !s.current).id;
+  assert.match(await hearth('incident', 'contain', '--session', deviceSession), /revoked 1 session/);
+  assert.equal((await newDevice.run(() => window.hearth.get('/api/v1/auth/me'))).status, 401, 'a contained session dies on its next request');
+  assert.equal((await owner.run(() => window.hearth.get('/api/v1/auth/me'))).status, 200, 'the others live');
   const ownerCookie = (await owner.context.cookies()).find((c) => c.name === 'hearth_session').value;
   const csrf = await owner.run(() => window.hearth.csrf);
   await hearth('sessions', 'revoke', '--all');
   assert.equal((await owner.run(() => window.hearth.get('/api/v1/auth/me'))).status, 401, 'the emergency switch bites on the next request');
-  assert.equal((await newDevice.run(() => window.hearth.get('/api/v1/auth/me'))).status, 401, 'every session');
 
   const audit = await hearth('audit', 'list', '--json');
   const actions = audit.split('\n').filter(Boolean).map((line) => JSON.parse(line).action);

@@ -7,6 +7,7 @@ mod export;
 mod gdpr;
 mod generate;
 mod import;
+mod incident;
 mod keys;
 mod privacy;
 mod project;
@@ -37,6 +38,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin(command) => accounts::run_admin(&config, command),
         Command::Members(command) => accounts::run_members(&config, command),
         Command::Sessions(command) => accounts::run_sessions(&config, command),
+        Command::Incident(command) => incident::run(&config, command),
     }
 }
 

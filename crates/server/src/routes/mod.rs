@@ -168,16 +168,13 @@ pub(crate) fn router(state: AppState) -> Router {
 
 /// Addresses on the blocklist get nothing, ingestion included.
 async fn refuse_blocked(axum::extract::State(state): axum::extract::State<AppState>, request: Request, next: Next) -> Response {
-    if !state.inner.config.blocked.is_empty() {
-        let (parts, body) = request.into_parts();
-        let address = request::RequestFacts::from_parts(&parts, &state.inner).client_ip;
-        if address.is_some_and(|ip| state.inner.config.blocked.iter().any(|net| net.contains(&ip.to_canonical()))) {
-            metrics::counter!("hearth_blocked_requests_total").increment(1);
-            return crate::error::ApiError::Forbidden("this address is blocked".to_owned()).into_response();
-        }
-        return next.run(Request::from_parts(parts, body)).await;
+    let (parts, body) = request.into_parts();
+    let address = request::RequestFacts::from_parts(&parts, &state.inner).client_ip;
+    if address.is_some_and(|ip| state.inner.is_blocked(ip)) {
+        metrics::counter!("hearth_blocked_requests_total").increment(1);
+        return crate::error::ApiError::Forbidden("this address is blocked".to_owned()).into_response();
     }
-    next.run(request).await
+    next.run(Request::from_parts(parts, body)).await
 }
 
 /// Headers every response carries: no script may run from an API answer,

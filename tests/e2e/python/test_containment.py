@@ -1,0 +1,65 @@
+"""`hearth incident contain` against a running server: a key, an address, then everything. Each
+effect holds on the very next request; ingestion through the rotated-away public token keeps
+working during its overlap; exports stay frozen until `hearth incident lift`."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+
+from hearth_harness import HEARTH_BIN, REPO_ROOT, basic_auth, utc_date
+
+
+def cli(server, *args) -> str:
+    result = subprocess.run([HEARTH_BIN, *args, "--data", str(server.data_dir)], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result
+    return result.stdout
+
+
+def track(server, token: str, address: str) -> int:
+    body = json.dumps([{"event": "Contained", "properties": {"token": token, "distinct_id": "u1"}}])
+    response = server.request("POST", "/track", query={"verbose": "1"}, body=body,
+                              headers={"Content-Type": "application/json", "X-Forwarded-For": address})
+    return response.status if response.status != 200 else (200 if response.json().get("status") == 1 else 0)
+
+
+def test_containment_takes_effect_on_the_next_request(hearth_factory):
+    server = hearth_factory(name="contain", trusted_proxies=["127.0.0.1/32"])
+    cli(server, "service-account", "create", "etl")
+    created = json.loads(cli(server, "api-key", "create", "--account", "etl", "--scope", "read,export", "--project", "contain", "--json"))
+    key_auth = basic_auth(created["key"])
+    findings = lambda auth: server.request("GET", "/api/v1/privacy/findings", auth=auth).status  # noqa: E731
+    assert findings(key_auth) == 200
+
+    out = cli(server, "incident", "contain", "--key", str(created["id"]))
+    assert f"disabled API key {created['id']}" in out, out
+    assert findings(key_auth) == 401
+
+    assert track(server, server.token, "198.51.100.7") == 200
+    out = cli(server, "incident", "contain", "--address", "203.0.113.0/24")
+    assert "blocked 203.0.113.0/24" in out, out
+    assert track(server, server.token, "203.0.113.9") == 403, "blocked on ingestion too"
+    assert track(server, server.token, "198.51.100.7") == 200
+
+    day = utc_date(time.time())
+    export = lambda auth: server.request("GET", "/api/2.0/export", query={"from_date": day, "to_date": day}, auth=auth)  # noqa: E731
+    assert export(server.secret_auth).status == 200
+    out = cli(server, "incident", "contain", "--all", "--token-overlap", "1h")
+    secret = re.search(r"new secret (\w+)", out).group(1)
+    token = re.search(r"new public token (\w+)", out).group(1)
+    assert "froze exports" in out and "revoked all" in out, out
+    assert export(server.secret_auth).status == 401, "the old secret dies at once"
+    frozen = export(basic_auth(secret))
+    assert frozen.status == 403 and "frozen" in frozen.json()["error"], frozen
+    assert track(server, server.token, "198.51.100.7") == 200, "the old token keeps collecting during the overlap"
+    assert track(server, token, "198.51.100.7") == 200
+    cli(server, "incident", "lift")
+    assert export(basic_auth(secret)).status == 200
+    cli(server, "incident", "lift", "--address", "203.0.113.0/24")
+    assert track(server, token, "203.0.113.9") == 200
+
+    audit = cli(server, "audit", "list", "--json", "--action", "incident.contain.freeze")
+    assert len(audit.strip().splitlines()) == 1, audit
