@@ -17,6 +17,7 @@
 mod ceremonies;
 mod error;
 mod members;
+mod password;
 mod sessions;
 
 pub use error::AccessError;

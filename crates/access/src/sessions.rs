@@ -157,6 +157,10 @@ impl Access {
         Ok(())
     }
 
+    pub(crate) fn open_session_for(&self, member: Member, country: Option<&str>) -> Result<NewSession, AccessError> {
+        self.open_session(member, country)
+    }
+
     fn open_session(&self, member: Member, country: Option<&str>) -> Result<NewSession, AccessError> {
         let organisation = self.meta.organisation_by_id(member.organisation)?;
         let id = hex::encode(rand::random::<[u8; 32]>());

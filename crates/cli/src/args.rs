@@ -283,6 +283,16 @@ pub(crate) enum AdminCommand {
         #[command(flatten)]
         data: DataArg,
     },
+    /// "Phishing-resistant only" (the default): passkeys for everyone. Off:
+    /// viewers and analysts may also use a password with TOTP.
+    PhishingResistantOnly {
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long, conflicts_with = "off", required_unless_present = "off")]
+        on: bool,
+        #[arg(long)]
+        off: bool,
+    },
     /// The organisation's session timeouts (default 30m idle, 12h absolute).
     Sessions {
         #[command(flatten)]

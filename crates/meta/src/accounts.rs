@@ -308,6 +308,31 @@ impl Meta {
         Ok(())
     }
 
+    /// Stores a member's password (an argon2id PHC string) and sealed TOTP
+    /// secret, unconfirmed until a first code proves the authenticator app.
+    pub fn set_password_factor(&self, member: i64, password_phc: &str, totp_sealed: &[u8]) -> Result<(), Error> {
+        self.connection().execute(
+            "UPDATE members SET password_phc = ?2, totp_sealed = ?3, totp_confirmed = 0, totp_last_step = 0 WHERE id = ?1",
+            params![member, password_phc, totp_sealed],
+        )?;
+        Ok(())
+    }
+
+    /// (password PHC, sealed TOTP secret, confirmed, last step used).
+    pub fn password_factor(&self, member: i64) -> Result<Option<(String, Vec<u8>, bool, i64)>, Error> {
+        let connection = self.connection();
+        let row: Option<(Option<String>, Option<Vec<u8>>, bool, i64)> = connection
+            .query_row("SELECT password_phc, totp_sealed, totp_confirmed, totp_last_step FROM members WHERE id = ?1", [member], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+            .optional()?;
+        Ok(row.and_then(|(phc, sealed, confirmed, step)| Some((phc?, sealed?, confirmed, step))))
+    }
+
+    /// Records a TOTP step as used (codes are single use) and confirms the
+    /// factor; false when the step is not newer than the last one used.
+    pub fn use_totp_step(&self, member: i64, step: i64) -> Result<bool, Error> {
+        Ok(self.connection().execute("UPDATE members SET totp_last_step = ?2, totp_confirmed = 1 WHERE id = ?1 AND totp_last_step < ?2", params![member, step])? == 1)
+    }
+
     /// Records a login country; true when it is new for this member.
     pub fn note_login_country(&self, member: i64, country: &str) -> Result<bool, Error> {
         Ok(self.connection().execute("INSERT OR IGNORE INTO login_countries (member, country, first_ms) VALUES (?1, ?2, ?3)", params![member, country, events::now_ms()])? == 1)

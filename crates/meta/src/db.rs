@@ -185,6 +185,10 @@ const MIGRATIONS: &[&str] = &[
         reason TEXT NOT NULL,
         created_ms INTEGER NOT NULL
     );",
+    "ALTER TABLE members ADD COLUMN password_phc TEXT;
+    ALTER TABLE members ADD COLUMN totp_sealed BLOB;
+    ALTER TABLE members ADD COLUMN totp_confirmed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE members ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The metadata database. Calls block on SQLite; async callers wrap them in

@@ -33,6 +33,15 @@ pub(crate) fn run_admin(config: &Config, command: AdminCommand) -> anyhow::Resul
             print_invitation(&invitation);
             Ok(())
         }
+        AdminCommand::PhishingResistantOnly { data, on, off } => {
+            let (data, access) = open(config, &data)?;
+            let enabled = on && !off;
+            let organisation = access.meta().organisation("default")?;
+            access.meta().set_phishing_resistant_only(organisation.id, enabled)?;
+            audit_cli(config, &data, None, "organisation.phishing_resistant_only", json!({"on": enabled}))?;
+            println!("{}", if enabled { "passkeys only, for everyone" } else { "viewers and analysts may also sign in with a password and TOTP; owners and admins still use passkeys only" });
+            Ok(())
+        }
         AdminCommand::Sessions { data, idle, absolute } => {
             let (data, access) = open(config, &data)?;
             let idle_ms = crate::commands::api_keys::parse_duration_ms(&idle)?;

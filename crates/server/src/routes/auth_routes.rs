@@ -170,6 +170,48 @@ handler!(recover, |state, request| {
     .await
 });
 
+handler!(set_password, |state, request| {
+    let (parts, body) = request.into_parts();
+    let bytes = read_body(body, BODY_BYTES_MAX).await?;
+    let inner = state.inner.clone();
+    blocking(move || {
+        let view = session_of(&inner, &parts)?;
+        // A credential change: only with a fresh passkey assertion.
+        if !view.stepped_up(events::now_ms()) {
+            return Err(ApiError::Forbidden("step-up required: confirm with your passkey (POST /api/v1/auth/step-up/start), then retry".to_owned()));
+        }
+        let password: String = field(&parse_json(&bytes)?, "password")?;
+        let uri = inner.access.set_password(&view.member, &password).map_err(access_error)?;
+        audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "auth.password.set", Outcome::Ok, None, Value::Null)?;
+        Ok(json_response(StatusCode::OK, &json!({"otpauth_uri": uri})))
+    })
+    .await
+});
+
+handler!(password_login, |state, request| {
+    let (parts, body) = request.into_parts();
+    let value = body_json(body).await?;
+    let email: String = field(&value, "email")?;
+    let password: String = field(&value, "password")?;
+    let code: String = field(&value, "code")?;
+    let inner = state.inner.clone();
+    let address = super::request_facts(&parts, &inner).client_ip;
+    inner.limiters.auth_attempt(address)?;
+    inner.limiters.login_account(&email.trim().to_lowercase())?;
+    let country = country_of(&inner, &parts);
+    blocking(move || match inner.access.password_login(&email, &password, &code, country.as_deref()) {
+        Ok(session) => {
+            audit(&inner, member_actor(&session.member, Some(&session.short_id)), "auth.login", Outcome::Ok, country, json!({"factor": "password+totp", "new_country": session.new_country}))?;
+            Ok(signed_in(&inner, &session))
+        }
+        Err(error) => {
+            audit(&inner, Actor::new("anonymous", "-"), "auth.login.failed", Outcome::Failed, country, json!({"factor": "password+totp"}))?;
+            Err(access_error(error))
+        }
+    })
+    .await
+});
+
 handler!(step_up_start, |state, request| {
     let (parts, _) = request.into_parts();
     let inner = state.inner.clone();

@@ -109,6 +109,8 @@ fn route_table() -> Vec<Route> {
         route(Method::POST, "/api/v1/auth/login/start", Access::Public, post(auth_routes::login_start)),
         route(Method::POST, "/api/v1/auth/login/finish", Access::Public, post(auth_routes::login_finish)),
         route(Method::POST, "/api/v1/auth/recover", Access::Public, post(auth_routes::recover)),
+        route(Method::POST, "/api/v1/auth/password", Access::Session, post(auth_routes::set_password)),
+        route(Method::POST, "/api/v1/auth/password/login", Access::Public, post(auth_routes::password_login)),
         route(Method::POST, "/api/v1/auth/step-up/start", Access::Session, post(auth_routes::step_up_start)),
         route(Method::POST, "/api/v1/auth/step-up/finish", Access::Session, post(auth_routes::step_up_finish)),
         route(Method::POST, "/api/v1/auth/logout", Access::Session, post(auth_routes::logout)),
