@@ -390,6 +390,36 @@ pub(crate) enum IncidentCommand {
         #[arg(long, default_value = "24h")]
         token_overlap: String,
     },
+    /// Exactly whose data, which fields, a credential saw in a window:
+    /// computed from the audit; written as a folder (needs the server
+    /// stopped: it reads the store's user keys).
+    Report {
+        #[command(flatten)]
+        data: DataArg,
+        /// Window start: a date, RFC 3339 time or milliseconds.
+        #[arg(long)]
+        from: String,
+        /// Window end (exclusive).
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        key: Option<i64>,
+        #[arg(long)]
+        session: Option<String>,
+        /// A member's email.
+        #[arg(long)]
+        user: Option<String>,
+        /// Source country (addresses are never recorded).
+        #[arg(long)]
+        country: Option<String>,
+        /// Where the files go.
+        #[arg(long)]
+        out: PathBuf,
+        /// Decrypt the people's contact fields into the notification list
+        /// (an audited reveal).
+        #[arg(long)]
+        contacts: bool,
+    },
     /// Lift the export freeze (and, with --address, a block).
     Lift {
         #[command(flatten)]

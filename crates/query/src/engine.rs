@@ -177,6 +177,16 @@ impl Engine {
         Ok(cache.key_names.keys_of(distinct_ids))
     }
 
+    /// The distinct ids of store user keys (what the audit's bitmaps hold).
+    pub fn distinct_ids_of(&self, project: ProjectId, keys: &[u32]) -> Result<Vec<(u32, String)>, QueryError> {
+        let cache = self.projects.lock().unwrap_or_else(|p| p.into_inner()).entry(project).or_default().clone();
+        let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+        let snapshot = self.store.snapshot();
+        let sources = snapshot.day_sources(project);
+        Self::refresh_blocks(&mut cache, &snapshot, project, &sources)?;
+        Ok(cache.key_names.ids_of(keys))
+    }
+
     /// Runs a report and says what it read and whose rows it returned: what
     /// the audit records of every query.
     pub fn run_audited(&self, project: &meta::Project, spec: &Spec) -> Result<(ReportResult, ReadFacts), QueryError> {

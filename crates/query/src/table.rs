@@ -42,6 +42,11 @@ impl KeyNames {
         core.distinct_ids.shrink_to_fit();
     }
 
+    /// The distinct ids of these user keys (those seen in any block).
+    pub(crate) fn ids_of(&self, keys: &[u32]) -> Vec<(u32, String)> {
+        keys.iter().filter_map(|key| self.get_shared(*key).map(|id| (*key, id.to_string()))).collect()
+    }
+
     /// The user keys of these distinct ids (those seen in any block).
     pub(crate) fn keys_of(&self, distinct_ids: &[String]) -> Vec<u32> {
         let wanted: std::collections::HashSet<&str> = distinct_ids.iter().map(String::as_str).collect();

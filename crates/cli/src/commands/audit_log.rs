@@ -6,7 +6,7 @@ use crate::config::Config;
 use std::io::Write;
 
 /// A date, an RFC 3339 time, or milliseconds since 1970.
-fn parse_time(text: &str, flag: &str) -> anyhow::Result<i64> {
+pub(crate) fn parse_time(text: &str, flag: &str) -> anyhow::Result<i64> {
     if let Ok(ms) = text.parse::<i64>() {
         return Ok(ms);
     }

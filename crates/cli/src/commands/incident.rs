@@ -59,6 +59,7 @@ pub(crate) fn run(config: &Config, command: IncidentCommand) -> anyhow::Result<(
             }
             Ok(())
         }
+        IncidentCommand::Report { data, from, to, key, session, user, country, out, contacts } => report(config, &data, (&from, &to), incident::Selector { key, session, member: None, country, project: None }, user, &out, contacts),
         IncidentCommand::Lift { data, address } => {
             let data = data_dir(config, &data);
             let meta = meta::Meta::open(&data)?;
@@ -78,4 +79,92 @@ pub(crate) fn run(config: &Config, command: IncidentCommand) -> anyhow::Result<(
             Ok(())
         }
     }
+}
+
+fn csv(cell: &str) -> String {
+    if cell.contains([',', '"', '\n']) { format!("\"{}\"", cell.replace('"', "\"\"")) } else { cell.to_owned() }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(config: &Config, data: &crate::args::DataArg, (from, to): (&str, &str), mut selector: incident::Selector, user: Option<String>, out: &std::path::Path, contacts: bool) -> anyhow::Result<()> {
+    use std::io::Write;
+    let started = std::time::Instant::now();
+    let data = data_dir(config, data);
+    let meta = std::sync::Arc::new(meta::Meta::open(&data)?);
+    let protector = crate::commands::open_protector(config, &data, meta.clone())?;
+    if let Some(email) = &user {
+        let access = crate::commands::open_access(config, &protector)?;
+        selector.member = Some(access.member_by_email(email)?.ok_or_else(|| anyhow::anyhow!("no member {email}"))?.id);
+    }
+    let from_ms = crate::commands::audit_log::parse_time(from, "--from")?;
+    let to_ms = crate::commands::audit_log::parse_time(to, "--to")?;
+    let store = std::sync::Arc::new(store::Store::open(&data, config.store_config()).map_err(|e| anyhow::anyhow!("{e} (the report reads the store's user keys: stop the server, or use GET /api/v1/incident/exposure)"))?);
+    let engine = query::Engine::new(store.clone(), meta.clone());
+    let log = crate::commands::open_audit(config, &data)?;
+    let report = incident::exposure(&log, &meta, &engine, from_ms, to_ms, selector)?;
+    drop(engine);
+    std::fs::create_dir_all(out)?;
+    std::fs::write(out.join("exposure.json"), serde_json::to_vec_pretty(&report)?)?;
+    let mut people = std::io::BufWriter::new(std::fs::File::create(out.join("people.csv"))?);
+    writeln!(people, "project,canonical_id,distinct_ids,country,organisations,fields,seen_through{}", if contacts { ",email,name,phone" } else { "" })?;
+    let mut revealed = 0;
+    for person in &report.people {
+        let mut row = vec![person.project.to_string(), person.canonical_id.clone(), person.distinct_ids.join(" "), person.country.clone().unwrap_or_default(), person.organisations.join(" "), person.fields.join(" "), person.via.join(" ")];
+        if contacts {
+            let mut profile = person.profile.clone().unwrap_or_default();
+            revealed += protector.reveal(events::ProjectId(person.project), &person.canonical_id, &mut profile)?;
+            for key in ["$email", "$name", "$phone"] {
+                row.push(profile.get(key).and_then(|v| v.as_str()).filter(|v| !privacy::crypto::is_value_token(v)).unwrap_or_default().to_owned());
+            }
+        }
+        writeln!(people, "{}", row.iter().map(|c| csv(c)).collect::<Vec<_>>().join(","))?;
+    }
+    people.flush()?;
+    let mut organisations = std::io::BufWriter::new(std::fs::File::create(out.join("organisations.csv"))?);
+    writeln!(organisations, "organisation,people")?;
+    for (organisation, n) in &report.organisations {
+        writeln!(organisations, "{},{n}", csv(organisation))?;
+    }
+    organisations.flush()?;
+    std::fs::write(out.join("article33.md"), incident::article33_draft(&report))?;
+    let mut summary = String::new();
+    summary.push_str(&format!("# Exposure report
+
+{} audited requests; {} people; {} export rows; {} unresolved user keys.
+
+## Fields
+
+| field | people | sensitivity |
+|---|---|---|
+", report.entries, report.people.len(), report.rows_returned, report.unresolved_keys));
+    for (field, s) in &report.fields {
+        summary.push_str(&format!("| {field} | {} | {} |
+", s.people, s.sensitivity));
+    }
+    summary.push_str("
+## People by country
+
+");
+    for (country, n) in &report.people_by_country {
+        summary.push_str(&format!("- {country}: {n}
+"));
+    }
+    summary.push_str("
+## People by project
+
+");
+    for (project, n) in &report.people_by_project {
+        summary.push_str(&format!("- project {project}: {n}
+"));
+    }
+    std::fs::write(out.join("summary.md"), summary)?;
+    if let Ok(store) = std::sync::Arc::try_unwrap(store) {
+        store.close()?;
+    }
+    audit_cli(config, &data, None, "incident.report", json!({"selector": report.selector, "people": report.people.len(), "contacts": contacts}))?;
+    if contacts {
+        audit_cli(config, &data, None, "pii.reveal", json!({"via": "incident report", "revealed": revealed, "people": report.people.len()}))?;
+    }
+    println!("exposure report in {}: {} people, {} fields, from {} audited requests ({:.2} s)", out.display(), report.people.len(), report.fields.len(), report.entries, started.elapsed().as_secs_f64());
+    Ok(())
 }

@@ -44,7 +44,10 @@ async fn query(state: AppState, request: Request) -> Result<Response, ApiError> 
             None => inner.meta.profiles(project.id, &ids, limit)?,
         };
         let returned: Vec<String> = found.iter().map(|(id, _)| id.clone()).collect();
-        let fields: std::collections::BTreeSet<&str> = found.iter().flat_map(|(_, p)| p.keys().map(String::as_str)).collect();
+        let mut fields: std::collections::BTreeSet<&str> = found.iter().flat_map(|(_, p)| p.keys().map(String::as_str)).collect();
+        if !found.is_empty() {
+            fields.insert("distinct_id");
+        }
         let detail = json!({"group_key": group_key, "returned_profiles": returned.len(), "fields": fields});
         let users = if group_key.is_none() { Some(inner.engine.user_keys_of(project.id, &returned)?) } else { None };
         record(&inner, &principal, "profile.read", detail, users)?;

@@ -98,7 +98,8 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
         let mut n_rows = 0u64;
         // For the audit: whose rows and which fields left the server.
         let mut user_keys: Vec<u32> = Vec::new();
-        let mut fields: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        // What every exported line carries besides its properties.
+        let mut fields: std::collections::BTreeSet<String> = ["event", "time", "distinct_id", "$insert_id"].into_iter().map(str::to_owned).collect();
         let scanned = snapshot.scan_days(project_id, params.from_day, params.to_day, |day| {
             for event in &day.events {
                 if n_left == 0 {

@@ -97,6 +97,7 @@ fn route_table() -> Vec<Route> {
         route(Method::GET, "/api/v1/privacy/findings", Access::Scope(Read), get(privacy::findings)),
         route(Method::GET, "/api/v1/people/{distinct_id}", Access::Scope(Read), get(privacy::person)),
         route(Method::GET, "/api/v1/audit", Access::Scope(Admin), get(privacy::audit_entries)),
+        route(Method::GET, "/api/v1/incident/exposure", Access::Scope(Admin), get(privacy::exposure)),
         route(Method::POST, "/api/app/data-deletions/v3.0", Access::Scope(Admin), post(privacy::create_deletion)),
         route(Method::POST, "/api/app/data-deletions/v3.0/", Access::Scope(Admin), post(privacy::create_deletion)),
         route(Method::GET, "/api/app/data-deletions/v3.0/{task_id}", Access::Scope(Admin), get(privacy::deletion_status)),

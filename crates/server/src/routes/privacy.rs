@@ -272,7 +272,10 @@ pub(crate) async fn person(State(state): State<AppState>, Path(distinct_id): Pat
                 let n = inner.protector.reveal(project.id, &id, &mut properties)?;
                 record(&inner, &principal, "pii.reveal", json!({"via": "profile", "fields": fields, "revealed": n}), Some(users))?;
             } else {
-                record(&inner, &principal, "profile.read", json!({"returned_profiles": 1}), Some(users))?;
+                let mut all_fields: Vec<String> = properties.keys().cloned().collect();
+                all_fields.push("distinct_id".to_owned());
+                all_fields.sort();
+                record(&inner, &principal, "profile.read", json!({"returned_profiles": 1, "fields": all_fields}), Some(users))?;
             }
             Ok(json!({"distinct_id": id, "properties": properties, "revealed": reveal}))
         })
@@ -315,4 +318,32 @@ pub(crate) fn parse_time(text: &str) -> Option<i64> {
         return Some(ms);
     }
     chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc().timestamp_millis())
+}
+
+/// `GET /api/v1/incident/exposure?from=&to=&key=&session=&member=&country=`:
+/// the exposure report of the project's audit (admin scope), as JSON,
+/// without contact fields (the CLI's `--contacts` reveals those).
+pub(crate) async fn exposure(State(state): State<AppState>, request: Request) -> Response {
+    async {
+        let (parts, _) = request.into_parts();
+        let principal = authorised(&state, &parts, Scope::Admin).await?;
+        let query: std::collections::HashMap<String, String> = form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
+        let time = |name: &str| -> Result<i64, ApiError> {
+            query.get(name).and_then(|text| parse_time(text)).ok_or_else(|| ApiError::BadRequest(format!("{name} is required: milliseconds since 1970 or a date YYYY-MM-DD")))
+        };
+        let (from_ms, to_ms) = (time("from")?, time("to")?);
+        let number = |name: &str| -> Result<Option<i64>, ApiError> { query.get(name).map(|t| t.parse::<i64>().map_err(|_| ApiError::BadRequest(format!("{name} must be a number")))).transpose() };
+        let (key, member) = (number("key")?, number("member")?);
+        let selector = incident::Selector { key, session: query.get("session").cloned(), member, country: query.get("country").cloned(), project: Some(principal.project.id.0) };
+        let inner = state.inner.clone();
+        let report = blocking(move || {
+            let report = incident::exposure(&inner.audit, &inner.meta, &inner.engine, from_ms, to_ms, selector).map_err(|e| ApiError::Internal(e.to_string()))?;
+            record(&inner, &principal, "incident.report", json!({"people": report.people.len()}), None)?;
+            Ok(report)
+        })
+        .await?;
+        Ok::<_, ApiError>(json_response(StatusCode::OK, &serde_json::to_value(&report).unwrap_or(Value::Null)))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
 }

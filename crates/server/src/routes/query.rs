@@ -43,7 +43,8 @@ async fn report(state: AppState, request: Request) -> Result<Response, ApiError>
     let started = std::time::Instant::now();
     let result = tokio::task::spawn_blocking(move || -> Result<query::ReportResult, ApiError> {
         let (result, facts) = inner.engine.run_audited(&project, &spec)?;
-        let detail = json!({"spec": spec, "events_read": facts.events_read, "people_read": facts.people_read, "returned_people": facts.returned_people});
+        let fields = returned_fields(&result);
+        let detail = json!({"spec": spec, "events_read": facts.events_read, "people_read": facts.people_read, "returned_people": facts.returned_people, "fields": fields});
         let users = (facts.returned_people > 0).then_some(facts.returned_user_keys);
         record(&inner, &principal, "query", detail, users)?;
         Ok(result)
@@ -51,6 +52,34 @@ async fn report(state: AppState, request: Request) -> Result<Response, ApiError>
     .await??;
     metrics::histogram!("hearth_query_seconds").record(started.elapsed().as_secs_f64());
     Ok(json_response(StatusCode::OK, &result))
+}
+
+/// The fields of people's data a result carries (for the audit; empty for
+/// aggregates).
+fn returned_fields(result: &query::ReportResult) -> Vec<String> {
+    let mut fields = std::collections::BTreeSet::new();
+    match result {
+        query::ReportResult::Profiles(profiles) => {
+            fields.insert("distinct_id".to_owned());
+            for profile in &profiles.profiles {
+                fields.extend(profile.properties.keys().cloned());
+            }
+        }
+        query::ReportResult::Members(_) => {
+            fields.insert("distinct_id".to_owned());
+        }
+        query::ReportResult::Activity(activity) => {
+            fields.insert("distinct_id".to_owned());
+            fields.extend(activity.profile.iter().flat_map(|p| p.keys().cloned()));
+            for event in &activity.events {
+                if let Some(properties) = event.get("properties").and_then(|p| p.as_object()) {
+                    fields.extend(properties.keys().cloned());
+                }
+            }
+        }
+        _ => {}
+    }
+    fields.into_iter().collect()
 }
 
 pub(crate) async fn openapi() -> Response {
