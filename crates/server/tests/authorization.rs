@@ -15,6 +15,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tower::ServiceExt;
 
+thread_local! {
+    /// The access service of the last harness (for tests that open sessions).
+    static ACCESS: std::cell::RefCell<Option<Arc<access::Access>>> = const { std::cell::RefCell::new(None) };
+}
+
 struct Harness {
     _dir: tempfile::TempDir,
     _keys_dir: tempfile::TempDir,
@@ -41,6 +46,7 @@ fn harness_with(config: server::ServerConfig) -> Harness {
     let account = meta.create_service_account("robot").unwrap().id;
     let audit = Arc::new(audit::AuditLog::open(dir.path(), None).unwrap());
     let access = Arc::new(access::Access::new(meta.clone(), protector.keys().clone(), access::AccessConfig::new("http://localhost:8080").unwrap()).unwrap());
+    ACCESS.with(|slot| *slot.borrow_mut() = Some(access.clone()));
     let services = server::Services { store, meta: meta.clone(), protector, audit, access, enricher: Arc::new(enrich::Enricher::default()) };
     let router = server::router(server::AppState::new(services, config, None));
     Harness { _dir: dir, _keys_dir: keys_dir, router, meta, project: created.project, secret: created.secret, account }
@@ -235,4 +241,54 @@ async fn blocked_addresses_get_nothing_and_the_api_allowlist_holds() {
     assert!(admitted(h.call(Method::POST, "/track", None, Some("198.51.100.1:1000")).await), "ingestion is not behind the API allowlist");
     assert_eq!(h.call(Method::GET, "/api/v1/privacy/findings", Some(&h.secret), Some("198.51.100.1:1000")).await, StatusCode::FORBIDDEN);
     assert!(admitted(h.call(Method::GET, "/api/v1/privacy/findings", Some(&h.secret), Some("10.9.9.9:1000")).await));
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_limited_per_account() {
+    let h = harness();
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        let request = Request::post("/api/v1/auth/login/start").header(header::CONTENT_TYPE, "application/json").body(Body::from(r#"{"email":"victim@example.com"}"#)).unwrap();
+        statuses.push(h.router.clone().oneshot(request).await.unwrap().status());
+    }
+    assert!(statuses[..20].iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
+    assert_eq!(statuses[24], StatusCode::TOO_MANY_REQUESTS, "the account is locked out for a while: {statuses:?}");
+    // Another account is not.
+    let request = Request::post("/api/v1/auth/login/start").header(header::CONTENT_TYPE, "application/json").body(Body::from(r#"{"email":"other@example.com"}"#)).unwrap();
+    assert_eq!(h.router.clone().oneshot(request).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn sessions_need_permission_and_a_fresh_passkey_to_export() {
+    let h = harness();
+    let access = ACCESS.with(|slot| slot.borrow().clone()).unwrap();
+    let member = access.invite("ana@example.com", meta::Role::Analyst, true, false, &[]).unwrap().member;
+    let organisation = h.meta.organisation("default").unwrap();
+    h.meta.set_phishing_resistant_only(organisation.id, false).unwrap();
+    let uri = access.set_password(&member, "correct horse battery staple").unwrap();
+    let code = totp_rs::TOTP::from_url_unchecked(&uri).unwrap().generate_current().unwrap();
+    let session = access.password_login("ana@example.com", "correct horse battery staple", &code, None).unwrap();
+    let project = h.project.id.0;
+    let call = |path: &str, csrf: Option<&str>, method: Method| {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let mut request = Request::builder().method(method).uri(format!("{path}{separator}project_id={project}")).header(header::COOKIE, format!("hearth_session={}", session.id)).header(header::CONTENT_TYPE, "application/json");
+        if let Some(csrf) = csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        h.router.clone().oneshot(request.body(Body::from("{}")).unwrap())
+    };
+    let read = call("/api/v1/privacy/findings", None, Method::GET).await.unwrap();
+    assert_eq!(read.status(), StatusCode::OK, "the session reads");
+    let export = call("/api/2.0/export?from_date=2026-01-01&to_date=2026-01-02", None, Method::GET).await.unwrap();
+    assert_eq!(export.status(), StatusCode::FORBIDDEN, "the export permission alone is not enough");
+    let body = axum::body::to_bytes(export.into_body(), usize::MAX).await.unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("step-up"), "{}", String::from_utf8_lossy(&body));
+    let reveal = call("/api/v1/people/x?reveal=true", None, Method::GET).await.unwrap();
+    assert_eq!(reveal.status(), StatusCode::FORBIDDEN, "no view_pii");
+    let no_csrf = call("/api/v1/cohorts", None, Method::POST).await.unwrap();
+    assert_eq!(no_csrf.status(), StatusCode::FORBIDDEN, "state changes need the CSRF token");
+    let with_csrf = call("/api/v1/cohorts", Some(&session.csrf), Method::POST).await.unwrap();
+    assert_eq!(with_csrf.status(), StatusCode::BAD_REQUEST, "past CSRF, the body is judged");
+    let admin_only = call("/api/v1/privacy/policy", Some(&session.csrf), Method::PUT).await.unwrap();
+    assert_eq!(admin_only.status(), StatusCode::FORBIDDEN, "analysts change no policy");
 }

@@ -177,6 +177,11 @@ test('owner enrols a passkey, signs in and out, steps up, invites and disables a
   assert.deepEqual(members.body.members.map((m) => [m.email, m.role]), [['owner@example.com', 'owner'], ['analyst@example.com', 'analyst']]);
 
   const analystId = invited.body.member;
+  // A role change, stepped up and audited; the analyst's next request has the new rights.
+  const changed = await owner.run((id) => window.hearth.post(`/api/v1/admin/members/${id}`, { export: true }), analystId);
+  assert.equal(changed.status, 200, JSON.stringify(changed));
+  assert.equal((await analyst.run(() => window.hearth.stepUp())).status, 200);
+  assert.equal((await analyst.run(() => window.hearth.get('/api/2.0/export?from_date=2026-01-01&to_date=2026-01-02'))).status, 200, 'granted and stepped up');
   const disabled = await owner.run((id) => window.hearth.post(`/api/v1/admin/members/${id}/disable`), analystId);
   assert.equal(disabled.status, 200, JSON.stringify(disabled));
   assert.equal((await analyst.run(() => window.hearth.get('/api/v1/auth/me'))).status, 401, 'disabling kills the session on its next request');
@@ -205,7 +210,7 @@ test('owner enrols a passkey, signs in and out, steps up, invites and disables a
 
   const audit = await hearth('audit', 'list', '--json');
   const actions = audit.split('\n').filter(Boolean).map((line) => JSON.parse(line).action);
-  for (const action of ['auth.enrol', 'auth.login', 'auth.login.failed', 'auth.step_up', 'auth.logout', 'member.invite', 'member.disable', 'session.revoke', 'query', 'pii.reveal', 'auth.recover', 'auth.recover.failed']) {
+  for (const action of ['auth.enrol', 'auth.login', 'auth.login.failed', 'auth.step_up', 'auth.logout', 'member.invite', 'member.disable', 'session.revoke', 'query', 'pii.reveal', 'auth.recover', 'auth.recover.failed', 'member.change']) {
     assert.ok(actions.includes(action), `${action} not audited: ${actions.join(',')}`);
   }
 

@@ -63,3 +63,12 @@ def test_containment_takes_effect_on_the_next_request(hearth_factory):
 
     audit = cli(server, "audit", "list", "--json", "--action", "incident.contain.freeze")
     assert len(audit.strip().splitlines()) == 1, audit
+
+    # No key, secret or token of this test is in plaintext under the data directory or in the log.
+    assert server.stop() == 0
+    keys_dir = server.data_dir.parent / "data-keys"
+    files = [p for d in (server.data_dir, keys_dir) for p in d.rglob("*") if p.is_file()] + [server.log_path]
+    for path in files:
+        content = path.read_bytes()
+        for name, value in (("API key", created["key"]), ("old secret", server.secret), ("new secret", secret)):
+            assert value.encode() not in content, f"{name} in plaintext in {path}"

@@ -368,6 +368,41 @@ handler!(invite_member, |state, request| {
     .await
 });
 
+/// `POST /api/v1/admin/members/{id}` `{role, export, view_pii, projects}`:
+/// changes a member's access (admin, stepped up; owners only make owners).
+pub(crate) async fn change_member(State(state): State<AppState>, Path(id): Path<i64>, request: Request) -> Response {
+    let result: Result<Response, ApiError> = async {
+        let (parts, body) = request.into_parts();
+        let bytes = read_body(body, BODY_BYTES_MAX).await?;
+        let inner = state.inner.clone();
+        blocking(move || {
+            let view = admin_session(&inner, &parts, true)?;
+            let value = parse_json(&bytes)?;
+            let target = inner.meta.member(id)?.filter(|m| m.organisation == view.member.organisation).ok_or_else(|| ApiError::NotFound(format!("no member {id}")))?;
+            let role = match field::<Option<String>>(&value, "role")? {
+                Some(text) => meta::Role::parse(&text).ok_or_else(|| ApiError::BadRequest(format!("role must be owner, admin, analyst or viewer, got {text:?}")))?,
+                None => target.role,
+            };
+            if (role == meta::Role::Owner || target.role == meta::Role::Owner) && view.member.role != meta::Role::Owner {
+                return Err(ApiError::Forbidden("only owners may make or change owners".to_owned()));
+            }
+            let can_export = field::<Option<bool>>(&value, "export")?.unwrap_or(target.can_export);
+            let can_view_pii = field::<Option<bool>>(&value, "view_pii")?.unwrap_or(target.can_view_pii);
+            let projects: Vec<events::ProjectId> = match field::<Option<Vec<u32>>>(&value, "projects")? {
+                Some(list) => list.into_iter().map(events::ProjectId).collect(),
+                None => target.projects.clone(),
+            };
+            inner.meta.set_member_access(id, role, can_export, can_view_pii, &projects)?;
+            let detail = json!({"member": id, "role": {"from": target.role.as_str(), "to": role.as_str()}, "export": {"from": target.can_export, "to": can_export}, "view_pii": {"from": target.can_view_pii, "to": can_view_pii}, "projects": projects.iter().map(|p| p.0).collect::<Vec<_>>()});
+            audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "member.change", Outcome::Ok, None, detail.clone())?;
+            Ok(json_response(StatusCode::OK, &detail))
+        })
+        .await
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
 pub(crate) async fn disable_member(State(state): State<AppState>, Path(id): Path<i64>, request: Request) -> Response {
     let result: Result<Response, ApiError> = async {
         let (parts, _) = request.into_parts();

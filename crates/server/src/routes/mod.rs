@@ -120,6 +120,7 @@ fn route_table() -> Vec<Route> {
         route(Method::DELETE, "/api/v1/auth/sessions/{id}", Access::Session, delete(auth_routes::revoke_session)),
         route(Method::GET, "/api/v1/admin/members", Access::Session, get(auth_routes::list_members)),
         route(Method::POST, "/api/v1/admin/members", Access::Session, post(auth_routes::invite_member)),
+        route(Method::POST, "/api/v1/admin/members/{id}", Access::Session, post(auth_routes::change_member)),
         route(Method::POST, "/api/v1/admin/members/{id}/disable", Access::Session, post(auth_routes::disable_member)),
         route(Method::GET, "/healthz", Access::Public, get(ops::healthz)),
         route(Method::GET, "/readyz", Access::Public, get(ops::readyz)),
