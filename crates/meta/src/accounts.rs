@@ -86,6 +86,12 @@ impl Session {
     }
 }
 
+const ORGANISATION_COLUMNS: &str = "id, name, phishing_resistant_only, idle_timeout_ms, absolute_timeout_ms";
+
+fn organisation_from_row(row: &Row<'_>) -> rusqlite::Result<Organisation> {
+    Ok(Organisation { id: row.get(0)?, name: row.get(1)?, phishing_resistant_only: row.get(2)?, idle_timeout_ms: row.get(3)?, absolute_timeout_ms: row.get(4)? })
+}
+
 const MEMBER_COLUMNS: &str = "id, organisation, email_token, email_sealed, role, can_export, can_view_pii, projects, webauthn_id, disabled_ms";
 
 fn member_from_row(row: &Row<'_>) -> rusqlite::Result<Member> {
@@ -139,16 +145,12 @@ impl Meta {
     pub fn organisation(&self, name: &str) -> Result<Organisation, Error> {
         let connection = self.connection();
         connection.execute("INSERT OR IGNORE INTO organisations (name, created_ms) VALUES (?1, ?2)", params![name, events::now_ms()])?;
-        Ok(connection.query_row("SELECT id, name, phishing_resistant_only, idle_timeout_ms, absolute_timeout_ms FROM organisations WHERE name = ?1", [name], |row| {
-            Ok(Organisation { id: row.get(0)?, name: row.get(1)?, phishing_resistant_only: row.get(2)?, idle_timeout_ms: row.get(3)?, absolute_timeout_ms: row.get(4)? })
-        })?)
+        Ok(connection.query_row(&format!("SELECT {ORGANISATION_COLUMNS} FROM organisations WHERE name = ?1"), [name], organisation_from_row)?)
     }
 
     pub fn organisation_by_id(&self, id: i64) -> Result<Organisation, Error> {
         let connection = self.connection();
-        Ok(connection.query_row("SELECT id, name, phishing_resistant_only, idle_timeout_ms, absolute_timeout_ms FROM organisations WHERE id = ?1", [id], |row| {
-            Ok(Organisation { id: row.get(0)?, name: row.get(1)?, phishing_resistant_only: row.get(2)?, idle_timeout_ms: row.get(3)?, absolute_timeout_ms: row.get(4)? })
-        })?)
+        Ok(connection.query_row(&format!("SELECT {ORGANISATION_COLUMNS} FROM organisations WHERE id = ?1"), [id], organisation_from_row)?)
     }
 
     pub fn set_session_timeouts(&self, organisation: i64, idle_ms: i64, absolute_ms: i64) -> Result<(), Error> {

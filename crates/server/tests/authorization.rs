@@ -13,6 +13,8 @@ use base64::Engine;
 use meta::{KeySpec, Scope};
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+mod support;
 use tower::ServiceExt;
 
 thread_local! {
@@ -21,8 +23,7 @@ thread_local! {
 }
 
 struct Harness {
-    _dir: tempfile::TempDir,
-    _keys_dir: tempfile::TempDir,
+    _instance: support::Instance,
     router: axum::Router,
     meta: Arc<meta::Meta>,
     project: meta::Project,
@@ -35,21 +36,14 @@ fn harness() -> Harness {
 }
 
 fn harness_with(config: server::ServerConfig) -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(store::Store::open(dir.path(), store::StoreConfig::default()).unwrap());
-    let meta = Arc::new(meta::Meta::open(dir.path()).unwrap());
-    let keys_dir = tempfile::tempdir().unwrap();
-    let key_store = keys::KeyStore::open(keys_dir.path(), dir.path(), &keys::MasterSource::File { path: keys_dir.path().join("master.key"), create: true }).unwrap();
-    let protector = Arc::new(protect::Protector::new(meta.clone(), Arc::new(key_store)));
+    let (instance, services) = support::services();
+    let meta = instance.meta.clone();
     let created = meta.create_project("test").unwrap();
     meta.create_project("other").unwrap();
     let account = meta.create_service_account("robot").unwrap().id;
-    let audit = Arc::new(audit::AuditLog::open(dir.path(), None).unwrap());
-    let access = Arc::new(access::Access::new(meta.clone(), protector.keys().clone(), access::AccessConfig::new("http://localhost:8080").unwrap()).unwrap());
-    ACCESS.with(|slot| *slot.borrow_mut() = Some(access.clone()));
-    let services = server::Services { store, meta: meta.clone(), protector, audit, access, enricher: Arc::new(enrich::Enricher::default()) };
+    ACCESS.with(|slot| *slot.borrow_mut() = Some(instance.access.clone()));
     let router = server::router(server::AppState::new(services, config, None));
-    Harness { _dir: dir, _keys_dir: keys_dir, router, meta, project: created.project, secret: created.secret, account }
+    Harness { _instance: instance, router, meta, project: created.project, secret: created.secret, account }
 }
 
 impl Harness {

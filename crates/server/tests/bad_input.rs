@@ -9,11 +9,12 @@ use events::ProjectId;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::sync::Arc;
+
+mod support;
 use tower::ServiceExt;
 
 struct Harness {
-    _dir: tempfile::TempDir,
-    _keys_dir: tempfile::TempDir,
+    _instance: support::Instance,
     router: axum::Router,
     store: Arc<store::Store>,
     token: String,
@@ -22,25 +23,11 @@ struct Harness {
 }
 
 fn harness(limits: mixpanel::Limits) -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(store::Store::open(dir.path(), store::StoreConfig::default()).unwrap());
-    let meta = Arc::new(meta::Meta::open(dir.path()).unwrap());
-    let keys_dir = tempfile::tempdir().unwrap();
-    let key_store = keys::KeyStore::open(keys_dir.path(), dir.path(), &keys::MasterSource::File { path: keys_dir.path().join("master.key"), create: true }).unwrap();
-    let protector = Arc::new(protect::Protector::new(meta.clone(), Arc::new(key_store)));
-    let created = meta.create_project("test").unwrap();
+    let (instance, services) = support::services();
+    let created = instance.meta.create_project("test").unwrap();
     let config = server::ServerConfig { limits, ..server::ServerConfig::default() };
-    let access = Arc::new(access::Access::new(meta.clone(), protector.keys().clone(), access::AccessConfig::new("http://localhost:8080").unwrap()).unwrap());
-    let state = server::AppState::new(server::Services { store: store.clone(), meta, protector, audit: Arc::new(audit::AuditLog::open(dir.path(), None).unwrap()), access, enricher: Arc::new(enrich::Enricher::default()) }, config, None);
-    Harness {
-        router: server::router(state),
-        store,
-        token: created.project.token.clone(),
-        secret: created.secret,
-        project: created.project.id,
-        _dir: dir,
-        _keys_dir: keys_dir,
-    }
+    let state = server::AppState::new(services, config, None);
+    Harness { router: server::router(state), store: instance.store.clone(), token: created.project.token.clone(), secret: created.secret, project: created.project.id, _instance: instance }
 }
 
 struct Answer {

@@ -6,27 +6,21 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use base64::Engine;
 use serde_json::{json, Value};
-use std::sync::Arc;
+
+mod support;
 use tower::ServiceExt;
 
 struct Harness {
-    _dir: tempfile::TempDir,
-    _keys_dir: tempfile::TempDir,
+    _instance: support::Instance,
     router: axum::Router,
     secret: String,
 }
 
 fn harness() -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(store::Store::open(dir.path(), store::StoreConfig::default()).unwrap());
-    let meta = Arc::new(meta::Meta::open(dir.path()).unwrap());
-    let keys_dir = tempfile::tempdir().unwrap();
-    let key_store = keys::KeyStore::open(keys_dir.path(), dir.path(), &keys::MasterSource::File { path: keys_dir.path().join("master.key"), create: true }).unwrap();
-    let protector = Arc::new(protect::Protector::new(meta.clone(), Arc::new(key_store)));
-    let created = meta.create_project("test").unwrap();
-    let access = Arc::new(access::Access::new(meta.clone(), protector.keys().clone(), access::AccessConfig::new("http://localhost:8080").unwrap()).unwrap());
-    let state = server::AppState::new(server::Services { store, meta, protector, audit: Arc::new(audit::AuditLog::open(dir.path(), None).unwrap()), access, enricher: Arc::new(enrich::Enricher::default()) }, server::ServerConfig::default(), None);
-    Harness { router: server::router(state), secret: created.secret, _dir: dir, _keys_dir: keys_dir }
+    let (instance, services) = support::services();
+    let created = instance.meta.create_project("test").unwrap();
+    let state = server::AppState::new(services, server::ServerConfig::default(), None);
+    Harness { router: server::router(state), secret: created.secret, _instance: instance }
 }
 
 impl Harness {

@@ -35,6 +35,14 @@ fn country_of(inner: &Inner, parts: &axum::http::request::Parts) -> Option<Strin
     inner.enricher.geo.as_ref().and_then(|geo| geo.lookup(ip).country_code)
 }
 
+/// Counts a sign-in attempt against the address's and the account's
+/// limits; answers the source's country.
+fn sign_in_attempt(inner: &Inner, parts: &axum::http::request::Parts, email: &str) -> Result<Option<String>, ApiError> {
+    inner.limiters.auth_attempt(super::request_facts(parts, inner).client_ip)?;
+    inner.limiters.login_account(&email.trim().to_lowercase())?;
+    Ok(country_of(inner, parts))
+}
+
 fn audit(inner: &Inner, actor: Actor, action: &str, outcome: Outcome, country: Option<String>, detail: Value) -> Result<(), ApiError> {
     inner.audit.append(NewEntry::new(actor, action, outcome).country(country).detail(detail)).map(|_| ()).map_err(|e| ApiError::Internal(format!("could not write the audit entry: {e}")))
 }
@@ -109,10 +117,7 @@ handler!(login_start, |state, request| {
     let (parts, body) = request.into_parts();
     let email: String = field(&body_json(body).await?, "email")?;
     let inner = state.inner.clone();
-    let address = super::request_facts(&parts, &inner).client_ip;
-    inner.limiters.auth_attempt(address)?;
-    inner.limiters.login_account(&email.trim().to_lowercase())?;
-    let country = country_of(&inner, &parts);
+    let country = sign_in_attempt(&inner, &parts, &email)?;
     blocking(move || match inner.access.login_start(&email) {
         Ok((ceremony, options)) => Ok(json_response(StatusCode::OK, &json!({"ceremony": ceremony, "options": options}))),
         Err(error) => {
@@ -153,10 +158,7 @@ handler!(recover, |state, request| {
     let email: String = field(&value, "email")?;
     let code: String = field(&value, "code")?;
     let inner = state.inner.clone();
-    let address = super::request_facts(&parts, &inner).client_ip;
-    inner.limiters.auth_attempt(address)?;
-    inner.limiters.login_account(&email.trim().to_lowercase())?;
-    let country = country_of(&inner, &parts);
+    let country = sign_in_attempt(&inner, &parts, &email)?;
     blocking(move || match inner.access.recover(&email, &code) {
         Ok(token) => {
             audit(&inner, Actor::new("anonymous", "-"), "auth.recover", Outcome::Ok, country, Value::Null)?;
@@ -195,10 +197,7 @@ handler!(password_login, |state, request| {
     let password: String = field(&value, "password")?;
     let code: String = field(&value, "code")?;
     let inner = state.inner.clone();
-    let address = super::request_facts(&parts, &inner).client_ip;
-    inner.limiters.auth_attempt(address)?;
-    inner.limiters.login_account(&email.trim().to_lowercase())?;
-    let country = country_of(&inner, &parts);
+    let country = sign_in_attempt(&inner, &parts, &email)?;
     blocking(move || match inner.access.password_login(&email, &password, &code, country.as_deref()) {
         Ok(session) => {
             audit(&inner, member_actor(&session.member, Some(&session.short_id)), "auth.login", Outcome::Ok, country, json!({"factor": "password+totp", "new_country": session.new_country}))?;
