@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 
-def test_the_api_keeps_to_its_openapi_document(hearth_factory, monkeypatch):
+def test_the_api_keeps_to_its_openapi_document(hearth_factory, monkeypatch, tmp_path):
     # The generated traffic is dense: lift the rate limits so that every answer is a real one.
     for name in ("API_PER_SECOND", "API_BURST", "EXPORTS_PER_MINUTE", "AUTH_PER_SECOND_PER_ADDRESS", "AUTH_BURST"):
         monkeypatch.setenv(f"HEARTH_RATE_LIMITS__{name}", "1000000")
@@ -22,7 +22,8 @@ def test_the_api_keeps_to_its_openapi_document(hearth_factory, monkeypatch):
          "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
          "--max-examples", "25", "--workers", "1", "--request-timeout", "30", "--suppress-health-check", "all",
          "--phases", "examples,coverage,fuzzing", "--seed", "20261126"],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"},
+        # Run from a temporary folder: schemathesis keeps a cache in its working directory.
+        capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"}, cwd=tmp_path,
     )
     report = result.stdout + result.stderr
     assert result.returncode == 0, report[-6000:]
