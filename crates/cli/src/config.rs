@@ -29,7 +29,22 @@ pub(crate) struct Config {
     pub(crate) network: NetworkSection,
     pub(crate) auth: AuthSection,
     pub(crate) tls: TlsSection,
+    pub(crate) exports: ExportsSection,
     pub(crate) rate_limits: RateLimitsSection,
+}
+
+/// Export guardrails.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct ExportsSection {
+    /// Rows one credential may export through the API per UTC day.
+    pub(crate) rows_per_day_per_credential: u64,
+}
+
+impl Default for ExportsSection {
+    fn default() -> Self {
+        ExportsSection { rows_per_day_per_credential: server::ServerConfig::default().export_rows_per_day }
+    }
 }
 
 /// HTTPS with rustls: both files set, or neither (plain HTTP, e.g. behind a
@@ -180,6 +195,7 @@ impl Default for Config {
             network: NetworkSection::default(),
             auth: AuthSection::default(),
             tls: TlsSection::default(),
+            exports: ExportsSection::default(),
             rate_limits: RateLimitsSection::default(),
         }
     }

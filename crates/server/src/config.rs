@@ -17,6 +17,9 @@ pub struct ServerConfig {
     pub rate_limits: RateLimits,
     /// Served over TLS: responses carry Strict-Transport-Security.
     pub tls: bool,
+    /// Rows one credential may export per UTC day (raw export); past it the
+    /// export stops, and further ones are refused until midnight.
+    pub export_rows_per_day: u64,
 }
 
 /// GCRA rate limits (requests per second, and the burst allowed above it).
@@ -52,6 +55,7 @@ impl Default for ServerConfig {
             api_allowed: Vec::new(),
             rate_limits: RateLimits::default(),
             tls: false,
+            export_rows_per_day: 10_000_000,
         }
     }
 }

@@ -22,6 +22,8 @@ pub(crate) enum ApiError {
     Busy,
     #[error("too many requests: retry in {retry_after_seconds} s")]
     RateLimited { retry_after_seconds: u64 },
+    #[error("{message}")]
+    QuotaExceeded { message: String, retry_after_seconds: u64 },
     #[error("the event store is unavailable")]
     Unavailable,
     #[error("internal error")]
@@ -37,7 +39,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Busy | ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy | ApiError::RateLimited { .. } | ApiError::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -61,7 +63,7 @@ impl IntoResponse for ApiError {
         if matches!(self, ApiError::Busy) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
-        if let ApiError::RateLimited { retry_after_seconds } = &self
+        if let ApiError::RateLimited { retry_after_seconds } | ApiError::QuotaExceeded { retry_after_seconds, .. } = &self
             && let Ok(value) = HeaderValue::from_str(&retry_after_seconds.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);

@@ -72,3 +72,27 @@ def test_containment_takes_effect_on_the_next_request(hearth_factory):
         content = path.read_bytes()
         for name, value in (("API key", created["key"]), ("old secret", server.secret), ("new secret", secret)):
             assert value.encode() not in content, f"{name} in plaintext in {path}"
+
+
+def test_exports_stop_at_the_daily_quota_per_credential(hearth_factory, monkeypatch):
+    monkeypatch.setenv("HEARTH_EXPORTS__ROWS_PER_DAY_PER_CREDENTIAL", "5")
+    server = hearth_factory(name="quota")
+    body = json.dumps([{"event": "E", "properties": {"time": int(time.time()) - 60 + n, "distinct_id": f"u{n}", "$insert_id": f"i{n}"}} for n in range(8)])
+    imported = server.request("POST", "/import", query={"strict": "1"}, body=body, headers={"Content-Type": "application/json"}, auth=server.secret_auth)
+    assert imported.status == 200, imported
+    day = utc_date(time.time())
+    deadline = time.monotonic() + 10
+    while len(server.export(day, day)) < 5 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    # The polling above spent the secret's quota: a key has its own.
+    cli(server, "service-account", "create", "etl")
+    key = json.loads(cli(server, "api-key", "create", "--account", "etl", "--scope", "export", "--project", "quota", "--json"))
+    auth = basic_auth(key["key"])
+    first = server.request("GET", "/api/2.0/export", query={"from_date": day, "to_date": day}, auth=auth)
+    assert first.status == 200 and first.headers.get("X-Hearth-Export-Rows-Remaining") == "5", first
+    assert len(first.body.splitlines()) == 5, "the export stops at the quota"
+    refused = server.request("GET", "/api/2.0/export", query={"from_date": day, "to_date": day}, auth=auth)
+    assert refused.status == 429 and "daily export quota of 5 rows" in refused.json()["error"], refused
+    assert int(refused.headers["Retry-After"]) >= 1
+    stopped = [json.loads(line) for line in cli(server, "audit", "list", "--json", "--action", "export").splitlines()]
+    assert any(e["detail"].get("stopped_at_quota") for e in stopped), stopped

@@ -41,6 +41,7 @@ pub(crate) fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         api_allowed: cidrs(&config.network.api_allowed, "network.api_allowed")?,
         rate_limits: config.rate_limits.to_server(),
         tls: !config.tls.certificate.is_empty(),
+        export_rows_per_day: config.exports.rows_per_day_per_credential,
         ..server::ServerConfig::default()
     };
     let audit = crate::commands::open_audit(&config, &data)?;

@@ -69,6 +69,23 @@ pub(crate) fn query_map(query: Option<&str>, body: &[u8]) -> HashMap<String, Str
     map
 }
 
+/// Rows this credential may still export today: the quota less the rows of
+/// today's audited exports by the same credential.
+fn export_rows_remaining(inner: &crate::state::Inner, principal: &crate::auth::Principal) -> Result<u64, ApiError> {
+    let midnight = events::now_ms().div_euclid(events::MS_PER_DAY) * events::MS_PER_DAY;
+    let filter = audit::Filter { since_ms: Some(midnight), actor: Some(principal.actor.label()), action: Some("export".to_owned()), ..audit::Filter::default() };
+    let entries = inner.audit.list(&filter).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let used: u64 = entries.iter().filter(|e| e.body.actor == principal.actor).filter_map(|e| e.body.detail.get("rows").and_then(|v| v.as_u64())).sum();
+    let quota = inner.config.export_rows_per_day;
+    if used >= quota {
+        return Err(ApiError::QuotaExceeded {
+            message: format!("this credential's daily export quota of {quota} rows is used up; it resets at 00:00 UTC ([exports] rows_per_day_per_credential)"),
+            retry_after_seconds: ((midnight + events::MS_PER_DAY - events::now_ms()) / 1000).max(1) as u64,
+        });
+    }
+    Ok(quota - used)
+}
+
 pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> Response {
     match export(state, request).await {
         Ok(response) => response,
@@ -81,11 +98,12 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
     let body = read_body(body, 64 * 1024).await?;
     let params = parse_params(&query_map(parts.uri.query(), &body))?;
     let inner = state.inner.clone();
-    let (principal, erased) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+    let (principal, erased, remaining) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         let principal = authorise(&inner, &parts, meta::Scope::Export)?;
+        let remaining = export_rows_remaining(&inner, &principal)?;
         // Erased people leave exports at once, before compaction.
         let erased: std::collections::HashSet<String> = inner.meta.erased_ids(principal.project.id)?.into_iter().collect();
-        Ok((principal, erased))
+        Ok((principal, erased, remaining))
     })
     .await??;
     let snapshot = state.inner.store.snapshot();
@@ -94,7 +112,9 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
     let inner = state.inner.clone();
     tokio::task::spawn_blocking(move || {
         let mut buffer = Vec::with_capacity(CHUNK_BYTES + 4096);
-        let mut n_left = params.limit.unwrap_or(usize::MAX);
+        // The request's own limit, and the credential's daily quota.
+        let mut n_left = params.limit.unwrap_or(usize::MAX).min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        let quota_cut = (remaining as usize) < params.limit.unwrap_or(usize::MAX);
         let mut n_rows = 0u64;
         // For the audit: whose rows and which fields left the server.
         let mut user_keys: Vec<u32> = Vec::new();
@@ -141,8 +161,9 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
             }
         }
         metrics::counter!("hearth_export_rows_total").increment(n_rows);
+        let stopped_at_quota = quota_cut && n_left == 0;
         let detail = serde_json::json!({
-            "from_day": params.from_day, "to_day": params.to_day, "events": params.events, "rows": n_rows, "fields": fields,
+            "from_day": params.from_day, "to_day": params.to_day, "events": params.events, "rows": n_rows, "fields": fields, "stopped_at_quota": stopped_at_quota,
         });
         // The rows have left by now: a failure here can only be logged loudly.
         if let Err(error) = crate::audit_trail::record(&inner, &principal, "export", detail, Some(user_keys)) {
@@ -152,5 +173,9 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) });
     let mut response = Body::from_stream(stream).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    // The most rows this answer can hold under the daily quota.
+    if let Ok(value) = HeaderValue::from_str(&remaining.to_string()) {
+        response.headers_mut().insert("x-hearth-export-rows-remaining", value);
+    }
     Ok(response)
 }

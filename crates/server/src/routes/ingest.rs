@@ -36,6 +36,7 @@ fn reason_of(error: &ApiError) -> &'static str {
         ApiError::Conflict(_) => "conflict",
         ApiError::Busy => "busy",
         ApiError::RateLimited { .. } => "rate_limited",
+        ApiError::QuotaExceeded { .. } => "quota",
         ApiError::Unavailable => "unavailable",
         ApiError::Internal(_) => "internal",
     }
