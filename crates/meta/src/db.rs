@@ -189,6 +189,22 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE members ADD COLUMN totp_sealed BLOB;
     ALTER TABLE members ADD COLUMN totp_confirmed INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE members ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0;",
+    "CREATE TABLE canaries (
+        project INTEGER NOT NULL REFERENCES projects(id),
+        distinct_id TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        PRIMARY KEY (project, distinct_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        project INTEGER,
+        rule TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        action_taken TEXT,
+        created_ms INTEGER NOT NULL
+    );",
 ];
 
 /// The metadata database. Calls block on SQLite; async callers wrap them in

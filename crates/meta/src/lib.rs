@@ -12,6 +12,7 @@
 
 mod accounts;
 mod api_keys;
+mod canaries;
 mod cohorts;
 mod containment;
 mod db;
@@ -23,6 +24,7 @@ mod projects;
 mod recorder;
 
 pub use accounts::{Member, NewMember, Organisation, Role, Session};
+pub use canaries::Alert;
 pub use api_keys::{is_well_formed_key, ApiKey, KeySpec, Scope, ServiceAccount, KEY_PREFIX};
 pub use cohorts::SavedCohort;
 pub use db::Meta;

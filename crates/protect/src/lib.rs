@@ -12,10 +12,12 @@
 //! The other half lives here too: reading a person's values back
 //! ([`Protector::reveal`]) and erasing a person ([`Protector::erase`]).
 
+mod canary;
 mod error;
 mod jobs;
 mod protector;
 mod retrieval;
 
+pub use canary::Canaries;
 pub use error::ProtectError;
 pub use protector::{Erased, LoadedPolicy, ProtectBatch, Protector};

@@ -109,7 +109,10 @@ impl Engine {
         let identities = match &cache.identities {
             Some((seen, identities)) if *seen == identity_generation => identities.clone(),
             _ => {
-                let identities = Arc::new(Identities::new(self.meta.identity_links(project)?).with_erased(self.meta.erased_ids(project)?));
+                // Erased people and canary profiles count in no report.
+                let mut hidden = self.meta.erased_ids(project)?;
+                hidden.extend(self.meta.canaries(project)?);
+                let identities = Arc::new(Identities::new(self.meta.identity_links(project)?).with_erased(hidden));
                 cache.identities = Some((identity_generation, identities.clone()));
                 identities
             }
@@ -132,7 +135,8 @@ impl Engine {
 
     #[allow(clippy::type_complexity)]
     fn load_profiles(&self, project: ProjectId) -> Result<(Arc<Profiles>, Arc<HashMap<i64, CohortRule>>), QueryError> {
-        let people = self.meta.profiles(project, &[], usize::MAX)?;
+        let canaries: std::collections::HashSet<String> = self.meta.canaries(project)?.into_iter().collect();
+        let people = self.meta.profiles(project, &[], usize::MAX)?.into_iter().filter(|(id, _)| !canaries.contains(id)).collect();
         let mut groups = HashMap::new();
         for key in self.meta.group_keys(project)? {
             let list = self.meta.group_profiles(project, &key, &[], usize::MAX)?;

@@ -8,6 +8,7 @@
 //! never a 5xx or a panic. Nothing here logs a client address, a query
 //! string, a request body or a credential.
 
+mod alerts;
 mod audit_trail;
 mod auth;
 mod client_ip;

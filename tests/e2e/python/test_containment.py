@@ -96,3 +96,36 @@ def test_exports_stop_at_the_daily_quota_per_credential(hearth_factory, monkeypa
     assert int(refused.headers["Retry-After"]) >= 1
     stopped = [json.loads(line) for line in cli(server, "audit", "list", "--json", "--action", "export").splitlines()]
     assert any(e["detail"].get("stopped_at_quota") for e in stopped), stopped
+
+
+def test_a_bulk_export_trips_a_canary_and_the_key_is_disabled(hearth_factory):
+    server = hearth_factory(name="canary")
+    now = int(time.time())
+    body = json.dumps([{"event": "Login", "properties": {"time": now - 600 + n, "distinct_id": f"real{n}", "$insert_id": f"r{n}"}} for n in range(10)])
+    assert server.request("POST", "/import", query={"strict": "1"}, body=body, headers={"Content-Type": "application/json"}, auth=server.secret_auth).status == 200
+    created = server.request("POST", "/api/v1/canaries", body=json.dumps({"count": 2}), headers={"Content-Type": "application/json"}, auth=server.secret_auth)
+    assert created.status == 201 and created.json()["created"] == 2, created
+    day_from, day_to = utc_date(now - 86400), utc_date(now)
+
+    # Canaries are in no count and no profile listing.
+    uniques = server.request("POST", "/api/v1/query", body=json.dumps({"report": "insights", "from": day_from, "to": day_to, "interval": "day", "events": [{"event": "$any", "measure": "uniques"}]}), auth=server.secret_auth).json()
+    assert sum(v for s in uniques["series"] for v in s["points"].values() if v) == 10, uniques
+    listed = server.request("POST", "/api/v1/query", body=json.dumps({"report": "profiles", "limit": 100}), auth=server.secret_auth).json()
+    assert listed["profiles"] == [], listed
+
+    cli(server, "service-account", "create", "thief")
+    key = json.loads(cli(server, "api-key", "create", "--account", "thief", "--scope", "read,export", "--project", "canary", "--json"))
+    auth = basic_auth(key["key"])
+    # But raw rows carry them: the bulk export touches a canary.
+    exported = server.request("GET", "/api/2.0/export", query={"from_date": day_from, "to_date": day_to}, auth=auth)
+    rows = [json.loads(line) for line in exported.body.splitlines()]
+    assert len({r["properties"]["distinct_id"] for r in rows}) == 12, "the export carries the canaries' rows"
+    alerts = []
+    deadline = time.monotonic() + 5
+    while not alerts and time.monotonic() < deadline:
+        alerts = server.request("GET", "/api/v1/alerts", auth=server.secret_auth).json()["alerts"]
+        time.sleep(0.1)
+    assert alerts and alerts[0]["rule"] == "canary" and alerts[0]["severity"] == "critical", alerts
+    assert alerts[0]["action_taken"] == "key disabled" and alerts[0]["credential"].startswith("api_key:"), alerts
+    assert server.request("GET", "/api/v1/privacy/findings", auth=auth).status == 401, "the key dies on its next request"
+    assert "alert.canary" in cli(server, "audit", "list", "--json", "--action", "alert.canary")

@@ -98,12 +98,13 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
     let body = read_body(body, 64 * 1024).await?;
     let params = parse_params(&query_map(parts.uri.query(), &body))?;
     let inner = state.inner.clone();
-    let (principal, erased, remaining) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+    let (principal, (erased, canaries), remaining) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         let principal = authorise(&inner, &parts, meta::Scope::Export)?;
         let remaining = export_rows_remaining(&inner, &principal)?;
         // Erased people leave exports at once, before compaction.
         let erased: std::collections::HashSet<String> = inner.meta.erased_ids(principal.project.id)?.into_iter().collect();
-        Ok((principal, erased, remaining))
+        let canaries: std::collections::HashSet<String> = inner.meta.canaries(principal.project.id)?.into_iter().collect();
+        Ok((principal, (erased, canaries), remaining))
     })
     .await??;
     let snapshot = state.inner.store.snapshot();
@@ -118,6 +119,7 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
         let mut n_rows = 0u64;
         // For the audit: whose rows and which fields left the server.
         let mut user_keys: Vec<u32> = Vec::new();
+        let mut canary_rows = 0usize;
         // What every exported line carries besides its properties.
         let mut fields: std::collections::BTreeSet<String> = ["event", "time", "distinct_id", "$insert_id"].into_iter().map(str::to_owned).collect();
         let scanned = snapshot.scan_days(project_id, params.from_day, params.to_day, |day| {
@@ -134,6 +136,9 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
                 n_left -= 1;
                 n_rows += 1;
                 user_keys.push(event.user_key());
+                if !canaries.is_empty() && canaries.contains(event.distinct_id()) {
+                    canary_rows += 1;
+                }
                 if let Ok(keys) = serde_json::from_str::<std::collections::HashMap<std::borrow::Cow<'_, str>, serde::de::IgnoredAny>>(event.properties_json()) {
                     for key in keys.into_keys() {
                         if !fields.contains(key.as_ref()) {
@@ -168,6 +173,11 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
         // The rows have left by now: a failure here can only be logged loudly.
         if let Err(error) = crate::audit_trail::record(&inner, &principal, "export", detail, Some(user_keys)) {
             tracing::error!(%error, "an export was not audited");
+        }
+        if canary_rows > 0
+            && let Err(error) = crate::alerts::canary_alert(&inner, &principal, "export", canary_rows)
+        {
+            tracing::error!(%error, "a canary alert could not be raised");
         }
     });
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) });

@@ -98,6 +98,8 @@ fn route_table() -> Vec<Route> {
         route(Method::GET, "/api/v1/people/{distinct_id}", Access::Scope(Read), get(privacy::person)),
         route(Method::GET, "/api/v1/audit", Access::Scope(Admin), get(privacy::audit_entries)),
         route(Method::GET, "/api/v1/incident/exposure", Access::Scope(Admin), get(privacy::exposure)),
+        route(Method::POST, "/api/v1/canaries", Access::Scope(Admin), post(privacy::create_canaries)),
+        route(Method::GET, "/api/v1/alerts", Access::Scope(Admin), get(privacy::list_alerts)),
         route(Method::POST, "/api/app/data-deletions/v3.0", Access::Scope(Admin), post(privacy::create_deletion)),
         route(Method::POST, "/api/app/data-deletions/v3.0/", Access::Scope(Admin), post(privacy::create_deletion)),
         route(Method::GET, "/api/app/data-deletions/v3.0/{task_id}", Access::Scope(Admin), get(privacy::deletion_status)),

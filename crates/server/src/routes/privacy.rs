@@ -277,6 +277,9 @@ pub(crate) async fn person(State(state): State<AppState>, Path(distinct_id): Pat
                 all_fields.sort();
                 record(&inner, &principal, "profile.read", json!({"returned_profiles": 1, "fields": all_fields}), Some(users))?;
             }
+            if inner.meta.canaries(project.id)?.contains(&id) {
+                crate::alerts::canary_alert(&inner, &principal, "profile.view", 1)?;
+            }
             Ok(json!({"distinct_id": id, "properties": properties, "revealed": reveal}))
         })
         .await?;
@@ -343,6 +346,57 @@ pub(crate) async fn exposure(State(state): State<AppState>, request: Request) ->
         })
         .await?;
         Ok::<_, ApiError>(json_response(StatusCode::OK, &serde_json::to_value(&report).unwrap_or(Value::Null)))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /api/v1/canaries {"count": N}`: adds canary profiles (admin).
+pub(crate) async fn create_canaries(State(state): State<AppState>, request: Request) -> Response {
+    async {
+        let (parts, body) = request.into_parts();
+        let principal = authorised(&state, &parts, Scope::Admin).await?;
+        let bytes = read_body(body, BODY_BYTES_MAX).await?;
+        let count = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| v.get("count").and_then(Value::as_u64)).unwrap_or(3);
+        if !(1..=100).contains(&count) {
+            return Err(ApiError::BadRequest("count must be 1 to 100".to_owned()));
+        }
+        let inner = state.inner.clone();
+        let project = principal.project.id;
+        let canaries = blocking(move || Ok(inner.protector.make_canaries(project, count as usize, events::now_ms())?)).await?;
+        let n = canaries.ids.len();
+        let events = canaries.events;
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let done: store::Done = Box::new(move |result| {
+            let _ = sender.send(result);
+        });
+        state.inner.store.append(store::PreparedBatch::new(project, events), done).map_err(|_| ApiError::Busy)?;
+        receiver.await.map_err(|_| ApiError::Unavailable)??;
+        let inner = state.inner.clone();
+        blocking(move || {
+            inner.meta.apply_profile_updates(project, &canaries.profiles)?;
+            inner.meta.add_canaries(project, &canaries.ids)?;
+            // The ids stay out of the audit: whoever reads it should not learn which profiles to avoid.
+            record(&inner, &principal, "canary.create", json!({"count": n}), None)
+        })
+        .await?;
+        Ok::<_, ApiError>(json_response(StatusCode::CREATED, &json!({"created": n})))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /api/v1/alerts`: the project's alerts (admin).
+pub(crate) async fn list_alerts(State(state): State<AppState>, request: Request) -> Response {
+    async {
+        let principal = authorised(&state, &request.into_parts().0, Scope::Admin).await?;
+        let inner = state.inner.clone();
+        let alerts = blocking(move || Ok(inner.meta.alerts(Some(principal.project.id))?)).await?;
+        let list: Vec<Value> = alerts
+            .into_iter()
+            .map(|a| json!({"id": a.id, "rule": a.rule, "severity": a.severity, "credential": a.actor, "detail": serde_json::from_str::<Value>(&a.detail).unwrap_or(Value::Null), "action_taken": a.action_taken, "created_ms": a.created_ms}))
+            .collect();
+        Ok::<_, ApiError>(json_response(StatusCode::OK, &json!({"alerts": list})))
     }
     .await
     .unwrap_or_else(IntoResponse::into_response)
