@@ -286,3 +286,50 @@ async fn sessions_need_permission_and_a_fresh_passkey_to_export() {
     let admin_only = call("/api/v1/privacy/policy", Some(&session.csrf), Method::PUT).await.unwrap();
     assert_eq!(admin_only.status(), StatusCode::FORBIDDEN, "analysts change no policy");
 }
+
+/// A signed-in member of `role` (passkey enrolment with a software
+/// authenticator): the session cookie and CSRF token.
+fn member_session(access: &access::Access, email: &str, role: meta::Role) -> (String, String) {
+    use webauthn_authenticator_rs::WebauthnAuthenticator;
+    let invitation = access.invite(email, role, false, false, &[]).unwrap();
+    let (ceremony, options) = access.enrol_start(&invitation.token).unwrap();
+    let options: webauthn_rs::prelude::CreationChallengeResponse = serde_json::from_value(options).unwrap();
+    let mut authenticator = webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true);
+    let credential = authenticator.do_registration(webauthn_rs::prelude::Url::parse("http://localhost:8080").unwrap(), options).unwrap();
+    let session = access.enrol_finish(&ceremony, &credential, None).unwrap();
+    (session.id, session.csrf)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_route_times_every_role() {
+    let h = harness();
+    let access = ACCESS.with(|slot| slot.borrow().clone()).unwrap();
+    let roles = [meta::Role::Viewer, meta::Role::Analyst, meta::Role::Admin, meta::Role::Owner];
+    let sessions: Vec<(meta::Role, String, String)> = roles.iter().map(|role| {
+        let (cookie, csrf) = member_session(&access, &format!("{}@example.com", role.as_str()), *role);
+        (*role, cookie, csrf)
+    }).collect();
+    let project = h.project.id.0;
+    let mut failures = Vec::new();
+    for rule in server::route_rules() {
+        let server::Access::Scope(scope) = rule.access else { continue };
+        for (role, cookie, csrf) in &sessions {
+            let path = rule.path.replace("{id}", "1").replace("{task_id}", "no-such-task").replace("{distinct_id}", "u1");
+            let separator = if path.contains('?') { '&' } else { '?' };
+            let uri = format!("{path}{separator}project_id={project}&from_date=2026-01-01&to_date=2026-01-02");
+            let request = Request::builder().method(rule.method.clone()).uri(uri).header(header::COOKIE, format!("hearth_session={cookie}")).header("x-csrf-token", csrf.as_str()).header(header::CONTENT_TYPE, "application/json");
+            let status = h.router.clone().oneshot(request.body(Body::from("{}")).unwrap()).await.unwrap().status();
+            // Reads for every role; ingest and admin for admins and owners;
+            // export only with the export permission, which none of these has.
+            let allowed = match scope {
+                Scope::Read => true,
+                Scope::Ingest | Scope::Admin => *role >= meta::Role::Admin,
+                Scope::Export => false,
+            };
+            if allowed != admitted(status) {
+                failures.push(format!("{} {} needs {:?}: a {} session got {status}", rule.method, rule.path, scope.as_str(), role.as_str()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
