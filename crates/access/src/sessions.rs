@@ -169,7 +169,7 @@ impl Access {
         let expires_ms = events::now_ms() + organisation.absolute_timeout_ms;
         self.meta.create_session(&id, &short_id, member.id, &csrf, expires_ms, organisation.idle_timeout_ms, country)?;
         let new_country = match country {
-            Some(country) => self.meta.note_login_country(member.id, country)? && !self.meta.sessions_of(Some(member.id))?.iter().all(|s| s.short_id == short_id),
+            Some(country) => self.meta.note_login_country(member.id, country)?,
             None => false,
         };
         Ok(NewSession { id, short_id, csrf, member, expires_ms, new_country, recovery_codes: Vec::new() })

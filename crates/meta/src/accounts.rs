@@ -335,8 +335,12 @@ impl Meta {
         Ok(self.connection().execute("UPDATE members SET totp_last_step = ?2, totp_confirmed = 1 WHERE id = ?1 AND totp_last_step < ?2", params![member, step])? == 1)
     }
 
-    /// Records a login country; true when it is new for this member.
+    /// Records a sign-in country; true when the member had signed in before,
+    /// but never from this country.
     pub fn note_login_country(&self, member: i64, country: &str) -> Result<bool, Error> {
-        Ok(self.connection().execute("INSERT OR IGNORE INTO login_countries (member, country, first_ms) VALUES (?1, ?2, ?3)", params![member, country, events::now_ms()])? == 1)
+        let connection = self.connection();
+        let inserted = connection.execute("INSERT OR IGNORE INTO login_countries (member, country, first_ms) VALUES (?1, ?2, ?3)", params![member, country, events::now_ms()])? == 1;
+        let known: i64 = connection.query_row("SELECT COUNT(*) FROM login_countries WHERE member = ?1", [member], |row| row.get(0))?;
+        Ok(inserted && known > 1)
     }
 }

@@ -262,12 +262,6 @@ impl Meta {
         self.erasure_generation.load(std::sync::atomic::Ordering::Acquire) + self.external_changes()
     }
 
-    /// Changes whenever another process (the CLI) commits: what caches of
-    /// rarely changed tables (blocked addresses) key on.
-    pub fn external_generation(&self) -> u64 {
-        self.external_changes()
-    }
-
     /// SQLite's count of commits by other connections (the CLI while the
     /// server runs); it only grows.
     fn external_changes(&self) -> u64 {

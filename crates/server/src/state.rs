@@ -75,7 +75,8 @@ impl Inner {
         if self.config.blocked.iter().any(|net| net.contains(&ip)) {
             return true;
         }
-        let generation = self.meta.external_generation().wrapping_add(self.meta.policy_generation());
+        // Includes commits by other processes (the CLI blocking an address).
+        let generation = self.meta.policy_generation();
         {
             let cached = self.blocked.read().unwrap_or_else(|p| p.into_inner());
             if cached.0 == generation {

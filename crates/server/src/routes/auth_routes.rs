@@ -135,22 +135,32 @@ handler!(login_finish, |state, request| {
     let credential: webauthn_rs::prelude::PublicKeyCredential = field(&value, "credential")?;
     let inner = state.inner.clone();
     let country = country_of(&inner, &parts);
-    blocking(move || match inner.access.login_finish(&ceremony, &credential, country.as_deref()) {
-        Ok(session) => {
-            audit(&inner, member_actor(&session.member, Some(&session.short_id)), "auth.login", Outcome::Ok, country.clone(), json!({"new_country": session.new_country}))?;
-            if session.new_country {
-                // A flagged sign-in: the alerts of the incident issue read these.
-                audit(&inner, member_actor(&session.member, Some(&session.short_id)), "auth.login.new_country", Outcome::Ok, country, Value::Null)?;
-            }
-            Ok(signed_in(&inner, &session))
-        }
-        Err(error) => {
-            audit(&inner, Actor::new("anonymous", "-"), "auth.login.failed", Outcome::Failed, country, json!({"stage": "finish"}))?;
-            Err(access_error(error))
-        }
+    blocking(move || {
+        let result = inner.access.login_finish(&ceremony, &credential, country.as_deref());
+        finish_sign_in(&inner, result, country, "passkey")
     })
     .await
 });
+
+/// Audits a finished sign-in (flagging a new country) or its failure, and
+/// answers it.
+fn finish_sign_in(inner: &Inner, result: Result<access::NewSession, access::AccessError>, country: Option<String>, factor: &str) -> Result<Response, ApiError> {
+    match result {
+        Ok(session) => {
+            let actor = member_actor(&session.member, Some(&session.short_id));
+            audit(inner, actor.clone(), "auth.login", Outcome::Ok, country.clone(), json!({"factor": factor, "new_country": session.new_country}))?;
+            if session.new_country {
+                // A flagged sign-in: the alerts of the incident issue read these.
+                audit(inner, actor, "auth.login.new_country", Outcome::Ok, country, Value::Null)?;
+            }
+            Ok(signed_in(inner, &session))
+        }
+        Err(error) => {
+            audit(inner, Actor::new("anonymous", "-"), "auth.login.failed", Outcome::Failed, country, json!({"factor": factor}))?;
+            Err(access_error(error))
+        }
+    }
+}
 
 handler!(recover, |state, request| {
     let (parts, body) = request.into_parts();
@@ -198,15 +208,9 @@ handler!(password_login, |state, request| {
     let code: String = field(&value, "code")?;
     let inner = state.inner.clone();
     let country = sign_in_attempt(&inner, &parts, &email)?;
-    blocking(move || match inner.access.password_login(&email, &password, &code, country.as_deref()) {
-        Ok(session) => {
-            audit(&inner, member_actor(&session.member, Some(&session.short_id)), "auth.login", Outcome::Ok, country, json!({"factor": "password+totp", "new_country": session.new_country}))?;
-            Ok(signed_in(&inner, &session))
-        }
-        Err(error) => {
-            audit(&inner, Actor::new("anonymous", "-"), "auth.login.failed", Outcome::Failed, country, json!({"factor": "password+totp"}))?;
-            Err(access_error(error))
-        }
+    blocking(move || {
+        let result = inner.access.password_login(&email, &password, &code, country.as_deref());
+        finish_sign_in(&inner, result, country, "password+totp")
     })
     .await
 });

@@ -135,6 +135,16 @@ fn gdpr_request(body: &[u8]) -> Result<GdprRequest, ApiError> {
     Ok(request)
 }
 
+/// A GDPR request's common start: the caller authorised for `scope`, the
+/// `token` parameter checked, the body read.
+async fn gdpr_start(state: &AppState, request: Request, scope: Scope) -> Result<(crate::auth::Principal, GdprRequest), ApiError> {
+    let (parts, body) = request.into_parts();
+    let principal = authorised(state, &parts, scope).await?;
+    check_token(parts.uri.query(), &principal.project)?;
+    let request = gdpr_request(&read_body(body, BODY_BYTES_MAX).await?)?;
+    Ok((principal, request))
+}
+
 fn new_task_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
@@ -145,11 +155,8 @@ fn ok(results: Value) -> Response {
 
 pub(crate) async fn create_deletion(State(state): State<AppState>, request: Request) -> Response {
     async {
-        let (parts, body) = request.into_parts();
-        let principal = authorised(&state, &parts, Scope::Admin).await?;
+        let (principal, request) = gdpr_start(&state, request, Scope::Admin).await?;
         let project = principal.project.clone();
-        check_token(parts.uri.query(), &project)?;
-        let request = gdpr_request(&read_body(body, BODY_BYTES_MAX).await?)?;
         let inner = state.inner.clone();
         let task_id = new_task_id();
         let task = task_id.clone();
@@ -203,11 +210,8 @@ pub(crate) async fn cancel_deletion(State(state): State<AppState>, Path(task_id)
 
 pub(crate) async fn create_retrieval(State(state): State<AppState>, request: Request) -> Response {
     async {
-        let (parts, body) = request.into_parts();
-        let principal = authorised(&state, &parts, Scope::Export).await?;
+        let (principal, request) = gdpr_start(&state, request, Scope::Export).await?;
         let project = principal.project.clone();
-        check_token(parts.uri.query(), &project)?;
-        let request = gdpr_request(&read_body(body, BODY_BYTES_MAX).await?)?;
         let inner = state.inner.clone();
         let task_id = new_task_id();
         let task = task_id.clone();
