@@ -33,7 +33,9 @@ fn subject(token: &str) -> String {
 }
 
 impl Access {
-    pub(crate) fn email_token(&self, email: &str) -> Result<String, AccessError> {
+    /// The keyed token that stands for an email in the metadata and the
+    /// audit (the failed-sign-in alert counts by it).
+    pub fn email_token(&self, email: &str) -> Result<String, AccessError> {
         let keys = self.keys.project_keys(INSTANCE)?;
         Ok(crypto::value_token(&keys.hash_key, email))
     }

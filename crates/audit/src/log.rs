@@ -122,6 +122,24 @@ impl AuditLog {
         Ok(entries)
     }
 
+    /// Entries per hour of day (UTC, 0–23) since `since_ms` whose action
+    /// is one of `actions`: the organisation's habits, for the
+    /// unusual-hours alert. Counted in SQL, without reading bodies.
+    pub fn hour_histogram(&self, since_ms: i64, actions: &[&str]) -> Result<[u64; 24], AuditError> {
+        let connection = self.connection.lock().unwrap_or_else(|p| p.into_inner());
+        let mut statement = connection.prepare_cached("SELECT (time_ms / 3600000) % 24, COUNT(*) FROM audit WHERE time_ms >= ?1 AND action IN (SELECT value FROM json_each(?2)) GROUP BY 1")?;
+        let names = serde_json::to_string(actions).unwrap_or_default();
+        let mut hours = [0u64; 24];
+        let rows = statement.query_map(params![since_ms, names], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (hour, n) = row?;
+            if let Some(slot) = hours.get_mut(hour.rem_euclid(24) as usize) {
+                *slot += n as u64;
+            }
+        }
+        Ok(hours)
+    }
+
     /// Walks the whole chain. `head`: a (seq, hash) recorded elsewhere (the
     /// sink, a previous verification) that the log must still contain.
     pub fn verify(&self, head: Option<(u64, &str)>) -> Result<Verification, AuditError> {

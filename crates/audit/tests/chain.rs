@@ -112,3 +112,19 @@ fn a_cut_tail_is_found_against_the_sink() {
     let verification = log.verify(Some((head.0, &head.1))).unwrap();
     assert!(verification.broken.as_ref().is_some_and(|(_, why)| why.contains("tail was cut")), "{verification:?}");
 }
+
+#[test]
+fn reads_are_counted_by_hour_of_day_per_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = filled(dir.path(), None);
+    let all = log.list(&Filter::default()).unwrap();
+    let mut expected = [0u64; 24];
+    for entry in all.iter().filter(|e| e.body.action == "export") {
+        expected[(entry.time_ms.rem_euclid(86_400_000) / 3_600_000) as usize] += 1;
+    }
+    let hours = log.hour_histogram(0, &["export"]).unwrap();
+    assert_eq!(hours, expected);
+    assert!(hours.iter().sum::<u64>() > 0);
+    assert_eq!(log.hour_histogram(0, &["nothing"]).unwrap(), [0; 24]);
+    assert_eq!(log.hour_histogram(i64::MAX, &["export"]).unwrap(), [0; 24]);
+}

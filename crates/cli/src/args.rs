@@ -59,6 +59,74 @@ pub(crate) enum Command {
     /// Incident response: contain a credential, an address or everything.
     #[command(subcommand)]
     Incident(IncidentCommand),
+    /// Alerts raised, the rules that raise them, and a test delivery.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+    /// Export guardrails: the approval thresholds, and the requests above them.
+    #[command(subcommand)]
+    Exports(ExportsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AlertsCommand {
+    /// Alerts raised, oldest first.
+    List {
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every rule with its settings.
+    Rules {
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Changes one rule: canary, export_volume, new_country, unusual_hours,
+    /// failed_logins, key_allowlist. Holds on the server's next request.
+    Set {
+        #[command(flatten)]
+        data: DataArg,
+        rule: String,
+        #[arg(long)]
+        enabled: Option<bool>,
+        /// `revoke` (disable the key or revoke the session that set it
+        /// off) or `none`.
+        #[arg(long)]
+        action: Option<String>,
+        /// The rule's threshold (see `hearth alerts rules`).
+        #[arg(long)]
+        threshold: Option<f64>,
+    },
+    /// Sends a test alert through the configured webhook and mail, and
+    /// says whether each arrived.
+    Test,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ExportsCommand {
+    /// Shows, or sets, the thresholds above which an export needs a second
+    /// owner's approval (`none` removes one).
+    Settings {
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long)]
+        approval_rows: Option<String>,
+        #[arg(long)]
+        approval_users: Option<String>,
+    },
+    /// Export requests waiting for, or given, a decision (owners decide in
+    /// the API or the dashboard, with a passkey step-up).
+    Requests {
+        #[command(flatten)]
+        data: DataArg,
+        /// pending, approved, refused or used.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -31,6 +31,85 @@ pub(crate) struct Config {
     pub(crate) tls: TlsSection,
     pub(crate) exports: ExportsSection,
     pub(crate) rate_limits: RateLimitsSection,
+    pub(crate) alerts: AlertsSection,
+}
+
+/// Where alerts are delivered. Secrets (the webhook's signing secret, the
+/// SMTP password) are best given by environment
+/// (`HEARTH_ALERTS__WEBHOOK_SECRET`, `HEARTH_ALERTS__SMTP_PASSWORD`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct AlertsSection {
+    /// An https:// (or http:// on a private network) URL that receives
+    /// each alert as signed JSON; empty: no webhook.
+    pub(crate) webhook_url: String,
+    pub(crate) webhook_secret: String,
+    /// SMTP relay; empty: no mail.
+    pub(crate) smtp_host: String,
+    pub(crate) smtp_port: u16,
+    /// "starttls" (default), "tls", or "none" (a relay on localhost only).
+    pub(crate) smtp_security: String,
+    pub(crate) smtp_username: String,
+    pub(crate) smtp_password: String,
+    pub(crate) email_from: String,
+    pub(crate) email_to: Vec<String>,
+}
+
+impl Default for AlertsSection {
+    fn default() -> Self {
+        AlertsSection {
+            webhook_url: String::new(),
+            webhook_secret: String::new(),
+            smtp_host: String::new(),
+            smtp_port: 587,
+            smtp_security: "starttls".to_owned(),
+            smtp_username: String::new(),
+            smtp_password: String::new(),
+            email_from: String::new(),
+            email_to: Vec::new(),
+        }
+    }
+}
+
+impl AlertsSection {
+    /// The delivery settings, checked.
+    pub(crate) fn delivery(&self) -> anyhow::Result<alerting::Delivery> {
+        let webhook = if self.webhook_url.is_empty() {
+            None
+        } else {
+            if !(self.webhook_url.starts_with("https://") || self.webhook_url.starts_with("http://")) {
+                bail!("alerts.webhook_url must be an http(s) URL, got {:?}", self.webhook_url);
+            }
+            if self.webhook_secret.len() < 16 {
+                bail!("alerts.webhook_secret must be at least 16 characters (receivers check the signature with it)");
+            }
+            Some(alerting::WebhookSettings { url: self.webhook_url.clone(), secret: self.webhook_secret.clone() })
+        };
+        let smtp = if self.smtp_host.is_empty() {
+            None
+        } else {
+            let security = match self.smtp_security.as_str() {
+                "starttls" => alerting::SmtpSecurity::StartTls,
+                "tls" => alerting::SmtpSecurity::Tls,
+                "none" => alerting::SmtpSecurity::None,
+                other => bail!("alerts.smtp_security must be starttls, tls or none, got {other:?}"),
+            };
+            if self.email_from.is_empty() || self.email_to.is_empty() {
+                bail!("alerts.email_from and alerts.email_to are needed to mail alerts");
+            }
+            let optional = |text: &str| (!text.is_empty()).then(|| text.to_owned());
+            Some(alerting::SmtpSettings {
+                host: self.smtp_host.clone(),
+                port: self.smtp_port,
+                security,
+                username: optional(&self.smtp_username),
+                password: optional(&self.smtp_password),
+                from: self.email_from.clone(),
+                to: self.email_to.clone(),
+            })
+        };
+        Ok(alerting::Delivery { webhook, smtp })
+    }
 }
 
 /// Export guardrails.
@@ -197,6 +276,7 @@ impl Default for Config {
             tls: TlsSection::default(),
             exports: ExportsSection::default(),
             rate_limits: RateLimitsSection::default(),
+            alerts: AlertsSection::default(),
         }
     }
 }

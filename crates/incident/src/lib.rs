@@ -76,6 +76,27 @@ pub struct FieldSummary {
     pub sensitivity: &'static str,
 }
 
+/// An affected organisation (a group) beyond its count.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct OrganisationDetail {
+    pub project: u32,
+    pub name: Option<String>,
+    pub admins: Vec<String>,
+}
+
+/// Distinct ids in a profile property: a list, or one string.
+fn ids_in(value: Option<&serde_json::Value>) -> Vec<String> {
+    match value {
+        Some(serde_json::Value::Array(items)) => items.iter().filter_map(events::group_id_text).collect(),
+        Some(other) => events::group_id_text(other).into_iter().collect(),
+        None => Vec::new(),
+    }
+}
+
+fn is_admin(profile: &events::Properties) -> bool {
+    ["role", "$role"].iter().filter_map(|key| profile.get(*key).and_then(|v| v.as_str())).any(|role| role.eq_ignore_ascii_case("admin") || role.eq_ignore_ascii_case("owner"))
+}
+
 /// The report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Exposure {
@@ -91,6 +112,11 @@ pub struct Exposure {
     pub people_by_country: BTreeMap<String, u64>,
     pub people_by_project: BTreeMap<u32, u64>,
     pub organisations: BTreeMap<String, u64>,
+    /// Each affected organisation's name and admins (the people to tell
+    /// there): the distinct ids its group profile lists under `$admins` or
+    /// `admins`, and the exposed people of it whose profile `role` or
+    /// `$role` is admin or owner.
+    pub organisation_details: BTreeMap<String, OrganisationDetail>,
     /// User keys no distinct id is known for (none, normally).
     pub unresolved_keys: u64,
     /// Containment already taken (audit entries `incident.contain.*`).
@@ -137,6 +163,7 @@ pub fn exposure(log: &AuditLog, meta: &Meta, engine: &query::Engine, from_ms: i6
         }
     }
     let mut people = Vec::new();
+    let mut organisation_details: BTreeMap<String, OrganisationDetail> = BTreeMap::new();
     let mut unresolved_keys = 0;
     for (project, per_key) in seen {
         let project_id = ProjectId(project);
@@ -170,7 +197,26 @@ pub fn exposure(log: &AuditLog, meta: &Meta, engine: &query::Engine, from_ms: i6
             let text = |v: &serde_json::Value| v.as_str().map(str::to_owned).or_else(|| v.as_i64().map(|n| n.to_string()));
             let country = profile.as_ref().and_then(|p| p.get("$country_code").or_else(|| p.get("mp_country_code"))).and_then(text);
             let organisations: Vec<String> = group_keys.iter().filter_map(|key| profile.as_ref().and_then(|p| p.get(key)).and_then(text).map(|v| format!("{key}={v}"))).collect();
+            for organisation in &organisations {
+                let detail = organisation_details.entry(organisation.clone()).or_insert_with(|| OrganisationDetail { project, ..OrganisationDetail::default() });
+                if profile.as_ref().is_some_and(is_admin) {
+                    detail.admins.push(canonical_id.clone());
+                }
+            }
             people.push(Person { project, canonical_id, distinct_ids: distinct_ids.into_iter().collect(), fields: fields.into_iter().collect(), via: via.into_iter().collect(), country, organisations, profile });
+        }
+        // The organisations' own profiles: names and listed admins.
+        for key in &group_keys {
+            let prefix = format!("{key}=");
+            let ids: Vec<String> = organisation_details.iter().filter(|(o, d)| d.project == project && o.starts_with(&prefix)).map(|(o, _)| o[prefix.len()..].to_owned()).collect();
+            if ids.is_empty() {
+                continue;
+            }
+            for (id, properties) in meta.group_profiles(project_id, key, &ids, usize::MAX)? {
+                let Some(detail) = organisation_details.get_mut(&format!("{prefix}{id}")) else { continue };
+                detail.name = ["$name", "name"].iter().find_map(|k| properties.get(*k).and_then(|v| v.as_str()).map(str::to_owned));
+                detail.admins.extend(ids_in(properties.get("$admins")).into_iter().chain(ids_in(properties.get("admins"))).map(|id| resolve(&id)));
+            }
         }
     }
     let mut fields: BTreeMap<String, FieldSummary> = BTreeMap::new();
@@ -188,7 +234,11 @@ pub fn exposure(log: &AuditLog, meta: &Meta, engine: &query::Engine, from_ms: i6
         }
     }
     let containment = entries.iter().filter(|e| e.body.action.starts_with("incident.contain")).map(|e| serde_json::json!({"time_ms": e.time_ms, "action": e.body.action, "detail": e.body.detail})).collect();
-    Ok(Exposure { from_ms, to_ms, selector, entries: matching.len() as u64, by_action, rows_returned, people, fields, people_by_country, people_by_project, organisations, unresolved_keys, containment })
+    for detail in organisation_details.values_mut() {
+        detail.admins.sort();
+        detail.admins.dedup();
+    }
+    Ok(Exposure { from_ms, to_ms, selector, entries: matching.len() as u64, by_action, rows_returned, people, fields, people_by_country, people_by_project, organisations, organisation_details, unresolved_keys, containment })
 }
 
 /// The facts a GDPR Article 33 notice needs, drafted from the report.

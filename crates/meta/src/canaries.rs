@@ -50,7 +50,7 @@ impl Meta {
 
     pub fn alerts(&self, project: Option<ProjectId>) -> Result<Vec<Alert>, Error> {
         let connection = self.connection();
-        let mut statement = connection.prepare("SELECT id, project, rule, severity, actor, detail, action_taken, created_ms FROM alerts WHERE (?1 IS NULL OR project = ?1) ORDER BY id")?;
+        let mut statement = connection.prepare("SELECT id, project, rule, severity, actor, detail, action_taken, created_ms FROM alerts WHERE (?1 IS NULL OR project = ?1 OR project IS NULL) ORDER BY id")?;
         let rows = statement.query_map([project.map(|p| p.0)], |row| {
             Ok(Alert { id: row.get(0)?, project: row.get(1)?, rule: row.get(2)?, severity: row.get(3)?, actor: row.get(4)?, detail: row.get(5)?, action_taken: row.get(6)?, created_ms: row.get(7)? })
         })?;

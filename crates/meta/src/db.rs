@@ -205,6 +205,38 @@ const MIGRATIONS: &[&str] = &[
         action_taken TEXT,
         created_ms INTEGER NOT NULL
     );",
+    "CREATE TABLE alert_rules (
+        rule TEXT PRIMARY KEY,
+        enabled INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        threshold REAL NOT NULL,
+        updated_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE credential_countries (
+        credential TEXT NOT NULL,
+        country TEXT NOT NULL,
+        first_ms INTEGER NOT NULL,
+        PRIMARY KEY (credential, country)
+    ) WITHOUT ROWID;
+    CREATE TABLE settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE export_requests (
+        id INTEGER PRIMARY KEY,
+        project INTEGER NOT NULL REFERENCES projects(id),
+        requester TEXT NOT NULL,
+        requester_member INTEGER,
+        params TEXT NOT NULL,
+        rows INTEGER NOT NULL,
+        users INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        status TEXT NOT NULL,
+        decided_by INTEGER,
+        decided_ms INTEGER,
+        used_ms INTEGER,
+        created_ms INTEGER NOT NULL
+    );",
 ];
 
 /// The metadata database. Calls block on SQLite; async callers wrap them in

@@ -11,11 +11,13 @@
 //! Mixpanel's semantics ([`profiles`]).
 
 mod accounts;
+mod alert_settings;
 mod api_keys;
 mod canaries;
 mod cohorts;
 mod containment;
 mod db;
+mod export_requests;
 mod error;
 mod identity;
 mod privacy;
@@ -24,6 +26,8 @@ mod projects;
 mod recorder;
 
 pub use accounts::{Member, NewMember, Organisation, Role, Session};
+pub use alert_settings::StoredRule;
+pub use export_requests::{ExportRequest, NewExportRequest, APPROVAL_VALID_MS};
 pub use canaries::Alert;
 pub use api_keys::{is_well_formed_key, ApiKey, KeySpec, Scope, ServiceAccount, KEY_PREFIX};
 pub use cohorts::SavedCohort;

@@ -16,5 +16,9 @@ pub(crate) fn record(inner: &Inner, principal: &Principal, action: &str, detail:
         entry = entry.users(UserSet::from_keys(keys));
     }
     inner.audit.append(entry).map_err(|error| ApiError::Internal(format!("could not write the audit entry, so the request is refused: {error}")))?;
+    // The read is recorded; an alert that cannot be raised must not fail it.
+    if let Err(error) = crate::alerts::check_read(inner, principal, action) {
+        tracing::error!(%error, "the alert rules could not be checked");
+    }
     Ok(())
 }

@@ -202,6 +202,10 @@ fn credential_principal(inner: &Inner, parts: &Parts, credential: &str, scope: S
         if !key.allow_cidrs.is_empty() {
             let allowed = facts.client_ip.is_some_and(|ip| key.allow_cidrs.iter().filter_map(|c| c.parse::<ipnet::IpNet>().ok()).any(|net| net.contains(&ip.to_canonical())));
             if !allowed {
+                let project = key.projects.first().copied().filter(|_| key.projects.len() == 1);
+                if let Err(error) = crate::alerts::key_outside_allowlist(inner, &actor, project, country.clone(), parts.uri.path()) {
+                    tracing::error!(%error, "the key allowlist alert could not be raised");
+                }
                 return Err(deny("this key may not be used from this address".to_owned()));
             }
         }

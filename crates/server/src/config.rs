@@ -20,8 +20,8 @@ pub struct ServerConfig {
     /// Rows one credential may export per UTC day (raw export); past it the
     /// export stops, and further ones are refused until midnight.
     pub export_rows_per_day: u64,
-    /// Disable the key or revoke the session that touches a canary.
-    pub act_on_canary: bool,
+    /// Where alerts are delivered (webhook, mail).
+    pub alert_delivery: alerting::Delivery,
 }
 
 /// GCRA rate limits (requests per second, and the burst allowed above it).
@@ -58,7 +58,7 @@ impl Default for ServerConfig {
             rate_limits: RateLimits::default(),
             tls: false,
             export_rows_per_day: 10_000_000,
-            act_on_canary: true,
+            alert_delivery: alerting::Delivery::default(),
         }
     }
 }

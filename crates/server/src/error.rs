@@ -24,6 +24,10 @@ pub(crate) enum ApiError {
     RateLimited { retry_after_seconds: u64 },
     #[error("{message}")]
     QuotaExceeded { message: String, retry_after_seconds: u64 },
+    /// The export crosses the organisation's threshold: a second owner
+    /// must approve the request filed for it.
+    #[error("this export of {} rows and {} people needs a second owner's approval (request {}, {}); retry with approval_id={} once approved", request.rows, request.users, request.id, request.status, request.id)]
+    ApprovalRequired { request: Box<meta::ExportRequest> },
     #[error("the event store is unavailable")]
     Unavailable,
     #[error("internal error")]
@@ -35,7 +39,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::ApprovalRequired { .. } => StatusCode::FORBIDDEN,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -59,6 +63,12 @@ impl IntoResponse for ApiError {
             tracing::error!(cause = %cause, "request failed");
         }
         let status = self.status();
+        if let ApiError::ApprovalRequired { request } = &self {
+            let body = serde_json::json!({"code": status.as_u16(), "error": self.to_string(), "status": "error", "approval_request": request});
+            let mut response = (status, body.to_string()).into_response();
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            return response;
+        }
         let mut response = reply_response(mixpanel::error_reply(status.as_u16(), &self.to_string()));
         if matches!(self, ApiError::Busy) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -41,6 +41,7 @@ pub(crate) struct Inner {
     pub(crate) limiters: crate::rate_limit::Limiters,
     /// Addresses blocked by containment, with the meta generation they were read at.
     blocked: RwLock<(u64, Vec<ipnet::IpNet>)>,
+    pub(crate) alerts: crate::alerts::AlertState,
 }
 
 impl AppState {
@@ -50,6 +51,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 limiters: crate::rate_limit::Limiters::new(&config.rate_limits),
                 blocked: RwLock::new((u64::MAX, Vec::new())),
+                alerts: crate::alerts::AlertState::new(config.alert_delivery.clone()),
                 access,
                 audit,
                 protector,

@@ -94,6 +94,12 @@ impl StoredEvent {
     /// Appends the Mixpanel raw-export line (without the newline), splicing
     /// the stored properties text instead of parsing it.
     pub fn write_export_json(&self, out: &mut Vec<u8>, time_in_ms: bool) {
+        self.write_export_json_with(out, time_in_ms, self.properties.get());
+    }
+
+    /// [`Self::write_export_json`] with other properties (a JSON object):
+    /// the export's personal fields removed or revealed.
+    pub fn write_export_json_with(&self, out: &mut Vec<u8>, time_in_ms: bool, properties_json: &str) {
         let quoted = |text: &str| serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned());
         out.extend_from_slice(b"{\"event\":");
         out.extend_from_slice(quoted(&self.name).as_bytes());
@@ -109,7 +115,7 @@ impl StoredEvent {
         out.extend_from_slice(quoted(&self.distinct_id).as_bytes());
         out.extend_from_slice(b",\"$insert_id\":");
         out.extend_from_slice(quoted(&self.insert_id).as_bytes());
-        let inner = self.properties.get().trim();
+        let inner = properties_json.trim();
         let inner = inner.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')).unwrap_or("").trim();
         if !inner.is_empty() {
             out.push(b',');

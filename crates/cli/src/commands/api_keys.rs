@@ -24,7 +24,7 @@ pub(crate) fn parse_duration_ms(text: &str) -> anyhow::Result<i64> {
     Ok(n * unit_ms)
 }
 
-fn time_text(ms: Option<i64>) -> String {
+pub(crate) fn time_text(ms: Option<i64>) -> String {
     ms.and_then(chrono::DateTime::from_timestamp_millis).map_or_else(|| "-".to_owned(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 

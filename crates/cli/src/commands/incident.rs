@@ -121,9 +121,21 @@ fn report(config: &Config, data: &crate::args::DataArg, (from, to): (&str, &str)
     }
     people.flush()?;
     let mut organisations = std::io::BufWriter::new(std::fs::File::create(out.join("organisations.csv"))?);
-    writeln!(organisations, "organisation,people")?;
+    writeln!(organisations, "organisation,people,name,admins{}", if contacts { ",admin_emails" } else { "" })?;
     for (organisation, n) in &report.organisations {
-        writeln!(organisations, "{},{n}", csv(organisation))?;
+        let detail = report.organisation_details.get(organisation).cloned().unwrap_or_default();
+        let mut row = vec![organisation.clone(), n.to_string(), detail.name.clone().unwrap_or_default(), detail.admins.join(" ")];
+        if contacts {
+            // The admins' contacts, decrypted for the person running the report.
+            let project = events::ProjectId(detail.project);
+            let mut emails = Vec::new();
+            for (id, mut profile) in meta.profiles(project, &detail.admins, usize::MAX)? {
+                revealed += protector.reveal(project, &id, &mut profile)?;
+                emails.extend(profile.get("$email").and_then(|v| v.as_str()).filter(|v| !privacy::crypto::is_value_token(v)).map(str::to_owned));
+            }
+            row.push(emails.join(" "));
+        }
+        writeln!(organisations, "{}", row.iter().map(|c| csv(c)).collect::<Vec<_>>().join(","))?;
     }
     organisations.flush()?;
     std::fs::write(out.join("article33.md"), incident::article33_draft(&report))?;

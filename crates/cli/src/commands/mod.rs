@@ -7,6 +7,7 @@ mod export;
 mod gdpr;
 mod generate;
 mod import;
+mod guardrails;
 mod incident;
 mod keys;
 mod privacy;
@@ -39,6 +40,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Members(command) => accounts::run_members(&config, command),
         Command::Sessions(command) => accounts::run_sessions(&config, command),
         Command::Incident(command) => incident::run(&config, command),
+        Command::Alerts(command) => guardrails::run_alerts(&config, command),
+        Command::Exports(command) => guardrails::run_exports(&config, command),
     }
 }
 

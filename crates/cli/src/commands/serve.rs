@@ -42,6 +42,7 @@ pub(crate) fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         rate_limits: config.rate_limits.to_server(),
         tls: !config.tls.certificate.is_empty(),
         export_rows_per_day: config.exports.rows_per_day_per_credential,
+        alert_delivery: config.alerts.delivery()?,
         ..server::ServerConfig::default()
     };
     let audit = crate::commands::open_audit(&config, &data)?;

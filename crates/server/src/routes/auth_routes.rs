@@ -121,7 +121,8 @@ handler!(login_start, |state, request| {
     blocking(move || match inner.access.login_start(&email) {
         Ok((ceremony, options)) => Ok(json_response(StatusCode::OK, &json!({"ceremony": ceremony, "options": options}))),
         Err(error) => {
-            audit(&inner, Actor::new("anonymous", "-"), "auth.login.failed", Outcome::Failed, country, json!({"stage": "start"}))?;
+            let address = super::request_facts(&parts, &inner).client_ip;
+            failed_sign_in(&inner, Some(&email), address, country, json!({"stage": "start"}))?;
             Err(access_error(error))
         }
     })
@@ -137,29 +138,39 @@ handler!(login_finish, |state, request| {
     let country = country_of(&inner, &parts);
     blocking(move || {
         let result = inner.access.login_finish(&ceremony, &credential, country.as_deref());
-        finish_sign_in(&inner, result, country, "passkey")
+        let address = super::request_facts(&parts, &inner).client_ip;
+        finish_sign_in(&inner, result, country, "passkey", None, address)
     })
     .await
 });
 
 /// Audits a finished sign-in (flagging a new country) or its failure, and
 /// answers it.
-fn finish_sign_in(inner: &Inner, result: Result<access::NewSession, access::AccessError>, country: Option<String>, factor: &str) -> Result<Response, ApiError> {
+fn finish_sign_in(inner: &Inner, result: Result<access::NewSession, access::AccessError>, country: Option<String>, factor: &str, email: Option<&str>, address: Option<std::net::IpAddr>) -> Result<Response, ApiError> {
     match result {
         Ok(session) => {
             let actor = member_actor(&session.member, Some(&session.short_id));
             audit(inner, actor.clone(), "auth.login", Outcome::Ok, country.clone(), json!({"factor": factor, "new_country": session.new_country}))?;
             if session.new_country {
-                // A flagged sign-in: the alerts of the incident issue read these.
-                audit(inner, actor, "auth.login.new_country", Outcome::Ok, country, Value::Null)?;
+                audit(inner, actor.clone(), "auth.login.new_country", Outcome::Ok, country.clone(), Value::Null)?;
+                let trigger = crate::alerts::Trigger { rule: alerting::Rule::NewCountry, actor: &actor, project: None, country, detail: json!({"via": "sign-in", "factor": factor}) };
+                crate::alerts::raise(inner, trigger)?;
             }
             Ok(signed_in(inner, &session))
         }
         Err(error) => {
-            audit(inner, Actor::new("anonymous", "-"), "auth.login.failed", Outcome::Failed, country, json!({"factor": factor}))?;
+            failed_sign_in(inner, email, address, country, json!({"factor": factor}))?;
             Err(access_error(error))
         }
     }
+}
+
+/// Audits a failed sign-in and counts it for the failed-logins alert (by
+/// the account's keyed token, and by address in memory only).
+fn failed_sign_in(inner: &Inner, email: Option<&str>, address: Option<std::net::IpAddr>, country: Option<String>, detail: Value) -> Result<(), ApiError> {
+    audit(inner, Actor::new("anonymous", "-"), "auth.login.failed", Outcome::Failed, country.clone(), detail)?;
+    let account = email.and_then(|email| inner.access.email_token(&email.trim().to_lowercase()).ok());
+    crate::alerts::failed_sign_in(inner, account.as_deref(), address, country)
 }
 
 handler!(recover, |state, request| {
@@ -210,7 +221,8 @@ handler!(password_login, |state, request| {
     let country = sign_in_attempt(&inner, &parts, &email)?;
     blocking(move || {
         let result = inner.access.password_login(&email, &password, &code, country.as_deref());
-        finish_sign_in(&inner, result, country, "password+totp")
+        let address = super::request_facts(&parts, &inner).client_ip;
+        finish_sign_in(&inner, result, country, "password+totp", Some(&email), address)
     })
     .await
 });

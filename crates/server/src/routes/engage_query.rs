@@ -1,6 +1,9 @@
 //! `POST /api/2.0/engage`: read profiles, in the shape of Mixpanel's Query
 //! API. Form or query fields: `distinct_id`, `distinct_ids` (a JSON array),
 //! `data_group_id` (a group key, to read group profiles instead).
+//!
+//! Listings are user-level rows: they take the export permission (and a
+//! fresh step-up for members), and leave personal fields out.
 
 use super::export::query_map;
 use super::request::read_body;
@@ -36,13 +39,18 @@ async fn query(state: AppState, request: Request) -> Result<Response, ApiError> 
     let group_key = fields.get("data_group_id").cloned();
     let inner = state.inner.clone();
     let results = tokio::task::spawn_blocking(move || -> Result<Vec<(String, events::Properties)>, ApiError> {
-        let principal = authorise(&inner, &parts, meta::Scope::Read)?;
+        let principal = authorise(&inner, &parts, meta::Scope::Export)?;
         let project = principal.project.clone();
         let limit = inner.config.profile_page_max;
-        let found = match &group_key {
+        let mut found = match &group_key {
             Some(key) => inner.meta.group_profiles(project.id, key, &ids, limit)?,
             None => inner.meta.profiles(project.id, &ids, limit)?,
         };
+        // Listings carry no personal fields (their tokens included): one
+        // person's, decrypted, is GET /api/v1/people/{id}?reveal=true.
+        for (_, properties) in &mut found {
+            properties.retain(|_, value| !value.as_str().is_some_and(privacy::crypto::is_value_token));
+        }
         let returned: Vec<String> = found.iter().map(|(id, _)| id.clone()).collect();
         let mut fields: std::collections::BTreeSet<&str> = found.iter().flat_map(|(_, p)| p.keys().map(String::as_str)).collect();
         if !found.is_empty() {
@@ -54,7 +62,7 @@ async fn query(state: AppState, request: Request) -> Result<Response, ApiError> 
         let canaries: std::collections::HashSet<String> = inner.meta.canaries(project.id)?.into_iter().collect();
         let touched = crate::alerts::canaries_touched(&canaries, returned.iter().map(String::as_str));
         if !touched.is_empty() {
-            crate::alerts::canary_alert(&inner, &principal, "profile.read", touched.len())?;
+            crate::alerts::canary_touched(&inner, &principal, "profile.read", touched.len())?;
         }
         Ok(found)
     })

@@ -3,6 +3,12 @@
 //! Parameters: `from_date`, `to_date` (YYYY-MM-DD, inclusive, UTC), `event`
 //! (a JSON array of names), `limit`, `time_in_ms`. Unlike Mixpanel, the
 //! output is deduplicated, so export followed by import round-trips exactly.
+//!
+//! Guardrails: personal fields (the values stored as `pii:` tokens) are left
+//! out unless `include_personal=true` is asked by a member holding
+//! `view_pii` (then they are decrypted, an audited reveal); an export above
+//! the organisation's threshold (rows or people) waits for a second owner's
+//! approval (`approval_id`); a credential's daily row quota stops it.
 
 use super::request::read_body;
 use crate::auth::authorise;
@@ -23,6 +29,17 @@ struct ExportParams {
     events: Option<HashSet<String>>,
     limit: Option<usize>,
     time_in_ms: bool,
+    include_personal: bool,
+    approval_id: Option<i64>,
+}
+
+impl ExportParams {
+    /// The export's identity, for approvals: the same export, whatever the
+    /// order of its parameters.
+    fn canonical(&self, project: events::ProjectId) -> String {
+        let events: Option<std::collections::BTreeSet<&String>> = self.events.as_ref().map(|names| names.iter().collect());
+        serde_json::json!({"project": project.0, "from_day": self.from_day, "to_day": self.to_day, "events": events, "limit": self.limit, "include_personal": self.include_personal}).to_string()
+    }
 }
 
 pub(crate) fn parse_day(text: &str, name: &str) -> Result<i32, ApiError> {
@@ -55,8 +72,12 @@ fn parse_params(query: &HashMap<String, String>) -> Result<ExportParams, ApiErro
     if query.contains_key("where") {
         return Err(ApiError::BadRequest("the where parameter is not supported yet; filter with event".to_owned()));
     }
-    let time_in_ms = matches!(query.get("time_in_ms").map(String::as_str), Some("true" | "1"));
-    Ok(ExportParams { from_day, to_day, events, limit, time_in_ms })
+    let flag = |name: &str| matches!(query.get(name).map(String::as_str), Some("true" | "1"));
+    let approval_id = match query.get("approval_id") {
+        None => None,
+        Some(text) => Some(text.parse::<i64>().map_err(|_| ApiError::BadRequest("approval_id must be the number of an approved export request".to_owned()))?),
+    };
+    Ok(ExportParams { from_day, to_day, events, limit, time_in_ms: flag("time_in_ms"), include_personal: flag("include_personal"), approval_id })
 }
 
 pub(crate) fn query_map(query: Option<&str>, body: &[u8]) -> HashMap<String, String> {
@@ -86,6 +107,54 @@ fn export_rows_remaining(inner: &crate::state::Inner, principal: &crate::auth::P
     Ok(quota - used)
 }
 
+/// Names of the organisation's export thresholds (settings).
+pub const APPROVAL_ROWS_SETTING: &str = "export_approval_rows";
+pub const APPROVAL_USERS_SETTING: &str = "export_approval_users";
+
+/// Refuses an export above the organisation's threshold unless it carries
+/// a second owner's approval for exactly this export, which it spends.
+fn require_approval(inner: &crate::state::Inner, principal: &crate::auth::Principal, params: &ExportParams, snapshot: &store::Snapshot, erased: &HashSet<String>, remaining: u64) -> Result<(), ApiError> {
+    let threshold = |name: &str| -> Result<Option<u64>, ApiError> { Ok(inner.meta.setting(name)?.and_then(|v| v.parse::<u64>().ok())) };
+    let (max_rows, max_users) = (threshold(APPROVAL_ROWS_SETTING)?, threshold(APPROVAL_USERS_SETTING)?);
+    if max_rows.is_none() && max_users.is_none() {
+        return Ok(());
+    }
+    // Count what the export would return, without returning it.
+    let cap = params.limit.unwrap_or(usize::MAX).min(usize::try_from(remaining).unwrap_or(usize::MAX));
+    let (mut rows, mut users) = (0usize, HashSet::new());
+    snapshot.scan_days(principal.project.id, params.from_day, params.to_day, |day| {
+        for event in &day.events {
+            if rows >= cap {
+                return false;
+            }
+            if params.events.as_ref().is_some_and(|names| !names.contains(event.name())) || (!erased.is_empty() && erased.contains(event.distinct_id())) {
+                continue;
+            }
+            rows += 1;
+            users.insert(event.user_key());
+        }
+        true
+    })?;
+    let (rows, users) = (rows as u64, users.len() as u64);
+    let reason = match (max_rows, max_users) {
+        (Some(max), _) if rows > max => format!("{rows} rows exceed the threshold of {max}"),
+        (_, Some(max)) if users > max => format!("{users} people exceed the threshold of {max}"),
+        _ => return Ok(()),
+    };
+    let canonical = params.canonical(principal.project.id);
+    let requester = principal.actor.label();
+    if let Some(id) = params.approval_id {
+        if inner.meta.use_export_approval(id, &requester, &canonical, events::now_ms())? {
+            return Ok(());
+        }
+        return Err(ApiError::Forbidden(format!("export request {id} is not approved for this credential and these parameters (or was used or expired)")));
+    }
+    let member = principal.actor.user.as_deref().and_then(|u| u.strip_prefix("member:")).and_then(|n| n.parse::<i64>().ok());
+    let request = inner.meta.request_export(&meta::NewExportRequest { project: principal.project.id, requester: &requester, requester_member: member, params: &canonical, rows, users, reason: &reason })?;
+    crate::audit_trail::record(inner, principal, "export.approval.request", serde_json::json!({"request": request.id, "rows": rows, "users": users, "reason": reason}), None)?;
+    Err(ApiError::ApprovalRequired { request: Box::new(request) })
+}
+
 pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> Response {
     match export(state, request).await {
         Ok(response) => response,
@@ -98,16 +167,24 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
     let body = read_body(body, 64 * 1024).await?;
     let params = parse_params(&query_map(parts.uri.query(), &body))?;
     let inner = state.inner.clone();
-    let (principal, (erased, canaries), remaining) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let principal = authorise(&inner, &parts, meta::Scope::Export)?;
-        let remaining = export_rows_remaining(&inner, &principal)?;
-        // Erased people leave exports at once, before compaction.
-        let erased: std::collections::HashSet<String> = inner.meta.erased_ids(principal.project.id)?.into_iter().collect();
-        let canaries: std::collections::HashSet<String> = inner.meta.canaries(principal.project.id)?.into_iter().collect();
-        Ok((principal, (erased, canaries), remaining))
-    })
-    .await??;
     let snapshot = state.inner.store.snapshot();
+    let (params, principal, (erased, canaries), remaining) = {
+        let snapshot = snapshot.clone();
+        tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+            let principal = authorise(&inner, &parts, meta::Scope::Export)?;
+            if params.include_personal {
+                // Decrypted personal fields: a member with view_pii, freshly stepped up.
+                authorise(&inner, &parts, crate::auth::Need::RevealPii)?;
+            }
+            let remaining = export_rows_remaining(&inner, &principal)?;
+            // Erased people leave exports at once, before compaction.
+            let erased: HashSet<String> = inner.meta.erased_ids(principal.project.id)?.into_iter().collect();
+            let canaries: HashSet<String> = inner.meta.canaries(principal.project.id)?.into_iter().collect();
+            require_approval(&inner, &principal, &params, &snapshot, &erased, remaining)?;
+            Ok((params, principal, (erased, canaries), remaining))
+        })
+        .await??
+    };
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let project_id = principal.project.id;
     let inner = state.inner.clone();
@@ -120,6 +197,10 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
         // For the audit: whose rows and which fields left the server.
         let mut user_keys: Vec<u32> = Vec::new();
         let mut canary_rows = 0usize;
+        // Rows whose personal fields were left out; fields revealed.
+        let mut withheld = 0u64;
+        let mut revealed = 0u64;
+        let mut personal: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         // What every exported line carries besides its properties.
         let mut fields: std::collections::BTreeSet<String> = ["event", "time", "distinct_id", "$insert_id"].into_iter().map(str::to_owned).collect();
         let scanned = snapshot.scan_days(project_id, params.from_day, params.to_day, |day| {
@@ -139,14 +220,37 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
                 if !canaries.is_empty() && canaries.contains(event.distinct_id()) {
                     canary_rows += 1;
                 }
-                if let Ok(keys) = serde_json::from_str::<std::collections::HashMap<std::borrow::Cow<'_, str>, serde::de::IgnoredAny>>(event.properties_json()) {
-                    for key in keys.into_keys() {
-                        if !fields.contains(key.as_ref()) {
-                            fields.insert(key.into_owned());
+                let properties = event.properties_json();
+                if properties.contains("\"pii:") {
+                    // Personal fields: left out, or revealed to a view_pii holder.
+                    let mut map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(properties).unwrap_or_default();
+                    if params.include_personal {
+                        let mut props: events::Properties = map.into_iter().collect();
+                        match inner.protector.reveal(project_id, event.distinct_id(), &mut props) {
+                            Ok(n) => revealed += n as u64,
+                            Err(error) => tracing::error!(%error, "personal fields could not be revealed in an export"),
+                        }
+                        map = props.into_iter().collect();
+                    }
+                    map.retain(|_, value| !value.as_str().is_some_and(privacy::crypto::is_value_token));
+                    if params.include_personal {
+                        personal.extend(map.keys().filter(|k| privacy::policy::PERSONAL_KEYS.contains(&k.as_str())).cloned());
+                    } else {
+                        withheld += 1;
+                    }
+                    fields.extend(map.keys().cloned());
+                    let rewritten = serde_json::Value::Object(map).to_string();
+                    event.write_export_json_with(&mut buffer, params.time_in_ms, &rewritten);
+                } else {
+                    if let Ok(keys) = serde_json::from_str::<HashMap<std::borrow::Cow<'_, str>, serde::de::IgnoredAny>>(properties) {
+                        for key in keys.into_keys() {
+                            if !fields.contains(key.as_ref()) {
+                                fields.insert(key.into_owned());
+                            }
                         }
                     }
+                    event.write_export_json(&mut buffer, params.time_in_ms);
                 }
-                event.write_export_json(&mut buffer, params.time_in_ms);
                 buffer.push(b'\n');
                 if buffer.len() >= CHUNK_BYTES && sender.blocking_send(Ok(Bytes::from(std::mem::take(&mut buffer)))).is_err() {
                     return false;
@@ -169,15 +273,25 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
         let stopped_at_quota = quota_cut && n_left == 0;
         let detail = serde_json::json!({
             "from_day": params.from_day, "to_day": params.to_day, "events": params.events, "rows": n_rows, "fields": fields, "stopped_at_quota": stopped_at_quota,
+            "personal_fields_withheld_rows": withheld, "include_personal": params.include_personal, "revealed_values": revealed, "approval_id": params.approval_id,
         });
         // The rows have left by now: a failure here can only be logged loudly.
         if let Err(error) = crate::audit_trail::record(&inner, &principal, "export", detail, Some(user_keys)) {
             tracing::error!(%error, "an export was not audited");
         }
+        if revealed > 0 {
+            let detail = serde_json::json!({"via": "export", "fields": personal, "revealed": revealed});
+            if let Err(error) = crate::audit_trail::record(&inner, &principal, "pii.reveal", detail, None) {
+                tracing::error!(%error, "an export's reveal was not audited");
+            }
+        }
         if canary_rows > 0
-            && let Err(error) = crate::alerts::canary_alert(&inner, &principal, "export", canary_rows)
+            && let Err(error) = crate::alerts::canary_touched(&inner, &principal, "export", canary_rows)
         {
             tracing::error!(%error, "a canary alert could not be raised");
+        }
+        if let Err(error) = crate::alerts::check_export_volume(&inner, &principal) {
+            tracing::error!(%error, "the export volume rule could not be checked");
         }
     });
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) });

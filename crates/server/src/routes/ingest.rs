@@ -30,7 +30,7 @@ fn reason_of(error: &ApiError) -> &'static str {
     match error {
         ApiError::BadRequest(_) => "bad_request",
         ApiError::Unauthorized => "unauthorized",
-        ApiError::Forbidden(_) => "forbidden",
+        ApiError::Forbidden(_) | ApiError::ApprovalRequired { .. } => "forbidden",
         ApiError::PayloadTooLarge(_) => "too_large",
         ApiError::NotFound(_) => "not_found",
         ApiError::Conflict(_) => "conflict",

@@ -4,6 +4,7 @@
 mod auth_routes;
 mod engage_query;
 mod export;
+mod guardrails;
 mod ingest;
 mod ops;
 mod privacy;
@@ -13,6 +14,8 @@ mod request;
 
 /// What the request says about its sender (address after trusted proxies, user agent).
 pub(crate) type RequestFactsView = request::RequestFacts;
+
+pub use export::{APPROVAL_ROWS_SETTING, APPROVAL_USERS_SETTING};
 
 pub(crate) fn request_facts(parts: &axum::http::request::Parts, inner: &crate::state::Inner) -> request::RequestFacts {
     request::RequestFacts::from_parts(parts, inner)
@@ -82,8 +85,9 @@ fn route_table() -> Vec<Route> {
         table.push(route(Method::GET, path, Access::Scope(Export), get(export::handle)));
     }
     for path in ["/api/2.0/engage", "/api/2.0/engage/"] {
-        table.push(route(Method::GET, path, Access::Scope(Read), get(engage_query::handle)));
-        table.push(route(Method::POST, path, Access::Scope(Read), post(engage_query::handle)));
+        // Profile listings are user-level rows: the export permission.
+        table.push(route(Method::GET, path, Access::Scope(Export), get(engage_query::handle)));
+        table.push(route(Method::POST, path, Access::Scope(Export), post(engage_query::handle)));
     }
     table.extend([
         route(Method::POST, "/api/v1/query", Access::Scope(Read), post(query::run)),
@@ -100,6 +104,13 @@ fn route_table() -> Vec<Route> {
         route(Method::GET, "/api/v1/incident/exposure", Access::Scope(Admin), get(privacy::exposure)),
         route(Method::POST, "/api/v1/canaries", Access::Scope(Admin), post(privacy::create_canaries)),
         route(Method::GET, "/api/v1/alerts", Access::Scope(Admin), get(privacy::list_alerts)),
+        route(Method::GET, "/api/v1/alerts/rules", Access::Scope(Admin), get(guardrails::get_alert_rules)),
+        route(Method::PUT, "/api/v1/alerts/rules/{rule}", Access::Scope(Admin), put(guardrails::put_alert_rule)),
+        route(Method::GET, "/api/v1/exports/settings", Access::Scope(Admin), get(guardrails::get_export_settings)),
+        route(Method::PUT, "/api/v1/exports/settings", Access::Scope(Admin), put(guardrails::put_export_settings)),
+        route(Method::GET, "/api/v1/exports/requests", Access::Scope(Admin), get(guardrails::list_export_requests)),
+        route(Method::POST, "/api/v1/exports/requests/{id}/approve", Access::Session, post(guardrails::approve_export)),
+        route(Method::POST, "/api/v1/exports/requests/{id}/refuse", Access::Session, post(guardrails::refuse_export)),
         route(Method::POST, "/api/app/data-deletions/v3.0", Access::Scope(Admin), post(privacy::create_deletion)),
         route(Method::POST, "/api/app/data-deletions/v3.0/", Access::Scope(Admin), post(privacy::create_deletion)),
         route(Method::GET, "/api/app/data-deletions/v3.0/{task_id}", Access::Scope(Admin), get(privacy::deletion_status)),

@@ -282,7 +282,7 @@ pub(crate) async fn person(State(state): State<AppState>, Path(distinct_id): Pat
                 record(&inner, &principal, "profile.read", json!({"returned_profiles": 1, "fields": all_fields}), Some(users))?;
             }
             if inner.meta.canaries(project.id)?.contains(&id) {
-                crate::alerts::canary_alert(&inner, &principal, "profile.view", 1)?;
+                crate::alerts::canary_touched(&inner, &principal, "profile.view", 1)?;
             }
             Ok(json!({"distinct_id": id, "properties": properties, "revealed": reveal}))
         })
@@ -390,7 +390,7 @@ pub(crate) async fn create_canaries(State(state): State<AppState>, request: Requ
     .unwrap_or_else(IntoResponse::into_response)
 }
 
-/// `GET /api/v1/alerts`: the project's alerts (admin).
+/// `GET /api/v1/alerts`: the project's alerts and the instance's (sign-ins) (admin).
 pub(crate) async fn list_alerts(State(state): State<AppState>, request: Request) -> Response {
     async {
         let principal = authorised(&state, &request.into_parts().0, Scope::Admin).await?;
