@@ -251,7 +251,15 @@ class Hearth:
         return result
 
     def profile(self, distinct_id: str, data_group_id: str | None = None) -> dict | None:
-        """The $properties of one user (or group) profile, or None when there is none."""
+        """The $properties of one user (or group) profile, or None when there is none. A user's
+        comes from GET /api/v1/people/{id} (listings leave personal fields out)."""
+        if data_group_id is None:
+            response = self.request("GET", f"/api/v1/people/{urllib.parse.quote(distinct_id, safe='')}", auth=self.secret_auth)
+            if response.status == 404:
+                return None
+            assert response.status == 200, response
+            assert response.json()["distinct_id"] == distinct_id, response
+            return response.json()["properties"]
         fields = {"distinct_ids": [distinct_id]}
         if data_group_id is not None:
             fields["data_group_id"] = data_group_id

@@ -112,7 +112,8 @@ def test_a_stolen_disk_reveals_no_planted_personal_data(hearth_factory, monkeypa
     assert checkout["note"] == "call [phone] or write to [email]", checkout
     assert checkout["payment"] == "card [card]" and checkout["debug"] == "client at [ip]"
     assert checkout["pasted"] == "export KEY=[secret]" and checkout["bank"] == "IBAN [iban]"
-    assert TOKEN.match(checkout["$email"]) and TOKEN.match(checkout["name"]) and checkout["plan"] == "pro"
+    # Personal fields (their tokens too) leave exports only for a view_pii holder who asks.
+    assert "$email" not in checkout and "name" not in checkout and checkout["plan"] == "pro", checkout
 
     assert server.stop() == 0
     keys_dir = server.data_dir.parent / "data-keys"
