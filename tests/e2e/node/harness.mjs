@@ -147,8 +147,18 @@ export async function startHearth({ name = 'node-e2e', args = [], env = () => ({
       return body;
     },
 
-    /** $properties of one user profile (or group profile with dataGroupId), or null. */
+    /** $properties of one user profile (GET /api/v1/people/{id}: listings leave personal
+     * fields out), or of a group profile with dataGroupId; null when there is none. */
     async profile(distinctId, dataGroupId) {
+      if (!dataGroupId) {
+        const res = await fetch(`${url}/api/v1/people/${encodeURIComponent(distinctId)}`, { headers: { Authorization: server.secretAuth } });
+        const text = await res.text();
+        if (res.status === 404) return null;
+        assert.equal(res.status, 200, `people/${distinctId}: HTTP ${res.status} ${text.slice(0, 300)}`);
+        const body = JSON.parse(text);
+        assert.equal(body.distinct_id, distinctId, text);
+        return body.properties;
+      }
       const fields = { distinct_ids: [distinctId] };
       if (dataGroupId) fields.data_group_id = dataGroupId;
       const body = await server.engage(fields);
