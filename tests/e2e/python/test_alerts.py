@@ -152,3 +152,28 @@ def test_a_bulk_export_trips_the_canary_and_volume_rules_and_the_key_dies(hearth
         assert wait_for(lambda: len(webhook.received) > before[0] and len(mailbox.messages) > before[1])
     finally:
         controller.stop()
+
+
+def test_a_key_from_a_new_country_is_flagged_and_with_revoke_set_it_dies(hearth_factory):
+    server = hearth_factory(name="travel", trusted_proxies=["127.0.0.1/32"], start=False)
+    cli(server, "alerts", "set", "new_country", "--action", "revoke")
+    server.start()
+    cli(server, "service-account", "create", "reports")
+    key = json.loads(cli(server, "api-key", "create", "--account", "reports", "--scope", "read", "--project", "travel", "--json"))
+    auth = basic_auth(key["key"])
+
+    def read(address):
+        return server.request("GET", "/api/v1/privacy/findings", auth=auth, headers={"X-Forwarded-For": address}).status
+
+    # The first country is the key's baseline; more reads from it are quiet.
+    assert read("8.8.8.8") == 200 and read("8.8.4.4") == 200
+    alerts = server.request("GET", "/api/v1/alerts", auth=server.secret_auth).json()["alerts"]
+    assert not [a for a in alerts if a["rule"] == "new_country"], alerts
+    # Then the same key from another country: flagged, and (as set) the key is disabled.
+    assert read("193.99.144.80") == 200, "the request that trips the rule is answered; the action bites on the next"
+    alerts = server.request("GET", "/api/v1/alerts", auth=server.secret_auth).json()["alerts"]
+    flagged = [a for a in alerts if a["rule"] == "new_country"]
+    assert len(flagged) == 1 and flagged[0]["action_taken"] == "key disabled", alerts
+    assert flagged[0]["detail"]["country"] not in (None, "US") and flagged[0]["credential"].endswith(f"#{key['id']}"), flagged
+    assert "193.99.144.80" not in json.dumps(alerts), "countries, never addresses"
+    assert read("193.99.144.80") == 401

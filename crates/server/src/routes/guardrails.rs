@@ -45,15 +45,19 @@ pub(crate) async fn list_export_requests(State(state): State<AppState>, request:
 
 /// `POST /api/v1/exports/requests/{id}/approve` and `/refuse`: an owner
 /// other than the one who asked, freshly confirmed with their passkey.
-pub(crate) async fn approve_export(state: State<AppState>, id: Path<i64>, request: Request) -> Response {
+pub(crate) async fn approve_export(state: State<AppState>, id: Path<String>, request: Request) -> Response {
     decide(state, id, request, true).await
 }
 
-pub(crate) async fn refuse_export(state: State<AppState>, id: Path<i64>, request: Request) -> Response {
+pub(crate) async fn refuse_export(state: State<AppState>, id: Path<String>, request: Request) -> Response {
     decide(state, id, request, false).await
 }
 
-async fn decide(State(state): State<AppState>, Path(id): Path<i64>, request: Request, approve: bool) -> Response {
+async fn decide(State(state): State<AppState>, Path(id): Path<String>, request: Request, approve: bool) -> Response {
+    // Parsed here, so that a bad id gets the JSON error every route gives.
+    let Ok(id) = id.parse::<i64>() else {
+        return ApiError::BadRequest(format!("{id:?} is not an export request number")).into_response();
+    };
     let parts = request.into_parts().0;
     let inner = state.inner.clone();
     blocking(move || {
