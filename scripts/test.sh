@@ -13,6 +13,9 @@ command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 echo "== build"
 cargo build --locked --bin hearth --tests
 
+echo "== dashboard type check (tsc)"
+(cd web && node_modules/.bin/tsc --noEmit -p .)
+
 echo "== rust tests (cargo nextest)"
 status=0
 cargo nextest run --locked --workspace --no-fail-fast || status=1

@@ -99,6 +99,38 @@ impl Engine {
         run(table, &inputs, spec)
     }
 
+    /// The project's event names, most frequent first (pickers in the
+    /// dashboard); from the same in-memory table the reports read.
+    pub fn event_names(&self, project: &meta::Project) -> Result<Vec<String>, QueryError> {
+        let cache = self.projects.lock().unwrap_or_else(|p| p.into_inner()).entry(project.id).or_default().clone();
+        let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+        // Any report that reads no profiles: the names need only the table.
+        let spec = Spec::Insights(crate::spec::InsightsSpec {
+            from: String::new(),
+            to: String::new(),
+            interval: Default::default(),
+            events: Vec::new(),
+            breakdown: None,
+            limit: None,
+            other: false,
+            filters: Vec::new(),
+            formulas: Vec::new(),
+            compare: None,
+            unit: crate::spec::Unit::Users,
+        });
+        let state = self.meta_state(&mut cache, project.id, &spec)?;
+        let table = self.table(&mut cache, project.id, &UnitKind::People, &state)?;
+        let mut counts = vec![0u64; table.event_names.len()];
+        for code in table.events.iter() {
+            if let Some(slot) = counts.get_mut(*code as usize) {
+                *slot += 1;
+            }
+        }
+        let mut named: Vec<(u64, String)> = table.event_names.iter().zip(counts).filter(|(name, n)| *n > 0 && !name.is_empty()).map(|(name, n)| (n, name.to_string())).collect();
+        named.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        Ok(named.into_iter().map(|(_, name)| name).collect())
+    }
+
     /// Identity links (every report needs them) and, only for reports that
     /// read them, profiles and cohorts: loading half a million profiles is
     /// not a cost an insights count should pay after every `/engage`.

@@ -287,9 +287,13 @@ handler!(me, |state, request| {
         let view = session_of(&inner, &parts)?;
         let email = inner.access.email_of(&view.member).map_err(access_error)?;
         let now = events::now_ms();
+        // The projects this member may open, with their public tokens (the
+        // dashboard's SDK snippets need them; tokens are public by design).
+        let projects: Vec<Value> = inner.meta.projects()?.into_iter().filter(|p| view.member.may_access(p.id)).map(|p| json!({"id": p.id.0, "name": p.name, "token": p.token, "timezone": p.timezone})).collect();
         Ok(json_response(StatusCode::OK, &json!({
             "member": {"id": view.member.id, "email": email, "role": view.member.role.as_str(), "can_export": view.member.can_export, "can_view_pii": view.member.can_view_pii},
             "session": {"id": view.session.short_id, "expires_ms": view.session.expires_ms, "stepped_up": view.stepped_up(now)},
+            "projects": projects,
         })))
     })
     .await

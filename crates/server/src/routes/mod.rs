@@ -2,6 +2,7 @@
 //! visible together.
 
 mod auth_routes;
+mod dashboard;
 mod engage_query;
 mod export;
 mod guardrails;
@@ -93,6 +94,7 @@ fn route_table() -> Vec<Route> {
         route(Method::POST, "/api/v1/query", Access::Scope(Read), post(query::run)),
         route(Method::GET, "/api/v1/openapi.json", Access::Public, get(query::openapi)),
         route(Method::GET, "/api/v1/cohorts", Access::Scope(Read), get(query::list_cohorts)),
+        route(Method::GET, "/api/v1/events/names", Access::Scope(Read), get(query::event_names)),
         route(Method::POST, "/api/v1/cohorts", Access::Scope(Read), post(query::create_cohort)),
         route(Method::DELETE, "/api/v1/cohorts/{id}", Access::Scope(Read), delete(query::delete_cohort)),
         route(Method::GET, "/api/v1/privacy/policy", Access::Scope(Read), get(privacy::get_policy)),
@@ -135,6 +137,9 @@ fn route_table() -> Vec<Route> {
         route(Method::POST, "/api/v1/admin/members", Access::Session, post(auth_routes::invite_member)),
         route(Method::POST, "/api/v1/admin/members/{id}", Access::Session, post(auth_routes::change_member)),
         route(Method::POST, "/api/v1/admin/members/{id}/disable", Access::Session, post(auth_routes::disable_member)),
+        route(Method::GET, "/", Access::Public, get(dashboard::page)),
+        route(Method::GET, "/enrol", Access::Public, get(dashboard::page)),
+        route(Method::GET, "/assets/{file}", Access::Public, get(dashboard::asset)),
         route(Method::GET, "/healthz", Access::Public, get(ops::healthz)),
         route(Method::GET, "/readyz", Access::Public, get(ops::readyz)),
         route(Method::GET, "/metrics", Access::Public, get(ops::metrics)),
@@ -206,7 +211,10 @@ async fn security_headers(axum::extract::State(state): axum::extract::State<AppS
     if from_page {
         headers.remove(header::WWW_AUTHENTICATE);
     }
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"));
+    // The dashboard's pages set their own (script and styles from this origin).
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"));
+    }
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));

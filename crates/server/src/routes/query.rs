@@ -104,6 +104,19 @@ pub(crate) async fn list_cohorts(State(state): State<AppState>, request: Request
     .unwrap_or_else(IntoResponse::into_response)
 }
 
+/// `GET /api/v1/events/names`: the project's event names, most frequent
+/// first (for pickers). Names only: no one's rows.
+pub(crate) async fn event_names(State(state): State<AppState>, request: Request) -> Response {
+    async {
+        let project = authorised(&state, &request.into_parts().0, Scope::Read).await?.project;
+        let inner = state.inner.clone();
+        let names = tokio::task::spawn_blocking(move || inner.engine.event_names(&project)).await?.map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok::<_, ApiError>(json_response(StatusCode::OK, &json!({"events": names})))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewCohort {

@@ -1,0 +1,163 @@
+// The dashboard in Debian's Chromium (playwright-core) against the real binary: the owner
+// enrols a passkey from `hearth admin create`'s link with a virtual authenticator; the empty
+// project shows the SDK snippets and turns live when the first event lands; insights shows
+// the numbers the API gives for the same report (table and chart), and downloads them as CSV;
+// the security centre lists the alert a fenced key raised and approves the export waiting
+// for a second owner. No console error and no CSP violation on any page. Screenshots of each
+// page go to target/screenshots/ for review; the compressed JavaScript is held to its budget.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdir, readFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { startHearth, HEARTH_BIN, REPO_ROOT } from './harness.mjs';
+
+const execFileP = promisify(execFile);
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const SHOTS = path.join(REPO_ROOT, 'target', 'screenshots');
+const JS_BUDGET_GZIP = 300 * 1024;
+let server;
+let browser;
+let origin;
+let page;
+const problems = [];
+
+async function hearth(...args) {
+  const { stdout } = await execFileP(HEARTH_BIN, [...args, '--data', server.dataDir], { cwd: REPO_ROOT, env: { ...process.env, HEARTH_AUTH__ORIGIN: origin } });
+  return stdout;
+}
+
+async function api(method, apiPath, body, auth = server.secretAuth) {
+  const res = await fetch(`${server.url}${apiPath}`, { method, headers: { Authorization: auth, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  const json = (res.headers.get('content-type') || '').startsWith('application/json');
+  return { status: res.status, body: json && text ? JSON.parse(text) : null, text };
+}
+
+async function shot(name) {
+  await mkdir(SHOTS, { recursive: true });
+  const file = path.join(SHOTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  console.log(`# screenshot: target/screenshots/${name}.png`);
+}
+
+const day = (offsetDays) => new Date(Date.now() + offsetDays * 86_400_000).toISOString().slice(0, 10);
+
+before(async () => {
+  server = await startHearth({ name: 'dashboard', env: (port) => ({ HEARTH_AUTH__ORIGIN: `http://localhost:${port}` }) });
+  origin = `http://localhost:${server.port}`;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM, headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  page = await context.newPage();
+  page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console: ${msg.text()}`); });
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('the compressed JavaScript stays within its budget', async () => {
+  const js = await readFile(path.join(REPO_ROOT, 'web', 'dist', 'app.js'));
+  const served = await fetch(`${server.url}/assets/app.js`);
+  assert.equal(served.status, 200);
+  assert.deepEqual(Buffer.from(await served.arrayBuffer()), js, 'the binary serves the bundle it was built with');
+  const gzipped = gzipSync(js, { level: 9 }).length;
+  console.log(`# dashboard JavaScript: ${js.length} bytes, ${gzipped} bytes gzipped (budget ${JS_BUDGET_GZIP})`);
+  assert.ok(gzipped <= JS_BUDGET_GZIP, `app.js is ${gzipped} bytes gzipped, over the ${JS_BUDGET_GZIP}-byte budget`);
+  const index = await fetch(`${server.url}/`);
+  assert.match(index.headers.get('content-security-policy'), /script-src 'self'/);
+  assert.doesNotMatch(await index.text(), /<script>(?!<)/, 'no inline script');
+});
+
+test('an owner enrols with a passkey and the empty project turns live with its first event', async () => {
+  const link = (await hearth('admin', 'create', 'owner@example.com')).match(/(http:\/\/\S+\/enrol#[0-9a-f]{64})/)[1];
+  await page.goto(link);
+  await page.getByRole('button', { name: 'Create my passkey' }).click();
+  await page.getByRole('heading', { name: 'Your recovery codes' }).waitFor();
+  assert.equal(await page.locator('ol.codes li').count() > 0, true, 'recovery codes shown once');
+  await shot('01-recovery-codes');
+  await page.getByRole('link', { name: 'Continue' }).click();
+  await page.getByRole('heading', { name: /Send your first event to dashboard/ }).waitFor();
+  const snippet = await page.locator('pre').first().innerText();
+  assert.ok(snippet.includes(server.token) && snippet.includes(origin), snippet);
+  await shot('02-first-run');
+  const now = Math.floor(Date.now() / 1000);
+  const rows = [];
+  for (let n = 0; n < 30; n += 1) {
+    rows.push({ event: n % 3 === 0 ? 'Signed Up' : 'Page Viewed', properties: { time: now - (n % 5) * 86_400 - 60, distinct_id: `user${n % 7}`, $insert_id: `ins${n}`, plan: n % 2 ? 'pro' : 'free' } });
+  }
+  const imported = await api('POST', '/import?strict=1', rows);
+  assert.equal(imported.status, 200, imported.text);
+  await page.getByText(/Live: “.+” arrived\./).waitFor({ timeout: 15_000 });
+  await shot('03-first-event-live');
+});
+
+test('insights shows the numbers the API gives, as table, chart and CSV', async () => {
+  const spec = { report: 'insights', from: day(-6), to: day(0), interval: 'day', events: [{ event: 'Page Viewed', measure: 'total' }], breakdown: 'plan', limit: 8 };
+  const expected = await api('POST', '/api/v1/query', spec);
+  assert.equal(expected.status, 200, expected.text);
+  const query = new URLSearchParams({ event: 'Page Viewed', measure: 'total', breakdown: 'plan', interval: 'day', from: day(-6), to: day(0), view: 'line' });
+  await page.goto(`${origin}/#/insights?${query}`);
+  await page.getByTestId('insights-table').waitFor();
+  await page.locator('.chart canvas').first().waitFor();
+  const shown = await page.$$eval('[data-testid=insights-table] tbody tr', (trs) => trs.map((tr) => ({ label: tr.querySelector('th').textContent, total: Number(tr.querySelector('[data-total]').dataset.total) })));
+  const want = expected.body.series.map((s) => ({ segment: s.segment, total: s.total ?? Object.values(s.points).reduce((a, v) => a + (v ?? 0), 0) }));
+  assert.equal(shown.length, want.length, JSON.stringify({ shown, want }));
+  for (const w of want) {
+    const row = shown.find((s) => s.label.endsWith(`· ${w.segment}`));
+    assert.ok(row, `segment ${w.segment} on the page: ${JSON.stringify(shown)}`);
+    assert.equal(row.total, w.total, `segment ${w.segment}`);
+  }
+  assert.equal(shown.reduce((a, s) => a + s.total, 0), 20, 'twenty page views were imported');
+  await shot('04-insights-line');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()]);
+  const csv = await readFile(await download.path(), 'utf8');
+  assert.match(csv.split('\n')[0], /^series,/);
+  assert.equal(csv.trim().split('\n').length, want.length + 1, csv);
+  // The report is its link: a bar view from the URL alone.
+  query.set('view', 'bar');
+  await page.goto(`${origin}/#/insights?${query}`);
+  await page.waitForFunction(() => document.querySelector('select[name=view]')?.value === 'bar' && document.querySelector('.chart canvas'));
+  assert.equal(await page.locator('select[name=view]').inputValue(), 'bar');
+  await shot('05-insights-bar');
+});
+
+test('the security centre lists alerts and a second owner approves an export', async () => {
+  assert.equal((await api('PUT', '/api/v1/exports/settings', { approval_rows: 10 })).status, 200);
+  await hearth('service-account', 'create', 'etl');
+  const key = JSON.parse(await hearth('api-key', 'create', '--account', 'etl', '--scope', 'export', '--project', 'dashboard', '--json'));
+  const keyAuth = `Basic ${Buffer.from(`${key.key}:`).toString('base64')}`;
+  const asked = await api('GET', `/api/2.0/export?from_date=${day(-6)}&to_date=${day(0)}`, undefined, keyAuth);
+  assert.equal(asked.status, 403, asked.text);
+  const id = asked.body.approval_request.id;
+  // And an alert: a key presented from outside its allowlist.
+  const fenced = JSON.parse(await hearth('api-key', 'create', '--account', 'etl', '--scope', 'read', '--project', 'dashboard', '--allow-cidr', '10.0.0.0/8', '--json'));
+  assert.equal((await api('GET', '/api/v1/privacy/findings', undefined, `Basic ${Buffer.from(`${fenced.key}:`).toString('base64')}`)).status, 403);
+  await page.goto(`${origin}/#/security`);
+  await page.getByTestId('export-requests').waitFor();
+  await page.getByTestId('alerts').waitFor();
+  assert.match(await page.getByTestId('alerts').innerText(), /key_allowlist/);
+  await shot('06-security-centre');
+  await page.getByRole('button', { name: `Approve request ${id}` }).click();
+  await page.getByText(`Export request ${id} approved.`).waitFor();
+  const listed = await api('GET', '/api/v1/exports/requests');
+  assert.equal(listed.body.requests.find((r) => r.id === id).status, 'approved');
+  const opened = await api('GET', `/api/2.0/export?from_date=${day(-6)}&to_date=${day(0)}&approval_id=${id}`, undefined, keyAuth);
+  assert.equal(opened.status, 200, opened.text);
+  assert.equal(opened.text.trim().split('\n').length, 30);
+  await shot('07-export-approved');
+  assert.deepEqual(problems, [], 'no console error, page error or CSP violation');
+});

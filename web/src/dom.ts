@@ -1,0 +1,48 @@
+// A few lines of DOM building: elements with attributes and children, text
+// always as text (never HTML), so nothing from the data can run as script.
+
+type Child = Node | string | number | null | undefined | false;
+type Attributes = Record<string, string | number | boolean | EventListener | null | undefined>;
+
+export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attributes: Attributes = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (typeof value === 'function') element.addEventListener(name.replace(/^on/, ''), value);
+    else if (value === true) element.setAttribute(name, '');
+    else element.setAttribute(name, String(value));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    element.append(typeof child === 'string' || typeof child === 'number' ? String(child) : child);
+  }
+  return element;
+}
+
+/** Replaces the main area's content and moves focus there (screen readers hear the new page). */
+export function show(title: string, ...content: Child[]): HTMLElement {
+  const main = document.getElementById('main') as HTMLElement;
+  main.replaceChildren(h('h1', {}, title), ...content.filter((c): c is Node | string => c !== null && c !== undefined && c !== false).map((c) => (typeof c === 'number' ? String(c) : c)));
+  document.title = `${title} · Hearth`;
+  main.focus({ preventScroll: true });
+  return main;
+}
+
+/** A message region that screen readers announce. */
+export function status(text = '', kind: 'info' | 'error' = 'info'): HTMLElement {
+  return h('p', { class: `status ${kind}`, role: kind === 'error' ? 'alert' : 'status', 'aria-live': 'polite' }, text);
+}
+
+export function download(name: string, blob: Blob): void {
+  const url = URL.createObjectURL(blob);
+  const link = h('a', { href: url, download: name });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+export function csvCell(value: unknown): string {
+  const text = value === null || value === undefined ? '' : String(value);
+  return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}

@@ -1,0 +1,123 @@
+// Insights: events over time, by measure, broken down by a property, as a
+// line or bar chart (uPlot) and a table; CSV and PNG downloads. The whole
+// report lives in the URL, so a link reopens it.
+
+import uPlot from 'uplot';
+import { api, onProject } from './api';
+import { csvCell, download, h, show, status } from './dom';
+
+interface Series { event: string; measure: string; segment?: unknown; points: Record<string, number | null>; total?: number | null }
+interface Result { series: Series[] }
+
+const MEASURES = ['total', 'uniques', 'dau', 'wau', 'mau'] as const;
+const INTERVALS = ['hour', 'day', 'week', 'month'] as const;
+const PALETTE = ['#3b6fd8', '#d8573b', '#2e9d6a', '#9b59b6', '#c99a06', '#17a2b8', '#e83e8c', '#6c757d'];
+
+const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
+
+export interface InsightsState { event: string; measure: string; breakdown: string; interval: string; from: string; to: string; view: string }
+
+export function stateFrom(params: URLSearchParams): InsightsState {
+  return {
+    event: params.get('event') || '$any',
+    measure: params.get('measure') || 'total',
+    breakdown: params.get('breakdown') || '',
+    interval: params.get('interval') || 'day',
+    from: params.get('from') || day(-29),
+    to: params.get('to') || day(0),
+    view: params.get('view') || 'line',
+  };
+}
+
+function label(series: Series): string {
+  const segment = series.segment === undefined ? '' : ` · ${series.segment === null ? '(none)' : typeof series.segment === 'string' ? series.segment : JSON.stringify(series.segment)}`;
+  return `${series.event} (${series.measure})${segment}`;
+}
+
+export async function insightsPage(project: number, params: URLSearchParams): Promise<void> {
+  const state = stateFrom(params);
+  const names = await api.get<{ events: string[] }>(onProject('/api/v1/events/names', project)).then((r) => r.events).catch(() => [] as string[]);
+  const form = h('form', { class: 'controls', 'aria-label': 'Report settings' });
+  const field = (text: string, control: HTMLElement) => h('label', {}, h('span', {}, text), control);
+  const select = (name: string, options: readonly string[], value: string) =>
+    h('select', { name }, ...options.map((o) => h('option', { value: o, selected: o === value }, o === '$any' ? 'Any event' : o)));
+  form.append(
+    field('Event', select('event', ['$any', ...names], state.event)),
+    field('Measure', select('measure', MEASURES, state.measure)),
+    field('Breakdown', h('input', { name: 'breakdown', value: state.breakdown, placeholder: 'property, e.g. mp_country_code', list: 'properties' })),
+    field('Interval', select('interval', INTERVALS, state.interval)),
+    field('From', h('input', { type: 'date', name: 'from', value: state.from, required: true })),
+    field('To', h('input', { type: 'date', name: 'to', value: state.to, required: true })),
+    field('View', select('view', ['line', 'bar', 'table'], state.view)),
+    h('button', { type: 'submit' }, 'Run'),
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const next = new URLSearchParams();
+    for (const [key, value] of new FormData(form).entries()) if (String(value)) next.set(key, String(value));
+    location.hash = `#/insights?${next.toString()}`;
+  });
+  const message = status('Running…');
+  const chart = h('div', { class: 'chart', role: 'img', 'aria-label': 'Chart of the report' });
+  const table = h('div', { class: 'table-wrap' });
+  const actions = h('div', { class: 'actions' });
+  show('Insights', form, message, actions, chart, table);
+
+  const spec: Record<string, unknown> = {
+    report: 'insights', from: state.from, to: state.to, interval: state.interval,
+    events: [{ event: state.event, measure: state.measure }],
+  };
+  if (state.breakdown) Object.assign(spec, { breakdown: state.breakdown, limit: 8 });
+  const started = performance.now();
+  let result: Result;
+  try {
+    result = await api.post<Result>(onProject('/api/v1/query', project), spec);
+  } catch (error) {
+    message.replaceWith(status(`The report failed: ${(error as Error).message}. Check the event, the dates and the breakdown property.`, 'error'));
+    return;
+  }
+  const buckets = [...new Set(result.series.flatMap((s) => Object.keys(s.points)))].sort();
+  message.textContent = `${result.series.length} series, ${buckets.length} ${state.interval}s, in ${Math.round(performance.now() - started)} ms`;
+  table.append(renderTable(result.series, buckets));
+  if (state.view !== 'table' && buckets.length > 0) renderChart(chart, result.series, buckets, state.view === 'bar');
+  actions.append(
+    h('button', { type: 'button', onclick: () => download('insights.csv', new Blob([toCsv(result.series, buckets)], { type: 'text/csv' })) }, 'Download CSV'),
+    h('button', { type: 'button', disabled: state.view === 'table', onclick: () => downloadPng(chart) }, 'Download PNG'),
+  );
+}
+
+function renderTable(series: Series[], buckets: string[]): HTMLElement {
+  return h('table', { class: 'report', 'data-testid': 'insights-table' },
+    h('caption', {}, 'Values per interval'),
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Series'), ...buckets.map((b) => h('th', { scope: 'col' }, b)), h('th', { scope: 'col' }, 'Total'))),
+    h('tbody', {}, ...series.map((s) => {
+      const values = buckets.map((b) => s.points[b] ?? null);
+      const total = s.total ?? values.reduce<number>((sum, v) => sum + (v ?? 0), 0);
+      return h('tr', {}, h('th', { scope: 'row' }, label(s)), ...values.map((v) => h('td', {}, v === null ? '–' : v.toLocaleString('en'))), h('td', { 'data-total': String(total) }, total.toLocaleString('en')));
+    })));
+}
+
+function renderChart(target: HTMLElement, series: Series[], buckets: string[], bars: boolean): void {
+  const xs = buckets.map((b) => Date.parse(b.length === 10 ? `${b}T00:00:00Z` : b) / 1000);
+  const data: uPlot.AlignedData = [xs, ...series.map((s) => buckets.map((b) => s.points[b] ?? null))];
+  const width = Math.max(320, (document.getElementById('main')?.clientWidth ?? 840) - 60);
+  const paths = bars ? uPlot.paths.bars!({ size: [0.8, 40] }) : undefined;
+  new uPlot({
+    width, height: 320,
+    scales: { x: { time: true } },
+    series: [{}, ...series.map((s, i) => ({ label: label(s), stroke: PALETTE[i % PALETTE.length], fill: bars ? PALETTE[i % PALETTE.length] + '99' : undefined, width: 2, paths }))],
+    axes: [{}, { size: 60 }],
+  }, data, target);
+}
+
+function toCsv(series: Series[], buckets: string[]): string {
+  const rows = [['series', ...buckets].map(csvCell).join(',')];
+  for (const s of series) rows.push([label(s), ...buckets.map((b) => s.points[b] ?? '')].map(csvCell).join(','));
+  return rows.join('\n') + '\n';
+}
+
+function downloadPng(chart: HTMLElement): void {
+  const canvas = chart.querySelector('canvas');
+  if (!canvas) return;
+  canvas.toBlob((blob) => blob && download('insights.png', blob), 'image/png');
+}
