@@ -9,6 +9,8 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attributes: Att
   for (const [name, value] of Object.entries(attributes)) {
     if (value === null || value === undefined || value === false) continue;
     if (typeof value === 'function') element.addEventListener(name.replace(/^on/, ''), value);
+    // Through the CSSOM: the CSP (style-src 'self') refuses style attributes.
+    else if (name === 'style') element.style.cssText = String(value);
     else if (value === true) element.setAttribute(name, '');
     else element.setAttribute(name, String(value));
   }
@@ -46,3 +48,26 @@ export function csvCell(value: unknown): string {
   const text = value === null || value === undefined ? '' : String(value);
   return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
+
+/** A labelled control. */
+export function field(text: string, control: HTMLElement): HTMLLabelElement {
+  return h('label', {}, h('span', {}, text), control);
+}
+
+export function select(name: string, options: readonly string[], value: string, labels: (o: string) => string = (o) => o): HTMLSelectElement {
+  return h('select', { name }, ...options.map((o) => h('option', { value: o, selected: o === value }, labels(o))));
+}
+
+/** A form whose submission rewrites the URL's hash to `#/page?fields`, so the report is its link. */
+export function reportForm(page: string, label: string, ...controls: HTMLElement[]): HTMLFormElement {
+  const form = h('form', { class: 'controls', 'aria-label': label }, ...controls, h('button', { type: 'submit' }, 'Run'));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const next = new URLSearchParams();
+    for (const [key, value] of new FormData(form).entries()) if (String(value)) next.append(key, String(value));
+    location.hash = `#/${page}?${next.toString()}`;
+  });
+  return form;
+}
+
+export const dayOffset = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);

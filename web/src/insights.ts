@@ -4,7 +4,7 @@
 
 import uPlot from 'uplot';
 import { api, onProject } from './api';
-import { csvCell, download, h, show, status } from './dom';
+import { csvCell, dayOffset, download, field, h, reportForm, select, show, status } from './dom';
 
 interface Series { event: string; measure: string; segment?: unknown; points: Record<string, number | null>; total?: number | null }
 interface Result { series: Series[] }
@@ -13,7 +13,6 @@ const MEASURES = ['total', 'uniques', 'dau', 'wau', 'mau'] as const;
 const INTERVALS = ['hour', 'day', 'week', 'month'] as const;
 const PALETTE = ['#3b6fd8', '#d8573b', '#2e9d6a', '#9b59b6', '#c99a06', '#17a2b8', '#e83e8c', '#6c757d'];
 
-const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
 
 export interface InsightsState { event: string; measure: string; breakdown: string; interval: string; from: string; to: string; view: string }
 
@@ -23,8 +22,8 @@ export function stateFrom(params: URLSearchParams): InsightsState {
     measure: params.get('measure') || 'total',
     breakdown: params.get('breakdown') || '',
     interval: params.get('interval') || 'day',
-    from: params.get('from') || day(-29),
-    to: params.get('to') || day(0),
+    from: params.get('from') || dayOffset(-29),
+    to: params.get('to') || dayOffset(0),
     view: params.get('view') || 'line',
   };
 }
@@ -37,26 +36,16 @@ function label(series: Series): string {
 export async function insightsPage(project: number, params: URLSearchParams): Promise<void> {
   const state = stateFrom(params);
   const names = await api.get<{ events: string[] }>(onProject('/api/v1/events/names', project)).then((r) => r.events).catch(() => [] as string[]);
-  const form = h('form', { class: 'controls', 'aria-label': 'Report settings' });
-  const field = (text: string, control: HTMLElement) => h('label', {}, h('span', {}, text), control);
-  const select = (name: string, options: readonly string[], value: string) =>
-    h('select', { name }, ...options.map((o) => h('option', { value: o, selected: o === value }, o === '$any' ? 'Any event' : o)));
-  form.append(
-    field('Event', select('event', ['$any', ...names], state.event)),
+  const eventLabel = (o: string) => (o === '$any' ? 'Any event' : o);
+  const form = reportForm('insights', 'Report settings',
+    field('Event', select('event', ['$any', ...names], state.event, eventLabel)),
     field('Measure', select('measure', MEASURES, state.measure)),
-    field('Breakdown', h('input', { name: 'breakdown', value: state.breakdown, placeholder: 'property, e.g. mp_country_code', list: 'properties' })),
+    field('Breakdown', h('input', { name: 'breakdown', value: state.breakdown, placeholder: 'property, e.g. mp_country_code' })),
     field('Interval', select('interval', INTERVALS, state.interval)),
     field('From', h('input', { type: 'date', name: 'from', value: state.from, required: true })),
     field('To', h('input', { type: 'date', name: 'to', value: state.to, required: true })),
     field('View', select('view', ['line', 'bar', 'table'], state.view)),
-    h('button', { type: 'submit' }, 'Run'),
   );
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const next = new URLSearchParams();
-    for (const [key, value] of new FormData(form).entries()) if (String(value)) next.set(key, String(value));
-    location.hash = `#/insights?${next.toString()}`;
-  });
   const message = status('Running…');
   const chart = h('div', { class: 'chart', role: 'img', 'aria-label': 'Chart of the report' });
   const table = h('div', { class: 'table-wrap' });

@@ -5,9 +5,12 @@
 import { api, ApiError, Me, setCsrf } from './api';
 import { h, show, status } from './dom';
 import { firstRun } from './firstrun';
+import { funnelsPage } from './funnels';
 import { insightsPage } from './insights';
 import { enrol, signIn } from './passkeys';
+import { retentionPage } from './retention';
 import { securityPage } from './security';
+import { usersPage } from './users';
 
 const PROJECT_KEY = 'hearth.project';
 
@@ -24,7 +27,8 @@ function header(me: Me | null, project: number | null): void {
   const top = document.getElementById('top') as HTMLElement;
   const nav = h('nav', { 'aria-label': 'Main' }, h('a', { href: '#/', class: 'brand' }, 'Hearth'));
   if (me) {
-    nav.append(h('a', { href: '#/insights' }, 'Insights'), h('a', { href: '#/security' }, 'Security'));
+    nav.append(h('a', { href: '#/insights' }, 'Insights'), h('a', { href: '#/funnels' }, 'Funnels'), h('a', { href: '#/retention' }, 'Retention'),
+      h('a', { href: '#/users' }, 'Users'), h('a', { href: '#/security' }, 'Security'));
     if (me.projects.length > 1) {
       const picker = h('select', { 'aria-label': 'Project' }, ...me.projects.map((p) => h('option', { value: String(p.id), selected: p.id === project }, p.name)));
       picker.addEventListener('change', () => { localStorage.setItem(PROJECT_KEY, picker.value); void route(); });
@@ -104,6 +108,15 @@ async function route(): Promise<void> {
     switch (path) {
       case '/insights':
         await insightsPage(project.id, params);
+        break;
+      case '/funnels':
+        await funnelsPage(project.id, params);
+        break;
+      case '/retention':
+        await retentionPage(project.id, params);
+        break;
+      case '/users':
+        await usersPage(me, project.id, params);
         break;
       case '/security':
         await securityPage(me, project.id);

@@ -37,10 +37,10 @@ async function api(method, apiPath, body, auth = server.secretAuth) {
   return { status: res.status, body: json && text ? JSON.parse(text) : null, text };
 }
 
-async function shot(name) {
+async function shot(name, on = page) {
   await mkdir(SHOTS, { recursive: true });
   const file = path.join(SHOTS, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
+  await on.screenshot({ path: file, fullPage: true });
   console.log(`# screenshot: target/screenshots/${name}.png`);
 }
 
@@ -53,16 +53,22 @@ before(async () => {
     executablePath: CHROMIUM, headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
   });
+  page = await personWithPasskey();
+});
+
+/** A fresh browser context (its own cookies) with a virtual platform authenticator. */
+async function personWithPasskey() {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
-  page = await context.newPage();
-  page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console: ${msg.text()}`); });
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  const cdp = await context.newCDPSession(page);
+  const p = await context.newPage();
+  p.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console: ${msg.text()}`); });
+  p.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  const cdp = await context.newCDPSession(p);
   await cdp.send('WebAuthn.enable');
   await cdp.send('WebAuthn.addVirtualAuthenticator', {
     options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
   });
-});
+  return p;
+}
 
 after(async () => {
   await browser?.close();
@@ -159,5 +165,70 @@ test('the security centre lists alerts and a second owner approves an export', a
   assert.equal(opened.status, 200, opened.text);
   assert.equal(opened.text.trim().split('\n').length, 30);
   await shot('07-export-approved');
+});
+
+test('funnels and retention show the numbers the API gives', async () => {
+  const funnelSpec = { report: 'funnel', from: day(-29), to: day(0), window: '30d', counting: 'uniques', steps: [{ event: 'Page Viewed' }, { event: 'Signed Up' }] };
+  const funnel = await api('POST', '/api/v1/query', funnelSpec);
+  assert.equal(funnel.status, 200, funnel.text);
+  const query = new URLSearchParams([['step', 'Page Viewed'], ['step', 'Signed Up'], ['window', '30d'], ['counting', 'uniques'], ['from', day(-29)], ['to', day(0)]]);
+  await page.goto(`${origin}/#/funnels?${query}`);
+  await page.getByTestId('funnel-table').waitFor();
+  const counts = await page.$$eval('[data-testid=funnel-table] [data-count]', (cells) => cells.map((c) => Number(c.dataset.count)));
+  assert.deepEqual(counts, funnel.body.steps.map((step) => step.count));
+  assert.ok(counts[0] > 0, 'people entered the funnel');
+  await shot('08-funnels');
+
+  const retentionSpec = { report: 'retention', from: day(-6), to: day(0), unit: 'day', periods: 7, born: { event: 'Signed Up' }, return: { event: '$any' } };
+  const retention = await api('POST', '/api/v1/query', retentionSpec);
+  assert.equal(retention.status, 200, retention.text);
+  await page.goto(`${origin}/#/retention?${new URLSearchParams({ born: 'Signed Up', return: '$any', unit: 'day', periods: '7', from: day(-6), to: day(0) })}`);
+  await page.getByTestId('retention-table').waitFor();
+  const rows = await page.$$eval('[data-testid=retention-table] tbody tr', (trs) => trs.map((tr) => ({
+    start: tr.querySelector('th').textContent, size: Number(tr.querySelector('[data-size]').dataset.size),
+    counts: [...tr.querySelectorAll('[data-count]')].map((c) => Number(c.dataset.count)) })));
+  assert.deepEqual(rows, retention.body.cohorts.map((c) => ({ start: c.start, size: c.size, counts: c.counts })));
+  assert.ok(rows.length > 0);
+  await shot('09-retention');
+});
+
+test('an analyst opens a report link, reveals a masked field (audited), and containment ends the session', async () => {
+  const engage = new URLSearchParams({ data: JSON.stringify([{ $token: server.token, $distinct_id: 'user1', $set: { $email: 'user1@example.com', plan: 'pro' } }]) });
+  const set = await fetch(`${server.url}/engage?verbose=1`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: engage.toString() });
+  assert.equal((await set.json()).status, 1);
+  const link = (await hearth('members', 'invite', 'analyst@example.com', '--role', 'analyst', '--view-pii')).match(/(http:\/\/\S+\/enrol#[0-9a-f]{64})/)[1];
+  const analyst = await personWithPasskey();
+  await analyst.goto(link);
+  await analyst.getByRole('button', { name: 'Create my passkey' }).click();
+  await analyst.getByRole('link', { name: 'Continue' }).click();
+  await analyst.getByRole('link', { name: 'Insights' }).waitFor();
+
+  // A report is its link: the owner's insights, opened in the analyst's own session.
+  const query = new URLSearchParams({ event: 'Page Viewed', measure: 'total', breakdown: 'plan', interval: 'day', from: day(-6), to: day(0), view: 'table' });
+  await analyst.goto(`${origin}/#/insights?${query}`);
+  await analyst.getByTestId('insights-table').waitFor();
+  const totals = await analyst.$$eval('[data-total]', (cells) => cells.map((c) => Number(c.dataset.total)));
+  assert.equal(totals.reduce((a, b) => a + b, 0), 20);
+
+  await analyst.goto(`${origin}/#/users?id=user1`);
+  await analyst.getByTestId('profile').waitFor();
+  assert.equal(await analyst.locator('[data-field="$email"]').innerText(), '•••••• (encrypted)');
+  assert.equal(await analyst.locator('[data-field="plan"]').innerText(), 'pro');
+  await shot('10-user-masked', analyst);
+  await analyst.getByRole('button', { name: 'Reveal personal fields' }).click();
+  await analyst.getByText('Revealed. The reveal is recorded in the audit log.').waitFor();
+  assert.equal(await analyst.locator('[data-field="$email"]').innerText(), 'user1@example.com');
+  await shot('11-user-revealed', analyst);
+  const audit = await api('GET', '/api/v1/audit?action=pii.reveal');
+  const reveals = audit.body.entries.filter((e) => e.body?.action === 'pii.reveal' || e.action === 'pii.reveal');
+  assert.ok(reveals.length >= 1 && JSON.stringify(reveals).includes('"session"'), JSON.stringify(audit.body).slice(0, 500));
+
   assert.deepEqual(problems, [], 'no console error, page error or CSP violation');
+
+  await hearth('incident', 'contain', '--user', 'analyst@example.com');
+  await analyst.goto(`${origin}/#/insights`);
+  await analyst.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await shot('12-contained-signed-out', analyst);
+  // The one error now: the revoked session's 401, which sent the page to sign-in.
+  assert.ok(problems.every((p) => /status of 401/.test(p)), JSON.stringify(problems));
 });

@@ -35,14 +35,24 @@ pub(crate) async fn run(State(state): State<AppState>, request: Request) -> Resp
 
 async fn report(state: AppState, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let principal = authorised(&state, &parts, Scope::Read).await?;
-    let project = principal.project.clone();
     let body = read_body(body, SPEC_BYTES_MAX).await?;
-    let spec: query::Spec = serde_json::from_slice(&body).map_err(|error| ApiError::BadRequest(format!("invalid report spec: {error}")))?;
+    let spec: Result<query::Spec, _> = serde_json::from_slice(&body);
+    // Listings of people are user-level rows: the export permission (and a
+    // step-up for members), as raw export and /api/2.0/engage.
+    let listing = matches!(spec, Ok(query::Spec::Profiles(_) | query::Spec::CohortMembers(_)));
+    let principal = authorised(&state, &parts, if listing { Scope::Export } else { Scope::Read }).await?;
+    let project = principal.project.clone();
+    let spec = spec.map_err(|error| ApiError::BadRequest(format!("invalid report spec: {error}")))?;
     let inner = state.inner.clone();
     let started = std::time::Instant::now();
     let result = tokio::task::spawn_blocking(move || -> Result<query::ReportResult, ApiError> {
-        let (result, facts) = inner.engine.run_audited(&project, &spec)?;
+        let (mut result, facts) = inner.engine.run_audited(&project, &spec)?;
+        if let query::ReportResult::Profiles(profiles) = &mut result {
+            // Listings leave personal fields (their tokens too) out.
+            for profile in &mut profiles.profiles {
+                profile.properties.retain(|_, value| !value.as_str().is_some_and(privacy::crypto::is_value_token));
+            }
+        }
         let fields = returned_fields(&result);
         let detail = json!({"spec": spec, "events_read": facts.events_read, "people_read": facts.people_read, "returned_people": facts.returned_people, "fields": fields});
         let users = (facts.returned_people > 0).then_some(facts.returned_user_keys);
