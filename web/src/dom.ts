@@ -21,10 +21,30 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attributes: Att
   return element;
 }
 
+let tile: HTMLElement | null = null;
+
+/** Runs a page with `show` drawing into `into` (a dashboard tile) instead of the main area. */
+export async function renderInto(into: HTMLElement, page: () => Promise<void>): Promise<void> {
+  tile = into;
+  try {
+    await page();
+  } finally {
+    tile = null;
+  }
+}
+
+/** True while a page draws into a dashboard tile. */
+export const inTile = (): boolean => tile !== null;
+
 /** Replaces the main area's content and moves focus there (screen readers hear the new page). */
 export function show(title: string, ...content: Child[]): HTMLElement {
+  const children = content.filter((c): c is Node | string => c !== null && c !== undefined && c !== false).map((c) => (typeof c === 'number' ? String(c) : c));
+  if (tile) {
+    tile.replaceChildren(...children);
+    return tile;
+  }
   const main = document.getElementById('main') as HTMLElement;
-  main.replaceChildren(h('h1', {}, title), ...content.filter((c): c is Node | string => c !== null && c !== undefined && c !== false).map((c) => (typeof c === 'number' ? String(c) : c)));
+  main.replaceChildren(h('h1', {}, title), ...children);
   document.title = `${title} · Hearth`;
   main.focus({ preventScroll: true });
   return main;

@@ -4,6 +4,7 @@
 
 import uPlot from 'uplot';
 import { api, onProject } from './api';
+import { saveControl } from './dashboards';
 import { csvCell, dayOffset, download, field, h, reportForm, select, show, status } from './dom';
 
 interface Series { event: string; measure: string; segment?: unknown; points: Record<string, number | null>; total?: number | null }
@@ -72,6 +73,7 @@ export async function insightsPage(project: number, params: URLSearchParams): Pr
   actions.append(
     h('button', { type: 'button', onclick: () => download('insights.csv', new Blob([toCsv(result.series, buckets)], { type: 'text/csv' })) }, 'Download CSV'),
     h('button', { type: 'button', disabled: state.view === 'table', onclick: () => downloadPng(chart) }, 'Download PNG'),
+    saveControl(project, `insights?${params.toString()}`, `${state.event === '$any' ? 'Any event' : state.event} (${state.measure})${state.breakdown ? ` by ${state.breakdown}` : ''}`) ?? '',
   );
 }
 
@@ -89,7 +91,7 @@ function renderTable(series: Series[], buckets: string[]): HTMLElement {
 function renderChart(target: HTMLElement, series: Series[], buckets: string[], bars: boolean): void {
   const xs = buckets.map((b) => Date.parse(b.length === 10 ? `${b}T00:00:00Z` : b) / 1000);
   const data: uPlot.AlignedData = [xs, ...series.map((s) => buckets.map((b) => s.points[b] ?? null))];
-  const width = Math.max(320, (document.getElementById('main')?.clientWidth ?? 840) - 60);
+  const width = Math.max(320, (target.parentElement?.clientWidth ?? 840) - 24);
   const paths = bars ? uPlot.paths.bars!({ size: [0.8, 40] }) : undefined;
   new uPlot({
     width, height: 320,

@@ -3,6 +3,7 @@
 // a link; the enrolment link (`/enrol#TOKEN`) is the one path of its own.
 
 import { api, ApiError, Me, setCsrf } from './api';
+import { dashboardPage, dashboardsPage } from './dashboards';
 import { h, show, status } from './dom';
 import { firstRun } from './firstrun';
 import { funnelsPage } from './funnels';
@@ -28,7 +29,7 @@ function header(me: Me | null, project: number | null): void {
   const nav = h('nav', { 'aria-label': 'Main' }, h('a', { href: '#/', class: 'brand' }, 'Hearth'));
   if (me) {
     nav.append(h('a', { href: '#/insights' }, 'Insights'), h('a', { href: '#/funnels' }, 'Funnels'), h('a', { href: '#/retention' }, 'Retention'),
-      h('a', { href: '#/users' }, 'Users'), h('a', { href: '#/security' }, 'Security'));
+      h('a', { href: '#/users' }, 'Users'), h('a', { href: '#/dashboards' }, 'Dashboards'), h('a', { href: '#/security' }, 'Security'));
     if (me.projects.length > 1) {
       const picker = h('select', { 'aria-label': 'Project' }, ...me.projects.map((p) => h('option', { value: String(p.id), selected: p.id === project }, p.name)));
       picker.addEventListener('change', () => { localStorage.setItem(PROJECT_KEY, picker.value); void route(); });
@@ -117,6 +118,12 @@ async function route(): Promise<void> {
         break;
       case '/users':
         await usersPage(me, project.id, params);
+        break;
+      case '/dashboards':
+        await dashboardsPage(project.id);
+        break;
+      case '/dashboard':
+        await dashboardPage(project.id, params.get('id') ?? '', { insights: insightsPage, funnels: funnelsPage, retention: retentionPage });
         break;
       case '/security':
         await securityPage(me, project.id);

@@ -237,6 +237,15 @@ const MIGRATIONS: &[&str] = &[
         used_ms INTEGER,
         created_ms INTEGER NOT NULL
     );",
+    "CREATE TABLE dashboards (
+        id INTEGER PRIMARY KEY,
+        project INTEGER NOT NULL REFERENCES projects(id),
+        name TEXT NOT NULL,
+        tiles TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL
+    );",
 ];
 
 /// The metadata database. Calls block on SQLite; async callers wrap them in

@@ -23,6 +23,7 @@ let server;
 let browser;
 let origin;
 let page;
+let dashboardLink;
 const problems = [];
 
 async function hearth(...args) {
@@ -139,6 +140,18 @@ test('insights shows the numbers the API gives, as table, chart and CSV', async 
   await page.waitForFunction(() => document.querySelector('select[name=view]')?.value === 'bar' && document.querySelector('.chart canvas'));
   assert.equal(await page.locator('select[name=view]').inputValue(), 'bar');
   await shot('05-insights-bar');
+  // Saved to a new dashboard, whose link is the dashboard.
+  await page.getByLabel('New dashboard name').fill('Growth');
+  await page.getByRole('button', { name: 'Add to dashboard' }).click();
+  await page.getByRole('link', { name: 'Growth' }).click();
+  await page.getByRole('heading', { name: 'Growth' }).waitFor();
+  await page.getByTestId('tile').locator('[data-testid=insights-table]').waitFor();
+  dashboardLink = page.url();
+  assert.match(dashboardLink, /#\/dashboard\?id=\d+$/);
+  const saved = await api('GET', '/api/v1/dashboards');
+  assert.equal(saved.body.dashboards.length, 1);
+  assert.match(saved.body.dashboards[0].tiles[0].report, /^insights\?.*breakdown=plan/);
+  await shot('05b-dashboard');
 });
 
 test('the security centre lists alerts and a second owner approves an export', async () => {
@@ -209,6 +222,12 @@ test('an analyst opens a report link, reveals a masked field (audited), and cont
   await analyst.getByTestId('insights-table').waitFor();
   const totals = await analyst.$$eval('[data-total]', (cells) => cells.map((c) => Number(c.dataset.total)));
   assert.equal(totals.reduce((a, b) => a + b, 0), 20);
+
+  // And the saved dashboard, by its link, in this fresh session.
+  await analyst.goto(dashboardLink);
+  await analyst.getByTestId('tile').locator('[data-testid=insights-table]').waitFor();
+  const tileTotals = await analyst.$$eval('[data-testid=tile] [data-total]', (cells) => cells.map((c) => Number(c.dataset.total)));
+  assert.equal(tileTotals.reduce((a, b) => a + b, 0), 20);
 
   await analyst.goto(`${origin}/#/users?id=user1`);
   await analyst.getByTestId('profile').waitFor();

@@ -3,6 +3,7 @@
 
 mod auth_routes;
 mod dashboard;
+mod dashboards;
 mod engage_query;
 mod export;
 mod guardrails;
@@ -95,6 +96,11 @@ fn route_table() -> Vec<Route> {
         route(Method::GET, "/api/v1/openapi.json", Access::Public, get(query::openapi)),
         route(Method::GET, "/api/v1/cohorts", Access::Scope(Read), get(query::list_cohorts)),
         route(Method::GET, "/api/v1/events/names", Access::Scope(Read), get(query::event_names)),
+        route(Method::GET, "/api/v1/dashboards", Access::Scope(Read), get(dashboards::list)),
+        route(Method::POST, "/api/v1/dashboards", Access::Scope(Read), post(dashboards::create)),
+        route(Method::GET, "/api/v1/dashboards/{id}", Access::Scope(Read), get(dashboards::get_one)),
+        route(Method::PUT, "/api/v1/dashboards/{id}", Access::Scope(Read), put(dashboards::update)),
+        route(Method::DELETE, "/api/v1/dashboards/{id}", Access::Scope(Read), delete(dashboards::delete)),
         route(Method::POST, "/api/v1/cohorts", Access::Scope(Read), post(query::create_cohort)),
         route(Method::DELETE, "/api/v1/cohorts/{id}", Access::Scope(Read), delete(query::delete_cohort)),
         route(Method::GET, "/api/v1/privacy/policy", Access::Scope(Read), get(privacy::get_policy)),
