@@ -3,9 +3,11 @@
 // a link; the enrolment link (`/enrol#TOKEN`) is the one path of its own.
 
 import { api, ApiError, Me, setCsrf } from './api';
+import { cohortsPage } from './cohorts';
 import { dashboardPage, dashboardsPage } from './dashboards';
 import { h, show, status } from './dom';
 import { firstRun } from './firstrun';
+import { flowsPage } from './flows';
 import { funnelsPage } from './funnels';
 import { insightsPage } from './insights';
 import { enrol, signIn } from './passkeys';
@@ -28,7 +30,7 @@ function header(me: Me | null, project: number | null): void {
   const top = document.getElementById('top') as HTMLElement;
   const nav = h('nav', { 'aria-label': 'Main' }, h('a', { href: '#/', class: 'brand' }, 'Hearth'));
   if (me) {
-    nav.append(h('a', { href: '#/insights' }, 'Insights'), h('a', { href: '#/funnels' }, 'Funnels'), h('a', { href: '#/retention' }, 'Retention'),
+    nav.append(h('a', { href: '#/insights' }, 'Insights'), h('a', { href: '#/funnels' }, 'Funnels'), h('a', { href: '#/retention' }, 'Retention'), h('a', { href: '#/flows' }, 'Flows'), h('a', { href: '#/cohorts' }, 'Cohorts'),
       h('a', { href: '#/users' }, 'Users'), h('a', { href: '#/dashboards' }, 'Dashboards'), h('a', { href: '#/security' }, 'Security'));
     if (me.projects.length > 1) {
       const picker = h('select', { 'aria-label': 'Project' }, ...me.projects.map((p) => h('option', { value: String(p.id), selected: p.id === project }, p.name)));
@@ -115,6 +117,12 @@ async function route(): Promise<void> {
         break;
       case '/retention':
         await retentionPage(project.id, params);
+        break;
+      case '/flows':
+        await flowsPage(project.id, params);
+        break;
+      case '/cohorts':
+        await cohortsPage(me, project.id);
         break;
       case '/users':
         await usersPage(me, project.id, params);

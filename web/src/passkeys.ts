@@ -66,3 +66,16 @@ export async function stepUp(): Promise<void> {
   const credential = await assert(start.options);
   await api.post('/api/v1/auth/step-up/finish', { ceremony: start.ceremony, credential: assertionJson(credential) });
 }
+
+/** Runs `action`; when the server asks for a fresh passkey confirmation, asks for it and runs it once more. */
+export async function withStepUp<T>(action: () => Promise<T>, asking: (text: string) => void = () => undefined): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : '';
+    if (!/step-up/.test(message)) throw error;
+    asking('Confirm with your passkey…');
+    await stepUp();
+    return action();
+  }
+}

@@ -2,9 +2,9 @@
 // exports waiting for a second owner (approve or refuse, after a passkey
 // step-up).
 
-import { api, ApiError, Me, onProject } from './api';
+import { api, Me, onProject } from './api';
 import { h, show, status } from './dom';
-import { stepUp } from './passkeys';
+import { withStepUp } from './passkeys';
 
 interface Alert { id: number; rule: string; severity: string; credential: string; action_taken: string | null; created_ms: number; detail: unknown }
 interface ExportRequest { id: number; project: number; requester: string; rows: number; users: number; reason: string; status: string; created_ms: number }
@@ -48,14 +48,7 @@ async function renderApprovals(me: Me, project: number, region: HTMLElement, mes
   const decide = async (request: ExportRequest, verb: 'approve' | 'refuse') => {
     const path = onProject(`/api/v1/exports/requests/${request.id}/${verb}`, project);
     try {
-      try {
-        await api.post(path);
-      } catch (error) {
-        if (!(error instanceof ApiError && error.status === 403 && /step-up/.test(error.message))) throw error;
-        message.textContent = 'Confirm with your passkey…';
-        await stepUp();
-        await api.post(path);
-      }
+      await withStepUp(() => api.post(path), (text) => { message.textContent = text; });
       message.textContent = `Export request ${request.id} ${verb === 'approve' ? 'approved' : 'refused'}.`;
       await renderApprovals(me, project, region, message);
     } catch (error) {

@@ -2,9 +2,9 @@
 // masked; a member holding view_pii may reveal them after a passkey step-up,
 // and every reveal is an audit entry.
 
-import { api, ApiError, Me, onProject } from './api';
+import { api, Me, onProject } from './api';
 import { field, h, show, status } from './dom';
-import { stepUp } from './passkeys';
+import { withStepUp } from './passkeys';
 
 interface Activity { distinct_id: string; distinct_ids: string[]; profile: Record<string, unknown> | null; events: Array<{ event: string; properties: Record<string, unknown> }> }
 
@@ -43,15 +43,7 @@ export async function usersPage(me: Me, project: number, params: URLSearchParams
   reveal.addEventListener('click', async () => {
     const path = onProject(`/api/v1/people/${encodeURIComponent(activity.distinct_id)}?reveal=true`, project);
     try {
-      let person: { properties: Record<string, unknown> };
-      try {
-        person = await api.get(path);
-      } catch (error) {
-        if (!(error instanceof ApiError && error.status === 403 && /step-up/.test(error.message))) throw error;
-        message.textContent = 'Confirm with your passkey…';
-        await stepUp();
-        person = await api.get(path);
-      }
+      const person = await withStepUp(() => api.get<{ properties: Record<string, unknown> }>(path), (text) => { message.textContent = text; });
       profileSlot.replaceChildren(profileTable(person.properties, true));
       reveal.remove();
       message.textContent = 'Revealed. The reveal is recorded in the audit log.';

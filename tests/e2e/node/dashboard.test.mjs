@@ -180,7 +180,7 @@ test('the security centre lists alerts and a second owner approves an export', a
   await shot('07-export-approved');
 });
 
-test('funnels and retention show the numbers the API gives', async () => {
+test('funnels, retention and flows show the numbers the API gives; a cohort is built and saved', async () => {
   const funnelSpec = { report: 'funnel', from: day(-29), to: day(0), window: '30d', counting: 'uniques', steps: [{ event: 'Page Viewed' }, { event: 'Signed Up' }] };
   const funnel = await api('POST', '/api/v1/query', funnelSpec);
   assert.equal(funnel.status, 200, funnel.text);
@@ -203,13 +203,32 @@ test('funnels and retention show the numbers the API gives', async () => {
   assert.deepEqual(rows, retention.body.cohorts.map((c) => ({ start: c.start, size: c.size, counts: c.counts })));
   assert.ok(rows.length > 0);
   await shot('09-retention');
+
+  const flows = await api('POST', '/api/v1/query', { report: 'flows', from: day(-29), to: day(0), anchor: { event: 'Page Viewed' }, direction: 'after', steps: 2 });
+  assert.equal(flows.status, 200, flows.text);
+  await page.goto(`${origin}/#/flows?${new URLSearchParams({ anchor: 'Page Viewed', direction: 'after', steps: '2', from: day(-29), to: day(0) })}`);
+  await page.getByTestId('flow-paths').waitFor();
+  const paths = await page.$$eval('[data-testid=flow-paths] [data-count]', (cells) => cells.map((c) => Number(c.dataset.count)));
+  assert.deepEqual(paths, flows.body.paths.slice(0, 50).map((p) => p.count));
+  assert.ok(paths.length > 0);
+  await shot('09b-flows');
+
+  // A cohort built from rules and saved.
+  await page.goto(`${origin}/#/cohorts`);
+  await page.getByLabel('Name').fill('Signed up lately');
+  await page.locator('.rule select[name=event]').selectOption('Signed Up');
+  await page.getByRole('button', { name: 'Save cohort' }).click();
+  await page.getByTestId('cohorts').getByRole('cell', { name: 'Signed up lately', exact: true }).waitFor();
+  const cohorts = await api('GET', '/api/v1/cohorts');
+  assert.deepEqual(cohorts.body.cohorts.map((c) => [c.name, c.definition]), [['Signed up lately', { all: [{ did: 'Signed Up', at_least: 1, within_days: 30 }] }]]);
+  await shot('09c-cohorts');
 });
 
 test('an analyst opens a report link, reveals a masked field (audited), and containment ends the session', async () => {
   const engage = new URLSearchParams({ data: JSON.stringify([{ $token: server.token, $distinct_id: 'user1', $set: { $email: 'user1@example.com', plan: 'pro' } }]) });
   const set = await fetch(`${server.url}/engage?verbose=1`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: engage.toString() });
   assert.equal((await set.json()).status, 1);
-  const link = (await hearth('members', 'invite', 'analyst@example.com', '--role', 'analyst', '--view-pii')).match(/(http:\/\/\S+\/enrol#[0-9a-f]{64})/)[1];
+  const link = (await hearth('members', 'invite', 'analyst@example.com', '--role', 'analyst', '--view-pii', '--export')).match(/(http:\/\/\S+\/enrol#[0-9a-f]{64})/)[1];
   const analyst = await personWithPasskey();
   await analyst.goto(link);
   await analyst.getByRole('button', { name: 'Create my passkey' }).click();
@@ -228,6 +247,16 @@ test('an analyst opens a report link, reveals a masked field (audited), and cont
   await analyst.getByTestId('tile').locator('[data-testid=insights-table]').waitFor();
   const tileTotals = await analyst.$$eval('[data-testid=tile] [data-total]', (cells) => cells.map((c) => Number(c.dataset.total)));
   assert.equal(tileTotals.reduce((a, b) => a + b, 0), 20);
+
+  // Cohort members are user-level rows: listed for a member with the export permission.
+  const cohortId = (await api('GET', '/api/v1/cohorts')).body.cohorts[0].id;
+  const members = await api('POST', '/api/v1/query', { report: 'cohort_members', cohort: cohortId });
+  await analyst.goto(`${origin}/#/cohorts`);
+  await analyst.getByRole('button', { name: 'List members of Signed up lately' }).click();
+  await analyst.getByTestId('cohort-members').waitFor();
+  const listed = await analyst.$$eval('[data-testid=cohort-members] li', (lis) => lis.map((li) => li.textContent));
+  assert.deepEqual(listed.sort(), [...members.body.members].sort());
+  assert.ok(listed.length > 0);
 
   await analyst.goto(`${origin}/#/users?id=user1`);
   await analyst.getByTestId('profile').waitFor();
