@@ -13,6 +13,7 @@ import { insightsPage } from './insights';
 import { enrol, signIn } from './passkeys';
 import { retentionPage } from './retention';
 import { securityPage } from './security';
+import { auditPage, exposurePage, membersPage, rulesPage, sessionsPage } from './security_admin';
 import { usersPage } from './users';
 
 const PROJECT_KEY = 'hearth.project';
@@ -132,6 +133,21 @@ async function route(): Promise<void> {
         break;
       case '/dashboard':
         await dashboardPage(project.id, params.get('id') ?? '', { insights: insightsPage, funnels: funnelsPage, retention: retentionPage });
+        break;
+      case '/security/members':
+        await membersPage(me);
+        break;
+      case '/security/sessions':
+        await sessionsPage(me);
+        break;
+      case '/security/rules':
+        await rulesPage(project.id);
+        break;
+      case '/security/audit':
+        await auditPage(project.id, params);
+        break;
+      case '/security/exposure':
+        await exposurePage(project.id, params);
         break;
       case '/security':
         await securityPage(me, project.id);

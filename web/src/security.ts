@@ -5,6 +5,7 @@
 import { api, Me, onProject } from './api';
 import { h, show, status } from './dom';
 import { withStepUp } from './passkeys';
+import { securityNav } from './security_admin';
 
 interface Alert { id: number; rule: string; severity: string; credential: string; action_taken: string | null; created_ms: number; detail: unknown }
 interface ExportRequest { id: number; project: number; requester: string; rows: number; users: number; reason: string; status: string; created_ms: number }
@@ -15,7 +16,7 @@ export async function securityPage(me: Me, project: number): Promise<void> {
   const message = status();
   const alertsRegion = h('section', { 'aria-labelledby': 'alerts-heading' }, h('h2', { id: 'alerts-heading' }, 'Alerts'));
   const approvalsRegion = h('section', { 'aria-labelledby': 'approvals-heading' }, h('h2', { id: 'approvals-heading' }, 'Export approvals'));
-  show('Security centre', message, alertsRegion, approvalsRegion);
+  show('Security centre', securityNav(''), message, alertsRegion, approvalsRegion);
   if (me.member.role !== 'owner' && me.member.role !== 'admin') {
     message.textContent = 'Alerts and export approvals are for admins and owners.';
     return;

@@ -151,7 +151,10 @@ pub fn exposure(log: &AuditLog, meta: &Meta, engine: &query::Engine, from_ms: i6
     let mut seen: BTreeMap<u32, HashMap<u32, (BTreeSet<String>, BTreeSet<String>)>> = BTreeMap::new();
     for entry in &matching {
         *by_action.entry(entry.body.action.clone()).or_default() += 1;
-        rows_returned += entry.body.detail.get("rows").and_then(|v| v.as_u64()).unwrap_or(0);
+        // Rows that left: exports only (an approval request names rows it did not return).
+        if entry.body.action == "export" {
+            rows_returned += entry.body.detail.get("rows").and_then(|v| v.as_u64()).unwrap_or(0);
+        }
         let (Some(project), Some(users)) = (entry.body.project, entry.body.users.as_ref()) else { continue };
         let Some(bitmap) = users.keys() else { continue };
         let fields: Vec<String> = entry.body.detail.get("fields").and_then(|f| f.as_array()).map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default();

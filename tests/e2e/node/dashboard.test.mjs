@@ -178,6 +178,30 @@ test('the security centre lists alerts and a second owner approves an export', a
   assert.equal(opened.status, 200, opened.text);
   assert.equal(opened.text.trim().split('\n').length, 30);
   await shot('07-export-approved');
+
+  // Members, sessions, alert rules, the audit log and the exposure report.
+  await page.getByRole('link', { name: 'Members' }).click();
+  await page.getByTestId('members').getByText('owner@example.com').waitFor();
+  await page.getByRole('link', { name: 'Sessions' }).click();
+  await page.getByTestId('sessions').getByText('(this one)').waitFor();
+  await page.getByRole('link', { name: 'Alert rules' }).click();
+  await page.getByLabel('unusual_hours on').uncheck();
+  await page.getByRole('button', { name: 'Save unusual_hours' }).click();
+  await page.getByText('Saved unusual_hours.').waitFor();
+  const rules = await api('GET', '/api/v1/alerts/rules');
+  assert.equal(rules.body.rules.find((r) => r.rule === 'unusual_hours').enabled, false);
+  await shot('07b-alert-rules');
+  await page.goto(`${origin}/#/security/audit?action=export.approval.grant`);
+  await page.getByTestId('audit').getByText('export.approval.grant').waitFor();
+  await shot('07c-audit-log');
+  const exposure = await api('GET', `/api/v1/incident/exposure?from=${day(-1)}&to=${day(1)}&key=${key.id}`);
+  assert.equal(exposure.status, 200, exposure.text);
+  await page.goto(`${origin}/#/security/exposure?${new URLSearchParams({ from: day(-1), to: day(1), key: String(key.id) })}`);
+  await page.getByTestId('exposure-fields').waitFor();
+  assert.match(await page.locator('main .status').first().innerText(), new RegExp(`; ${exposure.body.people.length} people; ${exposure.body.rows_returned} exported rows`));
+  assert.equal(exposure.body.people.length, 7);
+  assert.equal(exposure.body.rows_returned, 30, "the approval request returned no rows; the export returned 30");
+  await shot('07d-exposure-report');
 });
 
 test('funnels, retention and flows show the numbers the API gives; a cohort is built and saved', async () => {

@@ -1,0 +1,169 @@
+// The rest of the security centre: members and their roles, live sessions,
+// alert rules, the audit log with filters, and the exposure report.
+
+import { api, Me, onProject } from './api';
+import { csvCell, download, field, h, select, show, status } from './dom';
+import { withStepUp } from './passkeys';
+
+const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
+
+export function securityNav(current: string): HTMLElement {
+  const pages: Array<[string, string]> = [['', 'Alerts and approvals'], ['members', 'Members'], ['sessions', 'Sessions'], ['rules', 'Alert rules'], ['audit', 'Audit log'], ['exposure', 'Exposure report']];
+  return h('nav', { class: 'subnav', 'aria-label': 'Security centre' }, ...pages.map(([path, label]) =>
+    h('a', { href: `#/security${path ? `/${path}` : ''}`, 'aria-current': path === current ? 'page' : null }, label)));
+}
+
+interface Member { id: number; email: string | null; role: string; can_export: boolean; can_view_pii: boolean; disabled: boolean }
+
+export async function membersPage(me: Me): Promise<void> {
+  const message = status();
+  const { members } = await api.get<{ members: Member[] }>('/api/v1/admin/members');
+  const email = h('input', { type: 'email', name: 'email', required: true });
+  const role = select('role', ['viewer', 'analyst', 'admin', ...(me.member.role === 'owner' ? ['owner'] : [])], 'analyst');
+  const exportBox = h('input', { type: 'checkbox', name: 'export' });
+  const piiBox = h('input', { type: 'checkbox', name: 'view_pii' });
+  const invite = h('form', { class: 'controls', 'aria-label': 'Invite a member' }, field('Email', email), field('Role', role),
+    h('label', { class: 'check' }, exportBox, 'export permission'), h('label', { class: 'check' }, piiBox, 'view_pii permission'), h('button', { type: 'submit' }, 'Invite'));
+  const link = h('div');
+  invite.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    try {
+      const made = await api.post<{ enrolment_link: string; expires_ms: number }>('/api/v1/admin/members', { email: email.value, role: role.value, export: exportBox.checked, view_pii: piiBox.checked });
+      link.replaceChildren(h('p', {}, `Send this one-time link to ${email.value} (expires ${when(made.expires_ms)}):`), h('pre', {}, h('code', {}, made.enrolment_link)));
+    } catch (error) {
+      message.className = 'status error';
+      message.textContent = `Could not invite: ${(error as Error).message}`;
+    }
+  });
+  const disable = async (member: Member) => {
+    try {
+      await api.post(`/api/v1/admin/members/${member.id}/disable`);
+      await membersPage(me);
+    } catch (error) {
+      message.className = 'status error';
+      message.textContent = `Could not disable ${member.email}: ${(error as Error).message}`;
+    }
+  };
+  show('Members', securityNav('members'), message, h('table', { class: 'report text', 'data-testid': 'members' },
+    h('thead', {}, h('tr', {}, ...['Email', 'Role', 'Export', 'View PII', 'State', ''].map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, ...members.map((m) => h('tr', {}, h('td', {}, m.email ?? '–'), h('td', {}, m.role), h('td', {}, m.can_export ? 'yes' : 'no'), h('td', {}, m.can_view_pii ? 'yes' : 'no'),
+      h('td', {}, m.disabled ? 'disabled' : 'active'),
+      h('td', {}, m.disabled || m.id === me.member.id ? '' : h('button', { type: 'button', class: 'secondary', onclick: () => disable(m) }, `Disable ${m.email ?? m.id}`)))))),
+  h('h2', {}, 'Invite'), invite, link);
+}
+
+interface Session { id: string; member: number; created_ms: number; last_seen_ms: number; expires_ms: number; country: string | null; current: boolean }
+
+export async function sessionsPage(me: Me): Promise<void> {
+  const admin = me.member.role === 'owner' || me.member.role === 'admin';
+  const { sessions } = await api.get<{ sessions: Session[] }>(`/api/v1/auth/sessions${admin ? '?all=true' : ''}`);
+  const message = status();
+  const revoke = async (s: Session) => {
+    try {
+      await api.delete(`/api/v1/auth/sessions/${encodeURIComponent(s.id)}`);
+      await sessionsPage(me);
+    } catch (error) {
+      message.textContent = `Could not revoke: ${(error as Error).message}`;
+    }
+  };
+  show('Sessions', securityNav('sessions'), message, h('table', { class: 'report text', 'data-testid': 'sessions' },
+    h('thead', {}, h('tr', {}, ...['Session', 'Member', 'Signed in', 'Last seen', 'Country', ''].map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, ...sessions.map((s) => h('tr', {}, h('td', {}, s.id + (s.current ? ' (this one)' : '')), h('td', {}, String(s.member)), h('td', {}, when(s.created_ms)), h('td', {}, when(s.last_seen_ms)), h('td', {}, s.country ?? '–'),
+      h('td', {}, s.current ? '' : h('button', { type: 'button', class: 'secondary', onclick: () => revoke(s) }, `Revoke ${s.id}`)))))));
+}
+
+interface Rule { rule: string; enabled: boolean; action: string; threshold: number; threshold_means: string; severity: string; describes: string }
+
+export async function rulesPage(project: number): Promise<void> {
+  const { rules } = await api.get<{ rules: Rule[] }>(onProject('/api/v1/alerts/rules', project));
+  const message = status();
+  const rows = rules.map((r) => {
+    const enabled = h('input', { type: 'checkbox', checked: r.enabled, 'aria-label': `${r.rule} on` });
+    const action = select('action', ['none', 'revoke'], r.action, (a) => (a === 'none' ? 'alert only' : 'revoke the credential'));
+    action.setAttribute('aria-label', `${r.rule} action`);
+    const threshold = h('input', { type: 'number', step: 'any', min: 0, value: r.threshold, disabled: r.threshold_means === 'unused', 'aria-label': `${r.rule} threshold`, title: r.threshold_means });
+    const save = h('button', { type: 'button', class: 'secondary' }, `Save ${r.rule}`);
+    save.addEventListener('click', async () => {
+      try {
+        await api.put(onProject(`/api/v1/alerts/rules/${r.rule}`, project), { enabled: enabled.checked, action: action.value, threshold: Number(threshold.value) });
+        message.className = 'status';
+        message.textContent = `Saved ${r.rule}.`;
+      } catch (error) {
+        message.className = 'status error';
+        message.textContent = `Could not save ${r.rule}: ${(error as Error).message}`;
+      }
+    });
+    return h('tr', {}, h('th', { scope: 'row' }, r.rule), h('td', {}, r.describes), h('td', {}, r.severity), h('td', {}, enabled), h('td', {}, action), h('td', {}, threshold), h('td', {}, save));
+  });
+  show('Alert rules', securityNav('rules'), message, h('table', { class: 'report text', 'data-testid': 'rules' },
+    h('thead', {}, h('tr', {}, ...['Rule', 'Fires when', 'Severity', 'On', 'Action', 'Threshold', ''].map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, ...rows)), h('p', { class: 'muted' }, 'Alerts go to the webhook and mail set in the server configuration ([alerts]).'));
+}
+
+interface AuditEntry { seq: number; time_ms: number; actor: { kind: string; id: string; user?: string | null }; action: string; outcome: string; country: string | null; detail: unknown }
+
+export async function auditPage(project: number, params: URLSearchParams): Promise<void> {
+  const actor = params.get('actor') ?? '';
+  const action = params.get('action') ?? '';
+  const since = params.get('since') ?? '';
+  const form = h('form', { class: 'controls', 'aria-label': 'Audit filters' },
+    field('Actor (kind:id or prefix)', h('input', { name: 'actor', value: actor, placeholder: 'session: or api_key:' })),
+    field('Action', h('input', { name: 'action', value: action, placeholder: 'e.g. export, pii.reveal' })),
+    field('Since', h('input', { type: 'date', name: 'since', value: since })), h('button', { type: 'submit' }, 'Filter'));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const next = new URLSearchParams();
+    for (const [k, v] of new FormData(form).entries()) if (String(v)) next.set(k, String(v));
+    location.hash = `#/security/audit?${next}`;
+  });
+  const query = new URLSearchParams({ limit: '500' });
+  if (actor) query.set('actor', actor);
+  if (action) query.set('action', action);
+  if (since) query.set('since', since);
+  const message = status('Reading…');
+  show('Audit log', securityNav('audit'), form, message);
+  const { entries } = await api.get<{ entries: AuditEntry[] }>(onProject(`/api/v1/audit?${query}`, project));
+  message.textContent = `${entries.length} entries (newest first; every read of the log is itself audited)`;
+  const rows = entries.slice().reverse();
+  message.after(h('button', { type: 'button', onclick: () => download('audit.csv', new Blob([['seq,time_ms,actor,action,outcome,country,detail', ...rows.map((e) => [e.seq, e.time_ms, `${e.actor.kind}:${e.actor.id}`, e.action, e.outcome, e.country ?? '', JSON.stringify(e.detail)].map(csvCell).join(','))].join('\n') + '\n'], { type: 'text/csv' })) }, 'Download CSV'),
+    h('table', { class: 'report text', 'data-testid': 'audit' },
+      h('thead', {}, h('tr', {}, ...['When', 'Actor', 'Action', 'Outcome', 'Country', 'Detail'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, ...rows.map((e) => h('tr', {}, h('td', {}, when(e.time_ms)), h('td', {}, `${e.actor.kind}:${e.actor.id}${e.actor.user ? ` (${e.actor.user})` : ''}`), h('td', {}, e.action), h('td', {}, e.outcome), h('td', {}, e.country ?? '–'),
+        h('td', { class: 'detail' }, JSON.stringify(e.detail).slice(0, 160)))))));
+}
+
+interface Exposure { entries: number; rows_returned: number; people: Array<{ canonical_id: string; fields: string[]; country: string | null }>; fields: Record<string, { people: number; sensitivity: string }>; people_by_country: Record<string, number>; organisations: Record<string, number> }
+
+export async function exposurePage(project: number, params: URLSearchParams): Promise<void> {
+  const today = new Date().toISOString().slice(0, 10);
+  const from = params.get('from') ?? new Date(Date.now() - 7 * 86_400_000).toISOString().slice(0, 10);
+  const to = params.get('to') ?? new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+  const form = h('form', { class: 'controls', 'aria-label': 'Exposure report' },
+    field('From', h('input', { type: 'date', name: 'from', value: from, max: today })), field('To', h('input', { type: 'date', name: 'to', value: to })),
+    field('API key id', h('input', { name: 'key', value: params.get('key') ?? '', inputmode: 'numeric' })),
+    field('Session id', h('input', { name: 'session', value: params.get('session') ?? '' })),
+    field('Member id', h('input', { name: 'member', value: params.get('member') ?? '', inputmode: 'numeric' })), h('button', { type: 'submit' }, 'Report'));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const next = new URLSearchParams();
+    for (const [k, v] of new FormData(form).entries()) if (String(v)) next.set(k, String(v));
+    location.hash = `#/security/exposure?${next}`;
+  });
+  const message = status(params.has('from') ? 'Computing from the audit…' : 'Choose a window and a credential: the report lists exactly whose data, which fields, it was given.');
+  show('Exposure report', securityNav('exposure'), form, message);
+  if (!params.has('from')) return;
+  try {
+    const report = await withStepUp(() => api.get<Exposure>(onProject(`/api/v1/incident/exposure?${params}`, project)), (text) => { message.textContent = text; });
+    message.textContent = `${report.entries} audited requests; ${report.people.length} people; ${report.rows_returned} exported rows.`;
+    message.after(
+      h('h2', {}, 'Fields returned'),
+      h('table', { class: 'report text', 'data-testid': 'exposure-fields' }, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Field'), h('th', { scope: 'col' }, 'People'), h('th', { scope: 'col' }, 'Sensitivity'))),
+        h('tbody', {}, ...Object.entries(report.fields).map(([f, s]) => h('tr', {}, h('td', {}, f), h('td', {}, String(s.people)), h('td', {}, s.sensitivity))))),
+      h('h2', {}, 'People by country'),
+      h('p', {}, Object.entries(report.people_by_country).map(([c, n]) => `${c}: ${n}`).join(', ') || '–'),
+      h('button', { type: 'button', onclick: () => download('exposed-people.csv', new Blob([['canonical_id,country,fields', ...report.people.map((p) => [p.canonical_id, p.country ?? '', p.fields.join(' ')].map(csvCell).join(','))].join('\n') + '\n'], { type: 'text/csv' })) }, 'Download the list of people (CSV)'));
+  } catch (error) {
+    message.className = 'status error';
+    message.textContent = `The report failed: ${(error as Error).message}`;
+  }
+}
