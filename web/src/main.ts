@@ -13,7 +13,8 @@ import { insightsPage } from './insights';
 import { enrol, signIn } from './passkeys';
 import { retentionPage } from './retention';
 import { securityPage } from './security';
-import { auditPage, exposurePage, membersPage, rulesPage, sessionsPage } from './security_admin';
+import { auditPage, containPage, exposurePage, membersPage, rulesPage, sessionsPage } from './security_admin';
+import { settingsPage } from './settings';
 import { usersPage } from './users';
 
 const PROJECT_KEY = 'hearth.project';
@@ -32,7 +33,7 @@ function header(me: Me | null, project: number | null): void {
   const nav = h('nav', { 'aria-label': 'Main' }, h('a', { href: '#/', class: 'brand' }, 'Hearth'));
   if (me) {
     nav.append(h('a', { href: '#/insights' }, 'Insights'), h('a', { href: '#/funnels' }, 'Funnels'), h('a', { href: '#/retention' }, 'Retention'), h('a', { href: '#/flows' }, 'Flows'), h('a', { href: '#/cohorts' }, 'Cohorts'),
-      h('a', { href: '#/users' }, 'Users'), h('a', { href: '#/dashboards' }, 'Dashboards'), h('a', { href: '#/security' }, 'Security'));
+      h('a', { href: '#/users' }, 'Users'), h('a', { href: '#/dashboards' }, 'Dashboards'), h('a', { href: '#/security' }, 'Security'), h('a', { href: '#/settings' }, 'Settings'));
     if (me.projects.length > 1) {
       const picker = h('select', { 'aria-label': 'Project' }, ...me.projects.map((p) => h('option', { value: String(p.id), selected: p.id === project }, p.name)));
       picker.addEventListener('change', () => { localStorage.setItem(PROJECT_KEY, picker.value); void route(); });
@@ -145,6 +146,12 @@ async function route(): Promise<void> {
         break;
       case '/security/audit':
         await auditPage(project.id, params);
+        break;
+      case '/security/contain':
+        await containPage(me, project.id);
+        break;
+      case '/settings':
+        await settingsPage(me, project.id);
         break;
       case '/security/exposure':
         await exposurePage(project.id, params);

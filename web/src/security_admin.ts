@@ -8,7 +8,7 @@ import { withStepUp } from './passkeys';
 const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
 
 export function securityNav(current: string): HTMLElement {
-  const pages: Array<[string, string]> = [['', 'Alerts and approvals'], ['members', 'Members'], ['sessions', 'Sessions'], ['rules', 'Alert rules'], ['audit', 'Audit log'], ['exposure', 'Exposure report']];
+  const pages: Array<[string, string]> = [['', 'Alerts and approvals'], ['members', 'Members'], ['sessions', 'Sessions'], ['rules', 'Alert rules'], ['audit', 'Audit log'], ['contain', 'Containment'], ['exposure', 'Exposure report']];
   return h('nav', { class: 'subnav', 'aria-label': 'Security centre' }, ...pages.map(([path, label]) =>
     h('a', { href: `#/security${path ? `/${path}` : ''}`, 'aria-current': path === current ? 'page' : null }, label)));
 }
@@ -166,4 +166,48 @@ export async function exposurePage(project: number, params: URLSearchParams): Pr
     message.className = 'status error';
     message.textContent = `The report failed: ${(error as Error).message}`;
   }
+}
+
+interface ContainStep { action: string; said: string }
+
+export async function containPage(me: Me, project: number): Promise<void> {
+  const message = status();
+  const session = h('input', { name: 'session', placeholder: 'session id' });
+  const key = h('input', { name: 'key', inputmode: 'numeric', placeholder: 'API key id' });
+  const member = h('input', { name: 'member', inputmode: 'numeric', placeholder: 'member id' });
+  const address = h('input', { name: 'address', placeholder: '203.0.113.0/24' });
+  const all = h('input', { type: 'checkbox', name: 'all' });
+  const steps = h('ol', { 'data-testid': 'contain-steps' });
+  const form = h('form', { class: 'controls', 'aria-label': 'Containment' }, field('Session', session), field('API key', key), field('Member', member), field('Address or CIDR', address),
+    h('label', { class: 'check' }, all, 'everything: every session, key, secret and token; exports frozen'), h('button', { type: 'submit', class: 'danger' }, 'Contain now'));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const plan: Record<string, unknown> = {};
+    if (session.value) plan.session = session.value;
+    if (key.value) plan.key = Number(key.value);
+    if (member.value) plan.member = Number(member.value);
+    if (address.value) plan.address = address.value;
+    if (all.checked) plan.all = true;
+    if (Object.keys(plan).length === 0) { message.textContent = 'Name what to contain, or choose everything.'; return; }
+    if (!confirm('Contain now? Each step holds on the very next request.')) return;
+    try {
+      const done = await withStepUp(() => api.post<{ steps: ContainStep[] }>(onProject('/api/v1/incident/contain', project), plan), (text) => { message.textContent = text; });
+      steps.replaceChildren(...done.steps.map((s) => h('li', {}, s.said)));
+      message.textContent = `${done.steps.length} step(s) taken and audited.`;
+    } catch (error) {
+      message.className = 'status error';
+      message.textContent = `Containment failed: ${(error as Error).message}`;
+    }
+  });
+  const lift = h('button', { type: 'button', class: 'secondary', disabled: me.member.role !== 'owner' }, 'Lift the export freeze');
+  lift.addEventListener('click', async () => {
+    try {
+      const done = await withStepUp(() => api.post<{ said: string }>(onProject('/api/v1/incident/lift', project), {}), (text) => { message.textContent = text; });
+      message.textContent = done.said;
+    } catch (error) {
+      message.className = 'status error';
+      message.textContent = `Could not lift: ${(error as Error).message}`;
+    }
+  });
+  show('Containment', securityNav('contain'), h('p', {}, 'Cut off a credential, a member, an address, or everything. Then run the exposure report for the same credential.'), form, message, steps, h('h2', {}, 'After the incident'), lift);
 }

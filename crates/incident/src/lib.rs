@@ -9,6 +9,8 @@
 //! person the fields of the responses that included them. Aggregates
 //! (counts, funnels) returned nobody's rows and add nobody.
 
+pub mod containment;
+
 use audit::{AuditLog, Entry, Filter};
 use events::ProjectId;
 use meta::Meta;

@@ -31,7 +31,8 @@ async function hearth(...args) {
   return stdout;
 }
 
-async function api(method, apiPath, body, auth = server.secretAuth) {
+let secretAuth;
+async function api(method, apiPath, body, auth = secretAuth) {
   const res = await fetch(`${server.url}${apiPath}`, { method, headers: { Authorization: auth, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
   const json = (res.headers.get('content-type') || '').startsWith('application/json');
@@ -50,6 +51,7 @@ const day = (offsetDays) => new Date(Date.now() + offsetDays * 86_400_000).toISO
 before(async () => {
   server = await startHearth({ name: 'dashboard', env: (port) => ({ HEARTH_AUTH__ORIGIN: `http://localhost:${port}` }) });
   origin = `http://localhost:${server.port}`;
+  secretAuth = server.secretAuth;
   browser = await chromium.launch({
     executablePath: CHROMIUM, headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
@@ -61,6 +63,7 @@ before(async () => {
 async function personWithPasskey() {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
   const p = await context.newPage();
+  p.on('dialog', (dialog) => dialog.accept());
   p.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console: ${msg.text()}`); });
   p.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
   const cdp = await context.newCDPSession(p);
@@ -297,10 +300,58 @@ test('an analyst opens a report link, reveals a masked field (audited), and cont
 
   assert.deepEqual(problems, [], 'no console error, page error or CSP violation');
 
-  await hearth('incident', 'contain', '--user', 'analyst@example.com');
+  // The owner contains the analyst from the dashboard; the analyst's next page is the sign-in.
+  const team = await page.evaluate(async () => (await (await fetch('/api/v1/admin/members')).json()).members);
+  const analystId = team.find((m) => m.email === 'analyst@example.com').id;
+  await page.goto(`${origin}/#/security/contain`);
+  await page.getByLabel('Member').fill(String(analystId));
+  await page.getByRole('button', { name: 'Contain now' }).click();
+  await page.getByTestId('contain-steps').getByText(`disabled member ${analystId}`).waitFor();
+  await shot('12a-containment');
   await analyst.goto(`${origin}/#/insights`);
   await analyst.getByRole('heading', { name: 'Sign in' }).waitFor();
-  await shot('12-contained-signed-out', analyst);
+  await shot('12b-contained-signed-out', analyst);
   // The one error now: the revoked session's 401, which sent the page to sign-in.
   assert.ok(problems.every((p) => /status of 401/.test(p)), JSON.stringify(problems));
+  const contained = await api('GET', '/api/v1/audit?action=incident.contain.user');
+  assert.equal(contained.body.entries.length, 1, 'the containment step is audited');
+});
+
+test('settings: the time zone, a token rotation that keeps collecting, a secret shown once, the privacy policy', async () => {
+  problems.length = 0;
+  await page.goto(`${origin}/#/settings`);
+  await page.getByRole('heading', { name: 'Settings: dashboard' }).waitFor();
+  await page.getByLabel('Time zone (IANA)').fill('Europe/Berlin');
+  await page.getByRole('button', { name: 'Save time zone' }).click();
+  await page.getByText('Reports now count days in Europe/Berlin.').waitFor();
+  assert.equal((await api('GET', '/api/v1/project')).body.timezone, 'Europe/Berlin');
+
+  const oldToken = server.token;
+  await page.getByLabel('Old token keeps collecting (hours)').fill('1');
+  await page.getByRole('button', { name: 'Rotate the public token' }).click();
+  await page.getByText(/New public token issued/).waitFor();
+  const newToken = await page.getByTestId('token').innerText();
+  assert.notEqual(newToken, oldToken);
+  for (const token of [oldToken, newToken]) {
+    const sent = await fetch(`${server.url}/track?verbose=1`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify([{ event: 'After Rotation', properties: { token, distinct_id: 'rot' } }]) });
+    assert.equal((await sent.json()).status, 1, `token ${token === oldToken ? 'old (in its overlap)' : 'new'} collects`);
+  }
+
+  await page.getByRole('button', { name: 'Rotate the project secret' }).click();
+  const secret = await page.getByTestId('new-secret').innerText();
+  assert.equal((await api('GET', '/api/v1/project')).status, 401, 'the old secret stops at once');
+  secretAuth = `Basic ${Buffer.from(`${secret}:`).toString('base64')}`;
+  assert.equal((await api('GET', '/api/v1/project')).status, 200, 'the new secret works');
+  await shot('13-settings');
+
+  await page.getByLabel('Keep events (days)').fill('400');
+  await page.getByLabel('Keep events (days)').dispatchEvent('change');
+  await page.getByRole('button', { name: 'Save the privacy policy' }).click();
+  await page.getByText(/Privacy policy version \d+ saved/).waitFor();
+  assert.equal((await api('GET', '/api/v1/privacy/policy')).body.policy.retention.events_days, 400);
+  const audit = await api('GET', '/api/v1/audit?limit=10000');
+  for (const action of ['project.set', 'project.token.rotate', 'project.secret.rotate', 'policy.set']) {
+    assert.ok(audit.body.entries.some((e) => e.action === action), `${action} is audited`);
+  }
+  assert.deepEqual(problems, []);
 });

@@ -16,46 +16,30 @@ pub(crate) fn run(config: &Config, command: IncidentCommand) -> anyhow::Result<(
             if key.is_none() && user.is_none() && session.is_none() && address.is_none() && !all {
                 anyhow::bail!("nothing to contain: give --key, --user, --session, --address or --all");
             }
-            let step = |action: &str, detail: serde_json::Value, line: String| -> anyhow::Result<()> {
-                audit_cli(config, &data, None, &format!("incident.contain.{action}"), detail)?;
-                println!("{line}");
-                Ok(())
-            };
-            if let Some(id) = key {
-                let disabled = meta.disable_api_key(id)?;
-                step("key", json!({"key": id, "disabled": disabled}), if disabled { format!("disabled API key {id}") } else { format!("API key {id} was already disabled (or does not exist)") })?;
-            }
-            if let Some(email) = &user {
-                let meta_arc = std::sync::Arc::new(meta::Meta::open(&data)?);
-                let protector = crate::commands::open_protector(config, &data, meta_arc)?;
-                let access = crate::commands::open_access(config, &protector)?;
-                let member = access.member_by_email(email)?.ok_or_else(|| anyhow::anyhow!("no member {email}"))?;
-                let revoked = meta.disable_member(member.id)?;
-                step("user", json!({"member": member.id, "sessions_revoked": revoked}), format!("disabled member {} and revoked {revoked} session(s)", member.id))?;
-            }
-            if let Some(id) = &session {
-                let revoked = meta.revoke_sessions(Some(id), None)?;
-                step("session", json!({"session": id, "revoked": revoked}), format!("revoked {revoked} session(s) with id {id}"))?;
-            }
-            if let Some(cidr) = &address {
-                let net: ipnet::IpNet = cidr.parse().or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).map_err(|_| anyhow::anyhow!("{cidr:?} is not an address or CIDR"))?;
-                meta.block_address(&net.to_string(), "incident containment")?;
-                // The audit names the block, the operator chose to record it.
-                step("address", json!({"blocked": net.to_string()}), format!("blocked {net} on every route, ingestion included"))?;
-            }
-            if all {
-                let revoked = meta.revoke_sessions(None, None)?;
-                step("sessions", json!({"revoked": revoked}), format!("revoked all {revoked} live session(s)"))?;
-                let keys = meta.disable_all_api_keys()?;
-                step("keys", json!({"disabled": keys}), format!("disabled all {keys} API key(s)"))?;
-                let overlap_ms = crate::commands::api_keys::parse_duration_ms(&token_overlap)?;
-                for project in meta.projects()? {
-                    let secret = meta.rotate_project_secret(project.id)?;
-                    let token = meta.rotate_project_token(project.id, events::now_ms() + overlap_ms)?;
-                    step("project", json!({"project": project.id.0, "secret_rotated": true, "token_rotated": true, "token_overlap_ms": overlap_ms}), format!("project {:?}: new secret {secret} (shown once); new public token {token}; the old token collects for {token_overlap} more", project.name))?;
+            let member = match &user {
+                None => None,
+                Some(email) => {
+                    let meta_arc = std::sync::Arc::new(meta::Meta::open(&data)?);
+                    let protector = crate::commands::open_protector(config, &data, meta_arc)?;
+                    let access = crate::commands::open_access(config, &protector)?;
+                    Some(access.member_by_email(email)?.ok_or_else(|| anyhow::anyhow!("no member {email}"))?.id)
                 }
-                meta.set_exports_frozen(true)?;
-                step("freeze", json!({"exports_frozen": true}), "froze exports until an owner lifts it (hearth incident lift)".to_owned())?;
+            };
+            let address = address
+                .map(|cidr| cidr.parse::<ipnet::IpNet>().or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).map(|net| net.to_string()).map_err(|_| anyhow::anyhow!("{cidr:?} is not an address or CIDR")))
+                .transpose()?;
+            let token_overlap_ms = crate::commands::api_keys::parse_duration_ms(&token_overlap)?;
+            let plan = incident::containment::Plan { key, member, session, address, all, token_overlap_ms };
+            let mut audit_failure = None;
+            incident::containment::contain(&meta, &plan, |step| {
+                if let Err(error) = audit_cli(config, &data, None, &format!("incident.contain.{}", step.action), step.detail.clone()) {
+                    audit_failure.get_or_insert(error);
+                }
+                println!("{}", step.said);
+                Ok(())
+            })?;
+            if let Some(error) = audit_failure {
+                return Err(error.context("a containment step was taken but not audited"));
             }
             Ok(())
         }

@@ -8,6 +8,7 @@ mod engage_query;
 mod export;
 mod guardrails;
 mod ingest;
+mod operations;
 mod ops;
 mod privacy;
 mod profiles;
@@ -110,6 +111,12 @@ fn route_table() -> Vec<Route> {
         route(Method::GET, "/api/v1/people/{distinct_id}", Access::Scope(Read), get(privacy::person)),
         route(Method::GET, "/api/v1/audit", Access::Scope(Admin), get(privacy::audit_entries)),
         route(Method::GET, "/api/v1/incident/exposure", Access::Scope(Admin), get(privacy::exposure)),
+        route(Method::POST, "/api/v1/incident/contain", Access::Scope(Admin), post(operations::contain)),
+        route(Method::POST, "/api/v1/incident/lift", Access::Scope(Admin), post(operations::lift)),
+        route(Method::GET, "/api/v1/project", Access::Scope(Read), get(operations::get_project)),
+        route(Method::PUT, "/api/v1/project", Access::Scope(Admin), put(operations::put_project)),
+        route(Method::POST, "/api/v1/project/rotate-token", Access::Scope(Admin), post(operations::rotate_token)),
+        route(Method::POST, "/api/v1/project/rotate-secret", Access::Scope(Admin), post(operations::rotate_secret)),
         route(Method::POST, "/api/v1/canaries", Access::Scope(Admin), post(privacy::create_canaries)),
         route(Method::GET, "/api/v1/alerts", Access::Scope(Admin), get(privacy::list_alerts)),
         route(Method::GET, "/api/v1/alerts/rules", Access::Scope(Admin), get(guardrails::get_alert_rules)),

@@ -1,0 +1,251 @@
+//! What an admin does in the middle of an incident or to a project, from the
+//! dashboard or a script: containment and lifting it, the project's time
+//! zone, and rotating its public token and secret. A member's session must
+//! be freshly confirmed with a passkey for anything that cuts off or
+//! re-keys; every step is audited.
+
+use super::request::read_body;
+use crate::audit_trail::record;
+use crate::auth::{authorised, session_of, Principal};
+use crate::error::ApiError;
+use crate::state::{AppState, Inner};
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use meta::Scope;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+fn json_response(status: StatusCode, value: &Value) -> Response {
+    let mut response = (status, serde_json::to_vec(value).unwrap_or_default()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Sessions need a fresh passkey assertion; keys and the secret do not.
+fn require_fresh(inner: &Inner, parts: &Parts, principal: &Principal) -> Result<(), ApiError> {
+    if principal.actor.kind == "session" && !session_of(inner, parts)?.stepped_up(events::now_ms()) {
+        return Err(ApiError::Forbidden("step-up required: confirm with your passkey (POST /api/v1/auth/step-up/start), then retry".to_owned()));
+    }
+    Ok(())
+}
+
+async fn body_of<T: serde::de::DeserializeOwned>(body: axum::body::Body, shape: &str) -> Result<T, ApiError> {
+    let bytes = read_body(body, 64 * 1024).await?;
+    let bytes = if bytes.is_empty() { &b"{}"[..] } else { &bytes[..] };
+    serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("expected {shape}: {e}")))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContainBody {
+    key: Option<i64>,
+    member: Option<i64>,
+    session: Option<String>,
+    address: Option<String>,
+    #[serde(default)]
+    all: bool,
+    /// Hours the rotated-away public token keeps collecting (with `all`).
+    token_overlap_hours: Option<u32>,
+}
+
+/// `POST /api/v1/incident/contain` (admin; sessions stepped up).
+pub(crate) async fn contain(State(state): State<AppState>, request: Request) -> Response {
+    async {
+        let (parts, body) = request.into_parts();
+        let principal = authorised(&state, &parts, Scope::Admin).await?;
+        let plan: ContainBody = body_of(body, r#"{"key", "member", "session", "address", "all", "token_overlap_hours"}"#).await?;
+        let address = plan
+            .address
+            .map(|text| text.parse::<ipnet::IpNet>().or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).map(|net| net.to_string()).map_err(|_| ApiError::BadRequest(format!("{text:?} is not an address or CIDR"))))
+            .transpose()?;
+        let plan = incident::containment::Plan {
+            key: plan.key,
+            member: plan.member,
+            session: plan.session,
+            address,
+            all: plan.all,
+            token_overlap_ms: i64::from(plan.token_overlap_hours.unwrap_or(24)) * 3_600_000,
+        };
+        if plan.is_empty() {
+            return Err(ApiError::BadRequest("nothing to contain: give key, member, session, address or all".to_owned()));
+        }
+        let inner = state.inner.clone();
+        let steps = tokio::task::spawn_blocking(move || -> Result<Vec<incident::containment::Step>, ApiError> {
+            require_fresh(&inner, &parts, &principal)?;
+            let mut unaudited = None;
+            let steps = incident::containment::contain(&inner.meta, &plan, |step| {
+                if let Err(error) = record(&inner, &principal, &format!("incident.contain.{}", step.action), step.detail.clone(), None) {
+                    unaudited.get_or_insert(error);
+                }
+                Ok(())
+            })?;
+            if let Some(error) = unaudited {
+                return Err(error);
+            }
+            Ok(steps)
+        })
+        .await??;
+        Ok::<_, ApiError>(json_response(StatusCode::OK, &json!({"steps": steps})))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LiftBody {
+    address: Option<String>,
+}
+
+/// `POST /api/v1/incident/lift`: unfreezes exports (owners only, for
+/// members), or unblocks `address`.
+pub(crate) async fn lift(State(state): State<AppState>, request: Request) -> Response {
+    async {
+        let (parts, body) = request.into_parts();
+        let principal = authorised(&state, &parts, Scope::Admin).await?;
+        let lift: LiftBody = body_of(body, r#"{"address"} or {}"#).await?;
+        let inner = state.inner.clone();
+        let said = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
+            require_fresh(&inner, &parts, &principal)?;
+            match lift.address {
+                Some(text) => {
+                    let net = text.parse::<ipnet::IpNet>().or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).map_err(|_| ApiError::BadRequest(format!("{text:?} is not an address or CIDR")))?;
+                    let removed = inner.meta.unblock_address(&net.to_string())?;
+                    record(&inner, &principal, "incident.lift.address", json!({"unblocked": net.to_string(), "was_blocked": removed}), None)?;
+                    Ok(format!("{net} {}", if removed { "unblocked" } else { "was not blocked" }))
+                }
+                None => {
+                    if principal.actor.kind == "session" && session_of(&inner, &parts)?.member.role != meta::Role::Owner {
+                        return Err(ApiError::Forbidden("only an owner lifts the export freeze".to_owned()));
+                    }
+                    inner.meta.set_exports_frozen(false)?;
+                    record(&inner, &principal, "incident.lift.freeze", Value::Null, None)?;
+                    Ok("exports are allowed again".to_owned())
+                }
+            }
+        })
+        .await??;
+        Ok::<_, ApiError>(json_response(StatusCode::OK, &json!({"said": said})))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+fn project_json(project: &meta::Project, inner: &Inner) -> Value {
+    let geo = inner.protector.policy(project.id).map(|p| p.policy.document().geo.as_str().to_owned()).unwrap_or_else(|_| "country".to_owned());
+    json!({"id": project.id.0, "name": project.name, "token": project.token, "timezone": project.timezone, "geo": geo,
+           "secret_disabled": inner.meta.secret_disabled(project.id).unwrap_or(false)})
+}
+
+/// `GET /api/v1/project`: the project's settings.
+pub(crate) async fn get_project(State(state): State<AppState>, request: Request) -> Response {
+    async {
+        let project = authorised(&state, &request.into_parts().0, Scope::Read).await?.project;
+        let inner = state.inner.clone();
+        let value = tokio::task::spawn_blocking(move || project_json(&project, &inner)).await?;
+        Ok::<_, ApiError>(json_response(StatusCode::OK, &value))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectBody {
+    timezone: Option<String>,
+}
+
+/// `PUT /api/v1/project` with `timezone` (an IANA name) (admin).
+pub(crate) async fn put_project(State(state): State<AppState>, request: Request) -> Response {
+    async {
+        let (parts, body) = request.into_parts();
+        let principal = authorised(&state, &parts, Scope::Admin).await?;
+        let change: ProjectBody = body_of(body, r#"{"timezone"}"#).await?;
+        let inner = state.inner.clone();
+        let value = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+            if let Some(zone) = &change.timezone {
+                if !query::is_time_zone(zone) {
+                    return Err(ApiError::BadRequest(format!("unknown time zone {zone:?}: use an IANA name such as UTC or Europe/Berlin")));
+                }
+                inner.meta.set_timezone(principal.project.id, zone)?;
+                record(&inner, &principal, "project.set", json!({"timezone": zone}), None)?;
+            }
+            let project = inner.meta.project_by_id(principal.project.id)?.ok_or_else(|| ApiError::NotFound("the project is gone".to_owned()))?;
+            Ok(project_json(&project, &inner))
+        })
+        .await??;
+        Ok::<_, ApiError>(json_response(StatusCode::OK, &value))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateTokenBody {
+    /// Must be true: a rotation is not undone.
+    #[serde(default)]
+    confirm: bool,
+    overlap_hours: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmBody {
+    #[serde(default)]
+    confirm: bool,
+}
+
+fn confirmed(confirm: bool) -> Result<(), ApiError> {
+    if confirm { Ok(()) } else { Err(ApiError::BadRequest("send {\"confirm\": true}: a rotation cannot be undone".to_owned())) }
+}
+
+/// `POST /api/v1/project/rotate-token`: a new public token; the old one
+/// keeps collecting for `overlap_hours` (default 24), so SDKs can be
+/// redeployed without losing events. Takes `{"confirm": true}` (admin;
+/// sessions stepped up).
+pub(crate) async fn rotate_token(State(state): State<AppState>, request: Request) -> Response {
+    async {
+        let (parts, body) = request.into_parts();
+        let principal = authorised(&state, &parts, Scope::Admin).await?;
+        let rotate: RotateTokenBody = body_of(body, r#"{"confirm": true, "overlap_hours"}"#).await?;
+        confirmed(rotate.confirm)?;
+        let inner = state.inner.clone();
+        let value = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+            require_fresh(&inner, &parts, &principal)?;
+            let until = events::now_ms() + i64::from(rotate.overlap_hours.unwrap_or(24).min(24 * 30)) * 3_600_000;
+            let token = inner.meta.rotate_project_token(principal.project.id, until)?;
+            record(&inner, &principal, "project.token.rotate", json!({"old_token_valid_until_ms": until}), None)?;
+            Ok(json!({"token": token, "old_token_valid_until_ms": until}))
+        })
+        .await??;
+        Ok::<_, ApiError>(json_response(StatusCode::OK, &value))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /api/v1/project/rotate-secret`: a new project secret, shown once;
+/// the old one stops at once. Takes `{"confirm": true}` (admin; sessions
+/// stepped up).
+pub(crate) async fn rotate_secret(State(state): State<AppState>, request: Request) -> Response {
+    async {
+        let (parts, body) = request.into_parts();
+        let principal = authorised(&state, &parts, Scope::Admin).await?;
+        let confirm: ConfirmBody = body_of(body, r#"{"confirm": true}"#).await?;
+        confirmed(confirm.confirm)?;
+        let inner = state.inner.clone();
+        let value = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+            require_fresh(&inner, &parts, &principal)?;
+            let secret = inner.meta.rotate_project_secret(principal.project.id)?;
+            record(&inner, &principal, "project.secret.rotate", Value::Null, None)?;
+            Ok(json!({"secret": secret}))
+        })
+        .await??;
+        Ok::<_, ApiError>(json_response(StatusCode::OK, &value))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
