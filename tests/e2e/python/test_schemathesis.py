@@ -21,7 +21,10 @@ def test_the_api_keeps_to_its_openapi_document(hearth_factory, monkeypatch, tmp_
          "-H", f"Authorization: {server.secret_auth}",
          "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
          "--max-examples", "25", "--workers", "1", "--request-timeout", "30", "--suppress-health-check", "all",
-         "--phases", "examples,coverage,fuzzing", "--seed", "20261126"],
+         "--phases", "examples,coverage,fuzzing", "--seed", "20261126",
+         # Containment and rotations cut this very credential off (by design: tested in
+         # tests/e2e/node/dashboard.test.mjs and crates/server/tests); fuzzing them would end the run.
+         "--exclude-path-regex", "^/api/v1/(incident/(contain|lift)|project/rotate-(token|secret))$"],
         # Run from a temporary folder: schemathesis keeps a cache in its working directory.
         capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"}, cwd=tmp_path,
     )
