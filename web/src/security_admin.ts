@@ -202,7 +202,7 @@ export async function containPage(me: Me, project: number): Promise<void> {
   const lift = h('button', { type: 'button', class: 'secondary', disabled: me.member.role !== 'owner' }, 'Lift the export freeze');
   lift.addEventListener('click', async () => {
     try {
-      const done = await withStepUp(() => api.post<{ said: string }>(onProject('/api/v1/incident/lift', project), {}), (text) => { message.textContent = text; });
+      const done = await withStepUp(() => api.post<{ said: string }>('/api/v1/incident/unfreeze', {}), (text) => { message.textContent = text; });
       message.textContent = done.said;
     } catch (error) {
       message.className = 'status error';

@@ -227,3 +227,34 @@ async fn a_key_outside_its_allowlist_and_failed_sign_ins_raise_alerts() {
     let (_, rules) = h.call(Method::GET, "/api/v1/alerts/rules", Who::Secret, "").await;
     assert!(rules.contains(r#""rule":"key_allowlist","enabled":false"#) || rules.contains(r#""enabled":false"#), "{rules}");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn only_an_owner_lifts_an_export_freeze_and_containment_holds_at_once() {
+    let h = Harness::new();
+    let export = h.import_five().await;
+    let key = h.key(&[Scope::Read, Scope::Export], &[]);
+    let admin_key = h.key(&[Scope::Admin], &[]);
+    // Containment over the API: everything, with the key that asks for it.
+    let (status, body) = h.call(Method::POST, "/api/v1/incident/contain", Who::Key(&admin_key), r#"{"all": true, "token_overlap_hours": 1}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let steps: Value = serde_json::from_str(&body).unwrap();
+    let actions: Vec<&str> = steps["steps"].as_array().unwrap().iter().map(|s| s["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["sessions", "keys", "project", "freeze"], "{body}");
+    let (status, _) = h.call(Method::GET, &export, Who::Key(&key), "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "every key is disabled at once");
+    let (status, _) = h.call(Method::GET, "/api/v1/project", Who::Secret, "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old secret is rotated away");
+
+    let owner = h.member("owner@example.com", meta::Role::Owner, true, false);
+    let admin = h.member("admin@example.com", meta::Role::Admin, true, false);
+    let (status, body) = h.call(Method::GET, &export, Who::Session(&owner), "").await;
+    assert!(status == StatusCode::FORBIDDEN && body.contains("frozen"), "{status} {body}");
+    let (status, _) = h.call(Method::POST, "/api/v1/incident/unfreeze", Who::Session(&admin), "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an admin does not lift a freeze");
+    let (status, _) = h.call(Method::POST, "/api/v1/incident/unfreeze", Who::Key(&admin_key), "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "nor does any key");
+    let (status, body) = h.call(Method::POST, "/api/v1/incident/unfreeze", Who::Session(&owner), "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = h.call(Method::GET, &export, Who::Session(&owner), "").await;
+    assert_eq!((status, lines(&body).len()), (StatusCode::OK, 5), "{body}");
+}

@@ -113,6 +113,7 @@ fn route_table() -> Vec<Route> {
         route(Method::GET, "/api/v1/incident/exposure", Access::Scope(Admin), get(privacy::exposure)),
         route(Method::POST, "/api/v1/incident/contain", Access::Scope(Admin), post(operations::contain)),
         route(Method::POST, "/api/v1/incident/lift", Access::Scope(Admin), post(operations::lift)),
+        route(Method::POST, "/api/v1/incident/unfreeze", Access::Session, post(operations::unfreeze)),
         route(Method::GET, "/api/v1/project", Access::Scope(Read), get(operations::get_project)),
         route(Method::PUT, "/api/v1/project", Access::Scope(Admin), put(operations::put_project)),
         route(Method::POST, "/api/v1/project/rotate-token", Access::Scope(Admin), post(operations::rotate_token)),

@@ -96,40 +96,52 @@ pub(crate) async fn contain(State(state): State<AppState>, request: Request) -> 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LiftBody {
-    address: Option<String>,
+    address: String,
 }
 
-/// `POST /api/v1/incident/lift`: unfreezes exports (owners only, for
-/// members), or unblocks `address`.
+/// `POST /api/v1/incident/lift` with `address`: unblocks it (admin).
 pub(crate) async fn lift(State(state): State<AppState>, request: Request) -> Response {
     async {
         let (parts, body) = request.into_parts();
         let principal = authorised(&state, &parts, Scope::Admin).await?;
-        let lift: LiftBody = body_of(body, r#"{"address"} or {}"#).await?;
+        let lift: LiftBody = body_of(body, r#"{"address"} (the export freeze is lifted by an owner: POST /api/v1/incident/unfreeze)"#).await?;
+        let net = lift.address.parse::<ipnet::IpNet>().or_else(|_| lift.address.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).map_err(|_| ApiError::BadRequest(format!("{:?} is not an address or CIDR", lift.address)))?;
         let inner = state.inner.clone();
         let said = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
             require_fresh(&inner, &parts, &principal)?;
-            match lift.address {
-                Some(text) => {
-                    let net = text.parse::<ipnet::IpNet>().or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).map_err(|_| ApiError::BadRequest(format!("{text:?} is not an address or CIDR")))?;
-                    let removed = inner.meta.unblock_address(&net.to_string())?;
-                    record(&inner, &principal, "incident.lift.address", json!({"unblocked": net.to_string(), "was_blocked": removed}), None)?;
-                    Ok(format!("{net} {}", if removed { "unblocked" } else { "was not blocked" }))
-                }
-                None => {
-                    if principal.actor.kind == "session" && session_of(&inner, &parts)?.member.role != meta::Role::Owner {
-                        return Err(ApiError::Forbidden("only an owner lifts the export freeze".to_owned()));
-                    }
-                    inner.meta.set_exports_frozen(false)?;
-                    record(&inner, &principal, "incident.lift.freeze", Value::Null, None)?;
-                    Ok("exports are allowed again".to_owned())
-                }
-            }
+            let removed = inner.meta.unblock_address(&net.to_string())?;
+            record(&inner, &principal, "incident.lift.address", json!({"unblocked": net.to_string(), "was_blocked": removed}), None)?;
+            Ok(format!("{net} {}", if removed { "unblocked" } else { "was not blocked" }))
         })
         .await??;
         Ok::<_, ApiError>(json_response(StatusCode::OK, &json!({"said": said})))
     }
     .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /api/v1/incident/unfreeze`: lifts the export freeze of a
+/// containment. An owner's session only, freshly stepped up: no key and no
+/// secret can undo a freeze.
+pub(crate) async fn unfreeze(State(state): State<AppState>, request: Request) -> Response {
+    let parts = request.into_parts().0;
+    let inner = state.inner.clone();
+    tokio::task::spawn_blocking(move || -> Result<Response, ApiError> {
+        let view = session_of(&inner, &parts)?;
+        if view.member.role != meta::Role::Owner {
+            return Err(ApiError::Forbidden("only an owner lifts the export freeze".to_owned()));
+        }
+        if !view.stepped_up(events::now_ms()) {
+            return Err(ApiError::Forbidden("step-up required: confirm with your passkey (POST /api/v1/auth/step-up/start), then retry".to_owned()));
+        }
+        inner.meta.set_exports_frozen(false)?;
+        let actor = audit::Actor { kind: "session".to_owned(), id: view.session.short_id.clone(), user: Some(format!("member:{}", view.member.id)) };
+        inner.audit.append(audit::NewEntry::new(actor, "incident.lift.freeze", audit::Outcome::Ok)).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(json_response(StatusCode::OK, &json!({"said": "exports are allowed again"})))
+    })
+    .await
+    .map_err(ApiError::from)
+    .and_then(|result| result)
     .unwrap_or_else(IntoResponse::into_response)
 }
 
