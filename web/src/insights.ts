@@ -8,19 +8,23 @@ import { saveControl } from './dashboards';
 import { csvCell, dayOffset, download, field, h, reportForm, select, show, status } from './dom';
 
 interface Series { event: string; measure: string; segment?: unknown; points: Record<string, number | null>; total?: number | null }
-interface Result { series: Series[] }
+interface FormulaSeries { name: string; expression: string; segment?: unknown; points: Record<string, number | null> }
+interface Result { series: Series[]; formulas?: FormulaSeries[]; previous?: Result }
 
 const MEASURES = ['total', 'uniques', 'dau', 'wau', 'mau'] as const;
 const INTERVALS = ['hour', 'day', 'week', 'month'] as const;
 const PALETTE = ['#3b6fd8', '#d8573b', '#2e9d6a', '#9b59b6', '#c99a06', '#17a2b8', '#e83e8c', '#6c757d'];
 
 
-export interface InsightsState { event: string; measure: string; breakdown: string; interval: string; from: string; to: string; view: string }
+export interface InsightsState { event: string; measure: string; second: string; formula: string; compare: boolean; breakdown: string; interval: string; from: string; to: string; view: string }
 
 export function stateFrom(params: URLSearchParams): InsightsState {
   return {
     event: params.get('event') || '$any',
     measure: params.get('measure') || 'total',
+    second: params.get('second') || '',
+    formula: params.get('formula') || '',
+    compare: params.get('compare') === 'on',
     breakdown: params.get('breakdown') || '',
     interval: params.get('interval') || 'day',
     from: params.get('from') || dayOffset(-29),
@@ -29,7 +33,11 @@ export function stateFrom(params: URLSearchParams): InsightsState {
   };
 }
 
-function label(series: Series): string {
+function label(series: Series | FormulaSeries): string {
+  if ('expression' in series) {
+    const segment = series.segment === undefined ? '' : ` · ${series.segment === null ? '(none)' : typeof series.segment === 'string' ? series.segment : JSON.stringify(series.segment)}`;
+    return `${series.name} = ${series.expression}${segment}`;
+  }
   const segment = series.segment === undefined ? '' : ` · ${series.segment === null ? '(none)' : typeof series.segment === 'string' ? series.segment : JSON.stringify(series.segment)}`;
   return `${series.event} (${series.measure})${segment}`;
 }
@@ -41,11 +49,14 @@ export async function insightsPage(project: number, params: URLSearchParams): Pr
   const form = reportForm('insights', 'Report settings',
     field('Event', select('event', ['$any', ...names], state.event, eventLabel)),
     field('Measure', select('measure', MEASURES, state.measure)),
+    field('B (optional)', select('second', ['', '$any', ...names], state.second, (o) => (o ? eventLabel(o) : '(none)'))),
+    field('Formula', h('input', { name: 'formula', value: state.formula, placeholder: 'e.g. A / B', size: 10 })),
     field('Breakdown', h('input', { name: 'breakdown', value: state.breakdown, placeholder: 'property, e.g. mp_country_code' })),
     field('Interval', select('interval', INTERVALS, state.interval)),
     field('From', h('input', { type: 'date', name: 'from', value: state.from, required: true })),
     field('To', h('input', { type: 'date', name: 'to', value: state.to, required: true })),
     field('View', select('view', ['line', 'bar', 'table'], state.view)),
+    h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'compare', checked: state.compare }), 'compare to the previous period'),
   );
   const message = status('Running…');
   const chart = h('div', { class: 'chart', role: 'img', 'aria-label': 'Chart of the report' });
@@ -55,8 +66,10 @@ export async function insightsPage(project: number, params: URLSearchParams): Pr
 
   const spec: Record<string, unknown> = {
     report: 'insights', from: state.from, to: state.to, interval: state.interval,
-    events: [{ event: state.event, measure: state.measure }],
+    events: [{ event: state.event, measure: state.measure }, ...(state.second ? [{ event: state.second, measure: state.measure }] : [])],
   };
+  if (state.formula) spec.formulas = [{ name: 'formula', expression: state.formula }];
+  if (state.compare) spec.compare = 'previous_period';
   if (state.breakdown) Object.assign(spec, { breakdown: state.breakdown, limit: 8 });
   const started = performance.now();
   let result: Result;
@@ -67,28 +80,38 @@ export async function insightsPage(project: number, params: URLSearchParams): Pr
     return;
   }
   const buckets = [...new Set(result.series.flatMap((s) => Object.keys(s.points)))].sort();
-  message.textContent = `${result.series.length} series, ${buckets.length} ${state.interval}s, in ${Math.round(performance.now() - started)} ms`;
-  table.append(renderTable(result.series, buckets));
-  if (state.view !== 'table' && buckets.length > 0) renderChart(chart, result.series, buckets, state.view === 'bar');
+  const shown: Array<Series | FormulaSeries> = [...result.series, ...(result.formulas ?? [])];
+  message.textContent = `${shown.length} series, ${buckets.length} ${state.interval}s, in ${Math.round(performance.now() - started)} ms`;
+  table.append(renderTable(shown, buckets));
+  if (result.previous) {
+    // The previous period has its own dates: shown against this period's positions.
+    const earlier = [...new Set(result.previous.series.flatMap((s) => Object.keys(s.points)))].sort();
+    const shifted = result.previous.series.map((s) => ({ ...s, event: `${s.event} (previous period)`, points: Object.fromEntries(buckets.map((b, i) => [b, s.points[earlier[i] ?? ''] ?? null])) }));
+    table.append(h('p', { class: 'muted' }, `Previous period: ${earlier[0] ?? ''} to ${earlier.at(-1) ?? ''}`), renderTable(shifted, buckets, 'previous-table'));
+    shown.push(...shifted);
+  }
+  if (state.view !== 'table' && buckets.length > 0) renderChart(chart, shown, buckets, state.view === 'bar');
   actions.append(
-    h('button', { type: 'button', onclick: () => download('insights.csv', new Blob([toCsv(result.series, buckets)], { type: 'text/csv' })) }, 'Download CSV'),
+    h('button', { type: 'button', onclick: () => download('insights.csv', new Blob([toCsv(shown, buckets)], { type: 'text/csv' })) }, 'Download CSV'),
     h('button', { type: 'button', disabled: state.view === 'table', onclick: () => downloadPng(chart) }, 'Download PNG'),
     saveControl(project, `insights?${params.toString()}`, `${state.event === '$any' ? 'Any event' : state.event} (${state.measure})${state.breakdown ? ` by ${state.breakdown}` : ''}`) ?? '',
   );
 }
 
-function renderTable(series: Series[], buckets: string[]): HTMLElement {
-  return h('table', { class: 'report', 'data-testid': 'insights-table' },
+function renderTable(series: Array<Series | FormulaSeries>, buckets: string[], testId = 'insights-table'): HTMLElement {
+  return h('table', { class: 'report', 'data-testid': testId },
     h('caption', {}, 'Values per interval'),
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Series'), ...buckets.map((b) => h('th', { scope: 'col' }, b)), h('th', { scope: 'col' }, 'Total'))),
     h('tbody', {}, ...series.map((s) => {
       const values = buckets.map((b) => s.points[b] ?? null);
-      const total = s.total ?? values.reduce<number>((sum, v) => sum + (v ?? 0), 0);
-      return h('tr', {}, h('th', { scope: 'row' }, label(s)), ...values.map((v) => h('td', {}, v === null ? '–' : v.toLocaleString('en'))), h('td', { 'data-total': String(total) }, total.toLocaleString('en')));
+      const total = ('total' in s && s.total !== undefined && s.total !== null) ? s.total : values.reduce<number>((sum, v) => sum + (v ?? 0), 0);
+      // A formula's values do not add up (a sum of ratios means nothing).
+      const totalCell = 'expression' in s ? h('td', { class: 'total' }, '–') : h('td', { class: 'total', 'data-total': String(total) }, total.toLocaleString('en'));
+      return h('tr', {}, h('th', { scope: 'row' }, label(s)), ...values.map((v) => h('td', {}, v === null ? '–' : v.toLocaleString('en'))), totalCell);
     })));
 }
 
-function renderChart(target: HTMLElement, series: Series[], buckets: string[], bars: boolean): void {
+function renderChart(target: HTMLElement, series: Array<Series | FormulaSeries>, buckets: string[], bars: boolean): void {
   const xs = buckets.map((b) => Date.parse(b.length === 10 ? `${b}T00:00:00Z` : b) / 1000);
   const data: uPlot.AlignedData = [xs, ...series.map((s) => buckets.map((b) => s.points[b] ?? null))];
   const width = Math.max(320, (target.parentElement?.clientWidth ?? 840) - 24);
@@ -96,12 +119,13 @@ function renderChart(target: HTMLElement, series: Series[], buckets: string[], b
   new uPlot({
     width, height: 320,
     scales: { x: { time: true } },
-    series: [{}, ...series.map((s, i) => ({ label: label(s), stroke: PALETTE[i % PALETTE.length], fill: bars ? PALETTE[i % PALETTE.length] + '99' : undefined, width: 2, paths }))],
+    series: [{}, ...series.map((s, i) => ({ label: label(s), stroke: PALETTE[i % PALETTE.length], fill: bars ? PALETTE[i % PALETTE.length] + '99' : undefined, width: 2, paths,
+      dash: label(s).includes('(previous period)') ? [6, 4] : undefined }))],
     axes: [{}, { size: 60 }],
   }, data, target);
 }
 
-function toCsv(series: Series[], buckets: string[]): string {
+function toCsv(series: Array<Series | FormulaSeries>, buckets: string[]): string {
   const rows = [['series', ...buckets].map(csvCell).join(',')];
   for (const s of series) rows.push([label(s), ...buckets.map((b) => s.points[b] ?? '')].map(csvCell).join(','));
   return rows.join('\n') + '\n';

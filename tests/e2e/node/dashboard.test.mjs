@@ -155,6 +155,19 @@ test('insights shows the numbers the API gives, as table, chart and CSV', async 
   assert.equal(saved.body.dashboards.length, 1);
   assert.match(saved.body.dashboards[0].tiles[0].report, /^insights\?.*breakdown=plan/);
   await shot('05b-dashboard');
+
+  // Two events, a formula over them, and the previous period.
+  const ratioSpec = { report: 'insights', from: day(-6), to: day(0), interval: 'day', events: [{ event: 'Page Viewed', measure: 'total' }, { event: 'Signed Up', measure: 'total' }],
+    formulas: [{ name: 'formula', expression: 'A / B' }], compare: 'previous_period' };
+  const ratio = await api('POST', '/api/v1/query', ratioSpec);
+  assert.equal(ratio.status, 200, ratio.text);
+  await page.goto(`${origin}/#/insights?${new URLSearchParams({ event: 'Page Viewed', measure: 'total', second: 'Signed Up', formula: 'A / B', compare: 'on', interval: 'day', from: day(-6), to: day(0), view: 'line' })}`);
+  await page.getByTestId('previous-table').waitFor();
+  const formulaCells = await page.$$eval('[data-testid=insights-table] tbody tr', (trs) => trs.filter((tr) => tr.querySelector('th').textContent.startsWith('formula = A / B')).map((tr) => [...tr.querySelectorAll('td:not(.total)')].map((td) => td.textContent)));
+  const wantCells = Object.keys(ratio.body.formulas[0].points).sort().map((k) => { const v = ratio.body.formulas[0].points[k]; return v === null ? '–' : v.toLocaleString('en'); });
+  assert.deepEqual(formulaCells, [wantCells]);
+  assert.equal(await page.locator('[data-testid=previous-table] tbody tr').count(), ratio.body.previous.series.length);
+  await shot('05a-insights-formula-compare');
 });
 
 test('the security centre lists alerts and a second owner approves an export', async () => {
