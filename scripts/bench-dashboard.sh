@@ -33,11 +33,12 @@ import duckdb
 con = duckdb.connect()
 con.execute("SET threads=2")
 con.execute(f"CREATE TABLE ev AS SELECT event, CAST(properties->>'time' AS BIGINT) AS t FROM read_json_auto('{sys.argv[1]}', format='newline_delimited')")
-# `time` is in milliseconds; days are UTC (the project's default time zone).
-sql = "SELECT CAST(to_timestamp(t / 1000.0) AS DATE) AS day, COUNT(*) FROM ev WHERE t >= epoch_ms(TIMESTAMP '2025-01-06') AND t < epoch_ms(TIMESTAMP '2025-04-06') GROUP BY 1 ORDER BY 1"
+# `time` is in milliseconds; days are UTC (the project's default time zone), bucketed with
+# integer division, the cheapest way to ask DuckDB.
+sql = "SELECT t // 86400000 AS day, COUNT(*) FROM ev WHERE t >= epoch_ms(TIMESTAMP '2025-01-06') AND t < epoch_ms(TIMESTAMP '2025-04-06') GROUP BY 1 ORDER BY 1"
 con.execute(sql).fetchall()
 times = []
 for _ in range(5):
     start = time.perf_counter(); rows = con.execute(sql).fetchall(); times.append((time.perf_counter() - start) * 1000)
-print(f"DuckDB (table loaded, 2 threads), events per day over {sum(r[1] for r in rows):,} events: median {statistics.median(times):.0f} ms")
+print(f"DuckDB (table loaded, 2 threads), events per day over {sum(r[1] for r in rows):,} events: median {statistics.median(times):.0f} ms (the API's time for the same report is above)")
 PY
