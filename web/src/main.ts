@@ -13,7 +13,7 @@ import { insightsPage } from './insights';
 import { enrol, signIn } from './passkeys';
 import { retentionPage } from './retention';
 import { securityPage } from './security';
-import { auditPage, containPage, exposurePage, membersPage, rulesPage, sessionsPage } from './security_admin';
+import { auditPage, containPage, exposurePage, keysPage, membersPage, rulesPage, sessionsPage } from './security_admin';
 import { settingsPage } from './settings';
 import { usersPage } from './users';
 
@@ -140,6 +140,9 @@ async function route(): Promise<void> {
         break;
       case '/security/sessions':
         await sessionsPage(me);
+        break;
+      case '/security/keys':
+        await keysPage(project.id);
         break;
       case '/security/rules':
         await rulesPage(project.id);

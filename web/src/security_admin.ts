@@ -8,7 +8,7 @@ import { withStepUp } from './passkeys';
 const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
 
 export function securityNav(current: string): HTMLElement {
-  const pages: Array<[string, string]> = [['', 'Alerts and approvals'], ['members', 'Members'], ['sessions', 'Sessions'], ['rules', 'Alert rules'], ['audit', 'Audit log'], ['contain', 'Containment'], ['exposure', 'Exposure report']];
+  const pages: Array<[string, string]> = [['', 'Alerts and approvals'], ['members', 'Members'], ['sessions', 'Sessions'], ['keys', 'API keys'], ['rules', 'Alert rules'], ['audit', 'Audit log'], ['contain', 'Containment'], ['exposure', 'Exposure report']];
   return h('nav', { class: 'subnav', 'aria-label': 'Security centre' }, ...pages.map(([path, label]) =>
     h('a', { href: `#/security${path ? `/${path}` : ''}`, 'aria-current': path === current ? 'page' : null }, label)));
 }
@@ -210,4 +210,47 @@ export async function containPage(me: Me, project: number): Promise<void> {
     }
   });
   show('Containment', securityNav('contain'), h('p', {}, 'Cut off a credential, a member, an address, or everything. Then run the exposure report for the same credential.'), form, message, steps, h('h2', {}, 'After the incident'), lift);
+}
+
+interface ApiKey { id: number; account: string; display: string; scopes: string[]; allow_cidrs: string[]; created_ms: number; expires_ms: number | null; last_used_ms: number | null; live: boolean; key?: string }
+
+/** `made`: a key just made or rotated, whose secret is shown once after the list is reread. */
+export async function keysPage(project: number, made?: { key: ApiKey; what: string }): Promise<void> {
+  const [{ keys }, blocked] = await Promise.all([
+    api.get<{ keys: ApiKey[] }>(onProject('/api/v1/keys', project)),
+    api.get<{ blocked: string[]; configured: string[] }>(onProject('/api/v1/network/blocked', project)),
+  ]);
+  const message = status();
+  const said = (text: string, error = false) => { message.className = `status ${error ? 'error' : ''}`; message.textContent = text; };
+  const shown = h('div');
+  const showSecret = (made: ApiKey, what: string) => shown.replaceChildren(h('p', {}, `${what} The secret, shown only now:`), h('pre', {}, h('code', { 'data-testid': 'new-key' }, made.key ?? '')));
+  const act = async (key: ApiKey, verb: 'disable' | 'rotate') => {
+    try {
+      const done = await withStepUp(() => api.post<ApiKey>(onProject(`/api/v1/keys/${key.id}/${verb}`, project), verb === 'rotate' ? { overlap_hours: 24 } : {}), (text) => said(text));
+      await keysPage(project, verb === 'rotate' ? { key: done, what: `Key ${key.id} rotated: the old secret works for 24 more hours.` } : undefined);
+    } catch (error) { said(`Could not ${verb} key ${key.id}: ${(error as Error).message}`, true); }
+  };
+  const account = h('input', { name: 'account', required: true, placeholder: 'e.g. etl' });
+  const scopeBoxes = ['ingest', 'read', 'export', 'admin'].map((scope) => h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'scope', value: scope, checked: scope === 'read' }), scope));
+  const cidrs = h('input', { name: 'allow', placeholder: '10.0.0.0/8, 192.0.2.7' });
+  const days = h('input', { type: 'number', name: 'expires_days', min: 1, value: 90 });
+  const form = h('form', { class: 'controls', 'aria-label': 'New API key' }, field('Service account', account), ...scopeBoxes, field('Allowed addresses', cidrs), field('Expires in (days)', days), h('button', { type: 'submit' }, 'Create key'));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const scopes = scopeBoxes.map((l) => l.querySelector('input') as HTMLInputElement).filter((i) => i.checked).map((i) => i.value);
+    try {
+      const created = await withStepUp(() => api.post<ApiKey>(onProject('/api/v1/keys', project), { account: account.value, scopes, allow_cidrs: cidrs.value.split(',').map((c) => c.trim()).filter(Boolean), expires_days: days.value ? Number(days.value) : null }), (text) => said(text));
+      await keysPage(project, { key: created, what: `Key ${created.id} created for ${created.account}.` });
+    } catch (error) { said(`Could not create the key: ${(error as Error).message}`, true); }
+  });
+  const when = (ms: number | null) => (ms ? new Date(ms).toISOString().slice(0, 10) : '–');
+  if (made) showSecret(made.key, made.what);
+  show('API keys', securityNav('keys'), message, shown, h('table', { class: 'report text', 'data-testid': 'keys' },
+    h('thead', {}, h('tr', {}, ...['Key', 'Account', 'Scopes', 'Allowed from', 'Expires', 'Last used', 'State', ''].map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, ...keys.map((k) => h('tr', {}, h('td', {}, `${k.id} · ${k.display}`), h('td', {}, k.account), h('td', {}, k.scopes.join(', ')), h('td', {}, k.allow_cidrs.join(', ') || 'anywhere'),
+      h('td', {}, when(k.expires_ms)), h('td', {}, when(k.last_used_ms)), h('td', {}, k.live ? 'live' : 'off'),
+      h('td', {}, k.live ? h('span', { class: 'buttons' }, h('button', { type: 'button', class: 'secondary', onclick: () => act(k, 'rotate') }, `Rotate key ${k.id}`), h('button', { type: 'button', class: 'secondary', onclick: () => act(k, 'disable') }, `Disable key ${k.id}`)) : ''))))),
+  h('h2', {}, 'New key'), form,
+  h('h2', {}, 'Blocked addresses'),
+  h('p', { 'data-testid': 'blocked' }, [...blocked.blocked.map((b) => `${b} (containment)`), ...blocked.configured.map((b) => `${b} (configuration)`)].join(', ') || 'None. Block one from the containment page.'));
 }

@@ -113,6 +113,18 @@ impl ApiKey {
     pub fn is_live(&self, now_ms: i64) -> bool {
         self.disabled_ms.is_none() && !self.account_disabled && self.expires_ms.is_none_or(|t| now_ms < t)
     }
+
+    /// What the CLI and the API show of a key (never its secret).
+    pub fn summary_json(&self, now_ms: i64) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id, "account": self.account_name, "display": self.display,
+            "scopes": self.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            "projects": self.projects.iter().map(|p| p.0).collect::<Vec<_>>(),
+            "allow_cidrs": self.allow_cidrs, "created_ms": self.created_ms, "expires_ms": self.expires_ms,
+            "last_used_ms": self.last_used_ms, "disabled_ms": self.disabled_ms, "replaces": self.replaces,
+            "live": self.is_live(now_ms),
+        })
+    }
 }
 
 /// What to create.

@@ -138,6 +138,16 @@ fn session_principal(inner: &Inner, parts: &Parts, need: Need, country: Option<S
     Ok(Principal { project, actor, country })
 }
 
+/// For actions that issue or cut off credentials: a member's session must be
+/// freshly confirmed with a passkey; keys and the secret need not (they
+/// already passed the admin scope).
+pub(crate) fn require_fresh(inner: &Inner, parts: &Parts, principal: &Principal) -> Result<(), ApiError> {
+    if principal.actor.kind == "session" && !session_of(inner, parts)?.stepped_up(events::now_ms()) {
+        return Err(ApiError::Forbidden("step-up required: confirm with your passkey (POST /api/v1/auth/step-up/start), then retry".to_owned()));
+    }
+    Ok(())
+}
+
 /// Exports frozen by an incident containment stay refused until an owner
 /// lifts the freeze.
 fn refuse_frozen_exports(inner: &Inner) -> Result<(), ApiError> {

@@ -218,6 +218,27 @@ test('the security centre lists alerts and a second owner approves an export', a
   assert.equal(exposure.body.people.length, 7);
   assert.equal(exposure.body.rows_returned, 30, "the approval request returned no rows; the export returned 30");
   await shot('07d-exposure-report');
+
+  // API keys: made (the secret shown once), rotated, disabled; each holds on the next request.
+  await page.goto(`${origin}/#/security/keys`);
+  await page.getByLabel('Service account').fill('dash-etl');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const made = await page.getByTestId('new-key').innerText();
+  const keyAuth2 = (k) => `Basic ${Buffer.from(`${k}:`).toString('base64')}`;
+  assert.equal((await api('GET', '/api/v1/privacy/findings', undefined, keyAuth2(made))).status, 200, 'the new key reads');
+  const madeId = Number((await page.getByText(/^Key \d+ created for dash-etl/).innerText()).match(/Key (\d+)/)[1]);
+  await page.getByRole('button', { name: `Rotate key ${madeId}` }).click();
+  await page.getByText(`Key ${madeId} rotated`).waitFor();
+  const rotated = await page.getByTestId('new-key').innerText();
+  assert.notEqual(rotated, made);
+  assert.equal((await api('GET', '/api/v1/privacy/findings', undefined, keyAuth2(rotated))).status, 200, 'the rotated secret reads');
+  assert.equal((await api('GET', '/api/v1/privacy/findings', undefined, keyAuth2(made))).status, 200, 'the old secret during its overlap');
+  const rotatedId = (await api('GET', '/api/v1/keys')).body.keys.find((k) => k.replaces === madeId).id;
+  await page.getByRole('button', { name: `Disable key ${rotatedId}` }).click();
+  await page.getByTestId('keys').waitFor();
+  await page.waitForFunction((id) => !document.body.innerText.includes(`Disable key ${id}`), rotatedId);
+  assert.equal((await api('GET', '/api/v1/privacy/findings', undefined, keyAuth2(rotated))).status, 401, 'disabled at once');
+  await shot('07e-api-keys');
 });
 
 test('funnels, retention and flows show the numbers the API gives; a cohort is built and saved', async () => {
@@ -297,6 +318,15 @@ test('an analyst opens a report link, reveals a masked field (audited), and cont
   const listed = await analyst.$$eval('[data-testid=cohort-members] li', (lis) => lis.map((li) => li.textContent));
   assert.deepEqual(listed.sort(), [...members.body.members].sort());
   assert.ok(listed.length > 0);
+
+  // Finding people by a profile property: a listing, for an export holder.
+  const pro = await api('POST', '/api/v1/query', { report: 'profiles', where: [{ property: 'plan', op: 'eq', value: 'pro' }], limit: 200 });
+  await analyst.goto(`${origin}/#/users?property=plan&value=pro`);
+  await analyst.getByTestId('people').waitFor();
+  const found = await analyst.$$eval('[data-testid=people] tbody tr td:first-child', (tds) => tds.map((td) => td.textContent));
+  assert.deepEqual(found.sort(), pro.body.profiles.map((p) => p.distinct_id).sort());
+  assert.ok(found.includes('user1'));
+  assert.doesNotMatch(await analyst.getByTestId('people').innerText(), /pii:|@example\.com/, 'listings carry no personal fields');
 
   await analyst.goto(`${origin}/#/users?id=user1`);
   await analyst.getByTestId('profile').waitFor();

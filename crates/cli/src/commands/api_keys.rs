@@ -29,14 +29,7 @@ pub(crate) fn time_text(ms: Option<i64>) -> String {
 }
 
 fn key_json(key: &meta::ApiKey) -> serde_json::Value {
-    json!({
-        "id": key.id, "account": key.account_name, "display": key.display,
-        "scopes": key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        "projects": key.projects.iter().map(|p| p.0).collect::<Vec<_>>(),
-        "allow_cidrs": key.allow_cidrs, "created_ms": key.created_ms, "expires_ms": key.expires_ms,
-        "last_used_ms": key.last_used_ms, "disabled_ms": key.disabled_ms, "replaces": key.replaces,
-        "live": key.is_live(events::now_ms()),
-    })
+    key.summary_json(events::now_ms())
 }
 
 pub(crate) fn run_accounts(config: &Config, command: ServiceAccountCommand) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@ mod engage_query;
 mod export;
 mod guardrails;
 mod ingest;
+mod keys;
 mod operations;
 mod ops;
 mod privacy;
@@ -111,6 +112,11 @@ fn route_table() -> Vec<Route> {
         route(Method::GET, "/api/v1/people/{distinct_id}", Access::Scope(Read), get(privacy::person)),
         route(Method::GET, "/api/v1/audit", Access::Scope(Admin), get(privacy::audit_entries)),
         route(Method::GET, "/api/v1/incident/exposure", Access::Scope(Admin), get(privacy::exposure)),
+        route(Method::GET, "/api/v1/keys", Access::Scope(Admin), get(keys::list)),
+        route(Method::POST, "/api/v1/keys", Access::Scope(Admin), post(keys::create)),
+        route(Method::POST, "/api/v1/keys/{id}/disable", Access::Scope(Admin), post(keys::disable)),
+        route(Method::POST, "/api/v1/keys/{id}/rotate", Access::Scope(Admin), post(keys::rotate)),
+        route(Method::GET, "/api/v1/network/blocked", Access::Scope(Admin), get(keys::blocked)),
         route(Method::POST, "/api/v1/incident/contain", Access::Scope(Admin), post(operations::contain)),
         route(Method::POST, "/api/v1/incident/lift", Access::Scope(Admin), post(operations::lift)),
         route(Method::POST, "/api/v1/incident/unfreeze", Access::Session, post(operations::unfreeze)),

@@ -6,11 +6,10 @@
 
 use super::request::read_body;
 use crate::audit_trail::record;
-use crate::auth::{authorised, session_of, Principal};
+use crate::auth::{authorised, require_fresh, session_of};
 use crate::error::ApiError;
 use crate::state::{AppState, Inner};
 use axum::extract::{Request, State};
-use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use meta::Scope;
@@ -21,14 +20,6 @@ fn json_response(status: StatusCode, value: &Value) -> Response {
     let mut response = (status, serde_json::to_vec(value).unwrap_or_default()).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
-}
-
-/// Sessions need a fresh passkey assertion; keys and the secret do not.
-fn require_fresh(inner: &Inner, parts: &Parts, principal: &Principal) -> Result<(), ApiError> {
-    if principal.actor.kind == "session" && !session_of(inner, parts)?.stepped_up(events::now_ms()) {
-        return Err(ApiError::Forbidden("step-up required: confirm with your passkey (POST /api/v1/auth/step-up/start), then retry".to_owned()));
-    }
-    Ok(())
 }
 
 async fn body_of<T: serde::de::DeserializeOwned>(body: axum::body::Body, shape: &str) -> Result<T, ApiError> {
