@@ -162,7 +162,7 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
 impl Meta {
     pub fn create_service_account(&self, name: &str) -> Result<ServiceAccount, Error> {
         if !(1..=64).contains(&name.len()) || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-            return Err(Error::InvalidProjectName(name.to_owned()));
+            return Err(Error::InvalidName { what: "service account", name: name.to_owned() });
         }
         let connection = self.connection();
         let now = events::now_ms();

@@ -8,6 +8,8 @@ pub enum Error {
     NoSuchProject(String),
     #[error("invalid project name {0:?}: use 1 to 64 letters, digits, '-', '_' or '.'")]
     InvalidProjectName(String),
+    #[error("invalid {what} name {name:?}: use 1 to 64 letters, digits, '-', '_' or '.'")]
+    InvalidName { what: &'static str, name: String },
     #[error("{0} already exists")]
     Exists(String),
     #[error("no {0}")]

@@ -87,7 +87,13 @@ impl IntoResponse for ApiError {
 
 impl From<meta::Error> for ApiError {
     fn from(error: meta::Error) -> Self {
-        ApiError::Internal(error.to_string())
+        match error {
+            // The caller's fault: said as such, never a 500.
+            meta::Error::InvalidProjectName(_) | meta::Error::InvalidName { .. } => ApiError::BadRequest(error.to_string()),
+            meta::Error::ProjectExists(_) | meta::Error::Exists(_) => ApiError::Conflict(error.to_string()),
+            meta::Error::NoSuchProject(_) | meta::Error::NotFound(_) => ApiError::NotFound(error.to_string()),
+            meta::Error::Sqlite(_) | meta::Error::Io { .. } => ApiError::Internal(error.to_string()),
+        }
     }
 }
 
