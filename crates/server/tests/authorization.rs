@@ -53,8 +53,10 @@ impl Harness {
         (secret, key.id)
     }
 
+    /// Path parameters become ids no row has: a route that acts on its id
+    /// (disabling key 1, say) must not cut off the harness's own keys.
     async fn call(&self, method: Method, path: &str, credential: Option<&str>, from: Option<&str>) -> StatusCode {
-        let concrete = path.replace("{id}", "1").replace("{task_id}", "no-such-task").replace("{distinct_id}", "u1");
+        let concrete = path.replace("{id}", "999999").replace("{task_id}", "no-such-task").replace("{distinct_id}", "u1");
         let separator = if concrete.contains('?') { '&' } else { '?' };
         let uri = format!("{concrete}{separator}from_date=2026-01-01&to_date=2026-01-02");
         let mut request = Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, "application/json");
@@ -314,7 +316,7 @@ async fn every_route_times_every_role() {
     for rule in server::route_rules() {
         let server::Access::Scope(scope) = rule.access else { continue };
         for (role, cookie, csrf) in &sessions {
-            let path = rule.path.replace("{id}", "1").replace("{task_id}", "no-such-task").replace("{distinct_id}", "u1");
+            let path = rule.path.replace("{id}", "999999").replace("{task_id}", "no-such-task").replace("{distinct_id}", "u1");
             let separator = if path.contains('?') { '&' } else { '?' };
             let uri = format!("{path}{separator}project_id={project}&from_date=2026-01-01&to_date=2026-01-02");
             let request = Request::builder().method(rule.method.clone()).uri(uri).header(header::COOKIE, format!("hearth_session={cookie}")).header("x-csrf-token", csrf.as_str()).header(header::CONTENT_TYPE, "application/json");
