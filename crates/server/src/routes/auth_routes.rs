@@ -2,6 +2,7 @@
 //! sign-out, the member's own sessions; and the admin's members and
 //! sessions. Every success and failure is an audit entry.
 
+use super::respond::{blocking, json_response};
 use super::request::read_body;
 use crate::auth::{session_of, SESSION_COOKIE};
 use crate::error::ApiError;
@@ -14,11 +15,6 @@ use serde_json::{json, Value};
 
 const BODY_BYTES_MAX: usize = 64 * 1024;
 
-fn json_response(status: StatusCode, value: &Value) -> Response {
-    let mut response = (status, serde_json::to_vec(value).unwrap_or_default()).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-}
 
 fn access_error(error: access::AccessError) -> ApiError {
     match error {
@@ -60,9 +56,6 @@ fn field<T: serde::de::DeserializeOwned>(value: &Value, name: &str) -> Result<T,
     serde_json::from_value(value.get(name).cloned().unwrap_or(Value::Null)).map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))
 }
 
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work).await?
-}
 
 /// The answer to a finished sign-in: the session cookie (HttpOnly,
 /// SameSite=Strict, Secure over HTTPS) and the CSRF token, once.

@@ -3,13 +3,14 @@
 //! so that a dashboard is shared by its own link and every tile reruns on
 //! current data. Any member who reads may save; changes are audited.
 
+use super::respond::{blocking, json_response};
 use super::request::read_body;
 use crate::audit_trail::record;
 use crate::auth::authorised;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use meta::Scope;
 use serde::{Deserialize, Serialize};
@@ -35,11 +36,6 @@ struct DashboardBody {
     tiles: Vec<Tile>,
 }
 
-fn json_response(status: StatusCode, value: &Value) -> Response {
-    let mut response = (status, serde_json::to_vec(value).unwrap_or_default()).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-}
 
 fn checked(bytes: &[u8]) -> Result<(String, String), ApiError> {
     let body: DashboardBody = serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("expected {{\"name\", \"tiles\": [{{\"title\", \"report\"}}]}}: {e}")))?;
@@ -67,9 +63,6 @@ fn parse_id(text: &str) -> Result<i64, ApiError> {
     text.parse().map_err(|_| ApiError::BadRequest(format!("{text:?} is not a dashboard id")))
 }
 
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work).await?
-}
 
 /// `GET /api/v1/dashboards`.
 pub(crate) async fn list(State(state): State<AppState>, request: Request) -> Response {

@@ -1,6 +1,7 @@
 //! The organisation's guardrails over the API: export thresholds and the
 //! second owner's approval of exports above them, and the alert rules.
 
+use super::respond::{blocking, json_response};
 use super::request::read_body;
 use crate::audit_trail::record;
 use crate::auth::{authorised, session_of, Principal};
@@ -8,20 +9,12 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use alerting::{Action, Rule};
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use meta::Scope;
 use serde_json::{json, Value};
 
-fn json_response(status: StatusCode, value: &Value) -> Response {
-    let mut response = (status, serde_json::to_vec(value).unwrap_or_default()).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-}
 
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work).await?
-}
 
 async fn body_json(body: axum::body::Body) -> Result<Value, ApiError> {
     let bytes = read_body(body, 64 * 1024).await?;

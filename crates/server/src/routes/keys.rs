@@ -3,23 +3,19 @@
 //! containment. Admin scope; a member's session must be freshly stepped up
 //! for anything that issues or cuts off a key. Every change is audited.
 
+use super::respond::json_response;
 use super::request::read_body;
 use crate::audit_trail::record;
 use crate::auth::{authorised, require_fresh, Principal};
 use crate::error::ApiError;
 use crate::state::{AppState, Inner};
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use meta::Scope;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-fn json_response(status: StatusCode, value: &Value) -> Response {
-    let mut response = (status, serde_json::to_vec(value).unwrap_or_default()).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-}
 
 fn parse_id(text: &str) -> Result<i64, ApiError> {
     text.parse().map_err(|_| ApiError::BadRequest(format!("{text:?} is not a key id")))

@@ -15,6 +15,7 @@ mod privacy;
 mod profiles;
 mod query;
 mod request;
+mod respond;
 
 /// What the request says about its sender (address after trusted proxies, user agent).
 pub(crate) type RequestFactsView = request::RequestFacts;

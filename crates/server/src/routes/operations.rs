@@ -4,23 +4,19 @@
 //! be freshly confirmed with a passkey for anything that cuts off or
 //! re-keys; every step is audited.
 
+use super::respond::json_response;
 use super::request::read_body;
 use crate::audit_trail::record;
 use crate::auth::{authorised, require_fresh, session_of};
 use crate::error::ApiError;
 use crate::state::{AppState, Inner};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use meta::Scope;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-fn json_response(status: StatusCode, value: &Value) -> Response {
-    let mut response = (status, serde_json::to_vec(value).unwrap_or_default()).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-}
 
 async fn body_of<T: serde::de::DeserializeOwned>(body: axum::body::Body, shape: &str) -> Result<T, ApiError> {
     let bytes = read_body(body, 64 * 1024).await?;

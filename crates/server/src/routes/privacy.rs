@@ -3,6 +3,7 @@
 //! Authorised by the project secret (Basic user name, or Bearer as
 //! Mixpanel's GDPR API sends its token) until scoped keys land.
 
+use super::respond::{blocking, json_response};
 use super::request::read_body;
 use crate::audit_trail::record;
 use crate::auth::authorised;
@@ -10,7 +11,7 @@ use meta::Scope;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use meta::Project;
 use privacy::policy::PolicyDocument;
@@ -20,15 +21,7 @@ const BODY_BYTES_MAX: usize = 1024 * 1024;
 /// Mixpanel's limit of ids per GDPR request.
 const IDS_PER_REQUEST_MAX: usize = 2000;
 
-fn json_response(status: StatusCode, value: &Value) -> Response {
-    let mut response = (status, serde_json::to_vec(value).unwrap_or_default()).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-}
 
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work).await?
-}
 
 fn policy_json(version: i64, document: &PolicyDocument) -> Value {
     json!({"version": version, "policy": document})

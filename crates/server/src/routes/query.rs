@@ -2,6 +2,7 @@
 //! saved cohorts, and the OpenAPI document. Authorised by the project secret
 //! (HTTP Basic user name) until scoped keys land.
 
+use super::respond::json_response;
 use super::request::read_body;
 use crate::auth::authorised;
 use crate::error::ApiError;
@@ -22,12 +23,6 @@ impl From<query::QueryError> for ApiError {
     }
 }
 
-fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response {
-    let body = serde_json::to_vec(value).unwrap_or_default();
-    let mut response = (status, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-}
 
 pub(crate) async fn run(State(state): State<AppState>, request: Request) -> Response {
     report(state, request).await.unwrap_or_else(IntoResponse::into_response)
