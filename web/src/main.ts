@@ -10,6 +10,7 @@ import { firstRun } from './firstrun';
 import { flowsPage } from './flows';
 import { funnelsPage } from './funnels';
 import { insightsPage } from './insights';
+import { livePage } from './live';
 import { enrol, signIn } from './passkeys';
 import { retentionPage } from './retention';
 import { securityPage } from './security';
@@ -32,7 +33,7 @@ function header(me: Me | null, project: number | null): void {
   const top = document.getElementById('top') as HTMLElement;
   const nav = h('nav', { 'aria-label': 'Main' }, h('a', { href: '#/', class: 'brand' }, 'Hearth'));
   if (me) {
-    nav.append(h('a', { href: '#/insights' }, 'Insights'), h('a', { href: '#/funnels' }, 'Funnels'), h('a', { href: '#/retention' }, 'Retention'), h('a', { href: '#/flows' }, 'Flows'), h('a', { href: '#/cohorts' }, 'Cohorts'),
+    nav.append(h('a', { href: '#/live' }, 'Live'), h('a', { href: '#/insights' }, 'Insights'), h('a', { href: '#/funnels' }, 'Funnels'), h('a', { href: '#/retention' }, 'Retention'), h('a', { href: '#/flows' }, 'Flows'), h('a', { href: '#/cohorts' }, 'Cohorts'),
       h('a', { href: '#/users' }, 'Users'), h('a', { href: '#/dashboards' }, 'Dashboards'), h('a', { href: '#/security' }, 'Security'), h('a', { href: '#/settings' }, 'Settings'));
     if (me.projects.length > 1) {
       const picker = h('select', { 'aria-label': 'Project' }, ...me.projects.map((p) => h('option', { value: String(p.id), selected: p.id === project }, p.name)));
@@ -113,6 +114,9 @@ async function route(): Promise<void> {
     switch (path) {
       case '/insights':
         await insightsPage(project.id, params);
+        break;
+      case '/live':
+        await livePage(project.id);
         break;
       case '/funnels':
         await funnelsPage(project.id, params);

@@ -99,6 +99,7 @@ fn route_table() -> Vec<Route> {
         route(Method::GET, "/api/v1/openapi.json", Access::Public, get(query::openapi)),
         route(Method::GET, "/api/v1/cohorts", Access::Scope(Read), get(query::list_cohorts)),
         route(Method::GET, "/api/v1/events/names", Access::Scope(Read), get(query::event_names)),
+        route(Method::GET, "/api/v1/events/live", Access::Scope(Read), get(query::live_events)),
         route(Method::GET, "/api/v1/dashboards", Access::Scope(Read), get(dashboards::list)),
         route(Method::POST, "/api/v1/dashboards", Access::Scope(Read), post(dashboards::create)),
         route(Method::GET, "/api/v1/dashboards/{id}", Access::Scope(Read), get(dashboards::get_one)),

@@ -122,6 +122,56 @@ pub(crate) async fn event_names(State(state): State<AppState>, request: Request)
     .unwrap_or_else(IntoResponse::into_response)
 }
 
+/// The properties the live view shows: what and where, never who.
+const LIVE_FIELDS: [&str; 6] = ["$browser", "$os", "mp_country_code", "$current_url", "mp_lib", "$referring_domain"];
+const LIVE_ROWS: usize = 50;
+
+/// `GET /api/v1/events/live[?after_ms=T]`: the project's latest events of
+/// today and yesterday (UTC), newest first, newer than `after_ms`: name,
+/// time and a few coarse properties, no ids; canaries and erased people
+/// left out. Audited like every read.
+pub(crate) async fn live_events(State(state): State<AppState>, request: Request) -> Response {
+    async {
+        let parts = request.into_parts().0;
+        let principal = authorised(&state, &parts, Scope::Read).await?;
+        let after_ms = form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+            .find(|(k, _)| k == "after_ms")
+            .map(|(_, v)| v.parse::<i64>().map_err(|_| ApiError::BadRequest("after_ms must be milliseconds since 1970".to_owned())))
+            .transpose()?
+            .unwrap_or(i64::MIN);
+        let inner = state.inner.clone();
+        let rows = tokio::task::spawn_blocking(move || -> Result<Vec<Value>, ApiError> {
+            let project = principal.project.id;
+            let hidden: std::collections::HashSet<String> = inner.meta.canaries(project)?.into_iter().chain(inner.meta.erased_ids(project)?).collect();
+            let today = events::now_ms().div_euclid(events::MS_PER_DAY) as i32;
+            let mut latest: Vec<store::StoredEvent> = Vec::new();
+            inner.store.snapshot().scan_days(project, today - 1, today, |day| {
+                for event in &day.events {
+                    if event.time_ms() > after_ms && !hidden.contains(event.distinct_id()) {
+                        latest.push(event.clone());
+                    }
+                }
+                latest.sort_by_key(|e| std::cmp::Reverse(e.time_ms()));
+                latest.truncate(LIVE_ROWS);
+                true
+            })?;
+            let rows: Vec<Value> = latest
+                .iter()
+                .map(|event| {
+                    let properties: serde_json::Map<String, Value> = LIVE_FIELDS.iter().filter_map(|key| event.property(key).map(|v| ((*key).to_owned(), v))).collect();
+                    json!({"event": event.name(), "time_ms": event.time_ms(), "properties": properties})
+                })
+                .collect();
+            record(&inner, &principal, "events.live", json!({"rows": rows.len(), "fields": LIVE_FIELDS}), None)?;
+            Ok(rows)
+        })
+        .await??;
+        Ok::<_, ApiError>(json_response(StatusCode::OK, &json!({"events": rows})))
+    }
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewCohort {
