@@ -178,5 +178,10 @@ async function route(): Promise<void> {
   }
 }
 
+// The skip link moves focus into the page without touching the hash (pages live there).
+document.querySelector('a.skip')?.addEventListener('click', (event) => {
+  event.preventDefault();
+  document.getElementById('main')?.focus();
+});
 window.addEventListener('hashchange', () => void route());
 void route();

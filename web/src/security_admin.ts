@@ -129,7 +129,7 @@ export async function auditPage(project: number, params: URLSearchParams): Promi
     h('table', { class: 'report text', 'data-testid': 'audit' },
       h('thead', {}, h('tr', {}, ...['When', 'Actor', 'Action', 'Outcome', 'Country', 'Detail'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, ...rows.map((e) => h('tr', {}, h('td', {}, when(e.time_ms)), h('td', {}, `${e.actor.kind}:${e.actor.id}${e.actor.user ? ` (${e.actor.user})` : ''}`), h('td', {}, e.action), h('td', {}, e.outcome), h('td', {}, e.country ?? '–'),
-        h('td', { class: 'detail' }, JSON.stringify(e.detail).slice(0, 160)))))));
+        h('td', { class: 'detail' }, (JSON.stringify(e.detail) ?? '').slice(0, 160)))))));
 }
 
 interface Exposure { entries: number; rows_returned: number; people: Array<{ canonical_id: string; fields: string[]; country: string | null }>; fields: Record<string, { people: number; sensitivity: string }>; people_by_country: Record<string, number>; organisations: Record<string, number> }

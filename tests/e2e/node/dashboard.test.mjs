@@ -373,6 +373,53 @@ test('an analyst opens a report link, reveals a masked field (audited), and cont
   assert.equal(contained.body.entries.length, 1, 'the containment step is audited');
 });
 
+test('every control has a label, the keyboard reaches the report, and 200% zoom does not scroll sideways', async () => {
+  const zoomed = await browser.newContext({ viewport: { width: 640, height: 900 } });
+  const cookies = await page.context().cookies();
+  await zoomed.addCookies(cookies);
+  const narrow = await zoomed.newPage();
+  await narrow.addInitScript((csrf) => sessionStorage.setItem('hearth.csrf', csrf), await page.evaluate(() => sessionStorage.getItem('hearth.csrf')));
+  const pages = [['#/', 'dashboard'], ['#/live', 'Live view'], [`#/insights?event=Page+Viewed&from=${day(-6)}&to=${day(0)}`, 'Insights'], ['#/funnels', 'Funnels'],
+    ['#/retention', 'Retention'], ['#/flows', 'Flows'], ['#/cohorts', 'Cohorts'], ['#/users', 'Users'], ['#/dashboards', 'Dashboards'], ['#/security', 'Security centre'],
+    ['#/security/members', 'Members'], ['#/security/sessions', 'Sessions'], ['#/security/keys', 'API keys'], ['#/security/rules', 'Alert rules'], ['#/security/audit', 'Audit log'],
+    ['#/security/contain', 'Containment'], ['#/security/exposure', 'Exposure report'], ['#/settings', 'Settings: dashboard']];
+  for (const [hash, title] of pages) {
+    await narrow.goto(`${origin}/${hash}`);
+    await narrow.locator('main h1', { hasText: title }).waitFor({ timeout: 10_000 }).catch(async (error) => {
+      throw new Error(`${hash}: ${error.message}; the page shows: ${(await narrow.locator('main').innerText()).slice(0, 300)}`);
+    });
+    await narrow.waitForLoadState('networkidle').catch(() => null);
+    // Every form control has an accessible name: a <label>, aria-label or aria-labelledby.
+    const unlabelled = await narrow.$$eval('main input, main select, main textarea, main button', (controls) => controls
+      .filter((c) => c.type !== 'hidden' && !c.hidden)
+      .filter((c) => !(c.labels && c.labels.length) && !c.getAttribute('aria-label') && !c.getAttribute('aria-labelledby') && !(c.tagName === 'BUTTON' && c.textContent.trim()))
+      .map((c) => `${c.outerHTML.slice(0, 80)} in ${c.parentElement?.outerHTML.slice(0, 60)} connected=${c.isConnected} labels=${c.labels?.length}`));
+    assert.deepEqual(unlabelled, [], `${hash}: controls without a label`);
+    // At 640 CSS pixels (1280 at 200%), the page itself does not scroll sideways (wide tables scroll in their own box).
+    const overflow = await narrow.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 1, `${hash}: the page scrolls sideways by ${overflow}px at 200% zoom`);
+  }
+  // The keyboard: a new page puts focus at its start, so Tab goes straight into the report's form;
+  // from the top of the document the first stop is the skip link, which leads there too.
+  await narrow.goto(`${origin}/#/insights?event=Page+Viewed&from=${day(-6)}&to=${day(0)}`);
+  await narrow.getByTestId('insights-table').waitFor();
+  assert.equal(await narrow.evaluate(() => document.activeElement?.id), 'main', 'the new page has the focus');
+  await narrow.keyboard.press('Tab');
+  assert.equal(await narrow.evaluate(() => document.activeElement?.getAttribute('name')), 'event');
+  // The skip link is the document's first stop and leads into the page.
+  assert.equal(await narrow.evaluate(() => document.querySelector('a[href], button, input, select, textarea')?.textContent), 'Skip to content');
+  await narrow.locator('a.skip').focus();
+  const before = await narrow.evaluate(() => location.hash);
+  await narrow.keyboard.press('Enter');
+  assert.equal(await narrow.evaluate(() => document.activeElement?.id), 'main');
+  assert.equal(await narrow.evaluate(() => location.hash), before, 'the report stays');
+  await narrow.keyboard.press('Tab');
+  assert.equal(await narrow.evaluate(() => document.activeElement?.getAttribute('name')), 'event', 'the skip link leads to the report form');
+  await narrow.screenshot({ path: path.join(SHOTS, '14-insights-at-200-percent.png'), fullPage: true });
+  console.log('# screenshot: target/screenshots/14-insights-at-200-percent.png');
+  await zoomed.close();
+});
+
 test('settings: the time zone, a token rotation that keeps collecting, a secret shown once, the privacy policy', async () => {
   problems.length = 0;
   await page.goto(`${origin}/#/settings`);
