@@ -34,11 +34,15 @@ enum Who<'a> {
 
 impl Harness {
     fn new() -> Harness {
+        Harness::with_config(server::ServerConfig::default())
+    }
+
+    fn with_config(config: server::ServerConfig) -> Harness {
         let (instance, services) = support::services();
         let meta = instance.meta.clone();
         let access = instance.access.clone();
         let created = meta.create_project("guarded").unwrap();
-        let router = server::router(server::AppState::new(services, server::ServerConfig::default(), None));
+        let router = server::router(server::AppState::new(services, config, None));
         Harness { _instance: instance, router, meta, access, project: created.project, secret: created.secret }
     }
 
@@ -257,4 +261,32 @@ async fn only_an_owner_lifts_an_export_freeze_and_containment_holds_at_once() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = h.call(Method::GET, &export, Who::Session(&owner), "").await;
     assert_eq!((status, lines(&body).len()), (StatusCode::OK, 5), "{body}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_members_export_quota_spans_all_their_sessions() {
+    let h = Harness::with_config(server::ServerConfig { export_rows_per_day: 4, ..server::ServerConfig::default() });
+    let export = h.import_five().await;
+    let first = h.member("quota@example.com", meta::Role::Analyst, true, false);
+    let (status, body) = h.call(Method::GET, &export, Who::Session(&first), "").await;
+    assert_eq!((status, lines(&body).len()), (StatusCode::OK, 4), "the export stops at the quota: {body}");
+    // Signing in again (a new session of the same member) resets nothing.
+    let access = h.access.clone();
+    let member = h.meta.members(h.meta.organisation("default").unwrap().id).unwrap().into_iter().find(|m| m.can_export).unwrap();
+    let (link, token, _) = access.enrolment_link(member.id).unwrap();
+    assert!(link.ends_with(&token));
+    let (ceremony, options) = access.enrol_start(&token).unwrap();
+    let options: webauthn_rs::prelude::CreationChallengeResponse = serde_json::from_value(options).unwrap();
+    let mut authenticator = webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true);
+    use webauthn_authenticator_rs::WebauthnAuthenticator;
+    let credential = authenticator.do_registration(webauthn_rs::prelude::Url::parse("http://localhost:8080").unwrap(), options).unwrap();
+    let again = access.enrol_finish(&ceremony, &credential, None).unwrap();
+    let second = (again.id, again.csrf);
+    let (status, body) = h.call(Method::GET, &export, Who::Session(&second), "").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(body.contains("member's daily export quota of 4 rows"), "{body}");
+    // A key keeps its own quota.
+    let key = h.key(&[Scope::Export], &[]);
+    let (status, body) = h.call(Method::GET, &export, Who::Key(&key), "").await;
+    assert_eq!((status, lines(&body).len()), (StatusCode::OK, 4), "{body}");
 }

@@ -94,13 +94,21 @@ pub(crate) fn query_map(query: Option<&str>, body: &[u8]) -> HashMap<String, Str
 /// today's audited exports by the same credential.
 fn export_rows_remaining(inner: &crate::state::Inner, principal: &crate::auth::Principal) -> Result<u64, ApiError> {
     let midnight = events::now_ms().div_euclid(events::MS_PER_DAY) * events::MS_PER_DAY;
-    let filter = audit::Filter { since_ms: Some(midnight), actor: Some(principal.actor.label()), action: Some("export".to_owned()), ..audit::Filter::default() };
+    // A member's quota spans all their sessions (signing in again resets
+    // nothing); a key's or the secret's is its own.
+    let member = principal.actor.user.clone().filter(|_| principal.actor.kind == "session");
+    let actor_prefix = if member.is_some() { "session:".to_owned() } else { principal.actor.label() };
+    let filter = audit::Filter { since_ms: Some(midnight), actor: Some(actor_prefix), action: Some("export".to_owned()), ..audit::Filter::default() };
     let entries = inner.audit.list(&filter).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let used: u64 = entries.iter().filter(|e| e.body.actor == principal.actor).filter_map(|e| e.body.detail.get("rows").and_then(|v| v.as_u64())).sum();
+    let same = |actor: &audit::Actor| match &member {
+        Some(member) => actor.kind == "session" && actor.user.as_ref() == Some(member),
+        None => *actor == principal.actor,
+    };
+    let used: u64 = entries.iter().filter(|e| same(&e.body.actor)).filter_map(|e| e.body.detail.get("rows").and_then(|v| v.as_u64())).sum();
     let quota = inner.config.export_rows_per_day;
     if used >= quota {
         return Err(ApiError::QuotaExceeded {
-            message: format!("this credential's daily export quota of {quota} rows is used up; it resets at 00:00 UTC ([exports] rows_per_day_per_credential)"),
+            message: format!("this {}'s daily export quota of {quota} rows is used up; it resets at 00:00 UTC ([exports] rows_per_day_per_credential)", if member.is_some() { "member" } else { "credential" }),
             retry_after_seconds: ((midnight + events::MS_PER_DAY - events::now_ms()) / 1000).max(1) as u64,
         });
     }
