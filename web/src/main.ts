@@ -2,6 +2,7 @@
 // URL names. Pages live in the hash (`#/insights?event=…`), so every report is
 // a link; the enrolment link (`/enrol#TOKEN`) is the one path of its own.
 
+import { accountPage } from './account';
 import { api, ApiError, Me, setCsrf } from './api';
 import { cohortsPage } from './cohorts';
 import { dashboardPage, dashboardsPage } from './dashboards';
@@ -40,7 +41,7 @@ function header(me: Me | null, project: number | null): void {
       picker.addEventListener('change', () => { localStorage.setItem(PROJECT_KEY, picker.value); void route(); });
       nav.append(picker);
     }
-    nav.append(h('span', { class: 'who' }, `${me.member.email ?? 'member'} · ${me.member.role}`),
+    nav.append(h('a', { class: 'who', href: '#/account', title: 'My account' }, `${me.member.email ?? 'member'} · ${me.member.role}`),
       h('button', { type: 'button', class: 'secondary', onclick: async () => { await api.post('/api/v1/auth/logout').catch(() => null); setCsrf(null); location.hash = '#/signin'; void route(); } }, 'Sign out'));
   }
   top.replaceChildren(nav);
@@ -114,6 +115,9 @@ async function route(): Promise<void> {
     switch (path) {
       case '/insights':
         await insightsPage(project.id, params);
+        break;
+      case '/account':
+        await accountPage(me);
         break;
       case '/live':
         await livePage(project.id);

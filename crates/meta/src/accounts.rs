@@ -242,6 +242,24 @@ impl Meta {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// A member's passkeys as (credential id, created, last used).
+    pub fn passkey_list(&self, member: i64) -> Result<Vec<(String, i64, Option<i64>)>, Error> {
+        let connection = self.connection();
+        let mut statement = connection.prepare("SELECT credential_id, created_ms, last_used_ms FROM passkeys WHERE member = ?1 ORDER BY id")?;
+        let rows = statement.query_map([member], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Removes one of a member's passkeys, never the last (the account
+    /// would have no way in): false when it is not theirs or the last one.
+    pub fn remove_passkey(&self, member: i64, credential_id: &str) -> Result<bool, Error> {
+        let removed = self.connection().execute(
+            "DELETE FROM passkeys WHERE member = ?1 AND credential_id = ?2 AND (SELECT COUNT(*) FROM passkeys WHERE member = ?1) > 1",
+            params![member, credential_id],
+        )?;
+        Ok(removed > 0)
+    }
+
     pub fn update_passkey(&self, credential_id: &str, passkey_json: &str) -> Result<(), Error> {
         self.connection().execute("UPDATE passkeys SET passkey = ?2, last_used_ms = ?3 WHERE credential_id = ?1", params![credential_id, passkey_json, events::now_ms()])?;
         Ok(())

@@ -290,3 +290,41 @@ async fn a_members_export_quota_spans_all_their_sessions() {
     let (status, body) = h.call(Method::GET, &export, Who::Key(&key), "").await;
     assert_eq!((status, lines(&body).len()), (StatusCode::OK, 4), "{body}");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_member_adds_a_second_passkey_and_removes_one_but_never_the_last() {
+    use webauthn_authenticator_rs::WebauthnAuthenticator;
+    let h = Harness::new();
+    let first = h.member("keys@example.com", meta::Role::Analyst, false, false);
+    let count = |body: &str| serde_json::from_str::<Value>(body).unwrap()["passkeys"].as_array().unwrap().len();
+    let (status, body) = h.call(Method::GET, "/api/v1/auth/passkeys", Who::Session(&first), "").await;
+    assert_eq!((status, count(&body)), (StatusCode::OK, 1), "{body}");
+    let only: String = serde_json::from_str::<Value>(&body).unwrap()["passkeys"][0]["id"].as_str().unwrap().to_owned();
+    let (status, body) = h.call(Method::DELETE, &format!("/api/v1/auth/passkeys/{only}"), Who::Session(&first), "").await;
+    assert_eq!(status, StatusCode::CONFLICT, "never the last passkey: {body}");
+
+    // A second passkey: a self-enrolment token, then the usual ceremony.
+    let (status, body) = h.call(Method::POST, "/api/v1/auth/passkeys", Who::Session(&first), "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = serde_json::from_str::<Value>(&body).unwrap()["enrolment_token"].as_str().unwrap().to_owned();
+    let (ceremony, options) = h.access.enrol_start(&token).unwrap();
+    let options: webauthn_rs::prelude::CreationChallengeResponse = serde_json::from_value(options).unwrap();
+    let mut second_device = webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true);
+    let credential = second_device.do_registration(webauthn_rs::prelude::Url::parse("http://localhost:8080").unwrap(), options).unwrap();
+    let session = h.access.enrol_finish(&ceremony, &credential, None).unwrap();
+    let second = (session.id, session.csrf);
+    let (_, body) = h.call(Method::GET, "/api/v1/auth/passkeys", Who::Session(&second), "").await;
+    assert_eq!(count(&body), 2, "{body}");
+    assert!(h.access.enrol_start(&token).is_err(), "the token works once");
+
+    let (status, _) = h.call(Method::DELETE, &format!("/api/v1/auth/passkeys/{only}"), Who::Session(&second), "").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, body) = h.call(Method::GET, "/api/v1/auth/passkeys", Who::Session(&second), "").await;
+    assert_eq!(count(&body), 1);
+    let (status, _) = h.call(Method::DELETE, "/api/v1/auth/passkeys/not-mine", Who::Session(&second), "").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // Members' own account changes are instance-wide entries: read the log itself.
+    let log = audit::AuditLog::open(h._instance.dir.path(), None).unwrap();
+    let actions: Vec<String> = log.list(&audit::Filter::default()).unwrap().into_iter().map(|e| e.body.action).collect();
+    assert!(actions.iter().any(|a| a == "passkey.add.start") && actions.iter().any(|a| a == "passkey.remove"), "audited: {actions:?}");
+}

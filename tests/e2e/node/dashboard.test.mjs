@@ -382,7 +382,7 @@ test('every control has a label, the keyboard reaches the report, and 200% zoom 
   const pages = [['#/', 'dashboard'], ['#/live', 'Live view'], [`#/insights?event=Page+Viewed&from=${day(-6)}&to=${day(0)}`, 'Insights'], ['#/funnels', 'Funnels'],
     ['#/retention', 'Retention'], ['#/flows', 'Flows'], ['#/cohorts', 'Cohorts'], ['#/users', 'Users'], ['#/dashboards', 'Dashboards'], ['#/security', 'Security centre'],
     ['#/security/members', 'Members'], ['#/security/sessions', 'Sessions'], ['#/security/keys', 'API keys'], ['#/security/rules', 'Alert rules'], ['#/security/audit', 'Audit log'],
-    ['#/security/contain', 'Containment'], ['#/security/exposure', 'Exposure report'], ['#/settings', 'Settings: dashboard']];
+    ['#/security/contain', 'Containment'], ['#/security/exposure', 'Exposure report'], ['#/settings', 'Settings: dashboard'], ['#/account', 'My account']];
   for (const [hash, title] of pages) {
     await narrow.goto(`${origin}/${hash}`);
     await narrow.locator('main h1', { hasText: title }).waitFor({ timeout: 10_000 }).catch(async (error) => {
@@ -418,6 +418,15 @@ test('every control has a label, the keyboard reaches the report, and 200% zoom 
   await narrow.screenshot({ path: path.join(SHOTS, '14-insights-at-200-percent.png'), fullPage: true });
   console.log('# screenshot: target/screenshots/14-insights-at-200-percent.png');
   await zoomed.close();
+});
+
+test('my account lists my passkeys and refuses to remove the last one', async () => {
+  await page.getByRole('link', { name: /owner@example\.com/ }).click();
+  await page.getByTestId('passkeys').waitFor();
+  assert.equal(await page.locator('[data-testid=passkeys] tbody tr').count(), 1);
+  await page.getByRole('button', { name: 'Remove passkey 1' }).click();
+  await page.getByText(/Not removed: .*your last one/).waitFor();
+  await shot('15-my-account');
 });
 
 test('settings: the time zone, a token rotation that keeps collecting, a secret shown once, the privacy policy', async () => {

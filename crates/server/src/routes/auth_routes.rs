@@ -327,6 +327,58 @@ pub(crate) async fn revoke_session(State(state): State<AppState>, Path(short_id)
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
+/// `GET /api/v1/auth/passkeys`: the signed-in member's passkeys.
+pub(crate) async fn my_passkeys(State(state): State<AppState>, request: Request) -> Response {
+    let parts = request.into_parts().0;
+    let inner = state.inner.clone();
+    blocking(move || {
+        let view = session_of(&inner, &parts)?;
+        let list: Vec<Value> = inner.meta.passkey_list(view.member.id)?.into_iter().map(|(id, created_ms, last_used_ms)| json!({"id": id, "created_ms": created_ms, "last_used_ms": last_used_ms})).collect();
+        Ok(json_response(StatusCode::OK, &json!({"passkeys": list})))
+    })
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /api/v1/auth/passkeys`: a one-time enrolment token for the
+/// signed-in member's own next passkey (a second device, a backup), after a
+/// step-up; the client then runs the enrolment ceremony with it.
+pub(crate) async fn add_passkey(State(state): State<AppState>, request: Request) -> Response {
+    let parts = request.into_parts().0;
+    let inner = state.inner.clone();
+    blocking(move || {
+        let view = session_of(&inner, &parts)?;
+        if !view.stepped_up(events::now_ms()) {
+            return Err(ApiError::Forbidden("step-up required: confirm with your passkey (POST /api/v1/auth/step-up/start), then retry".to_owned()));
+        }
+        let (_, token, expires_ms) = inner.access.enrolment_link(view.member.id).map_err(access_error)?;
+        audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "passkey.add.start", Outcome::Ok, None, Value::Null)?;
+        Ok(json_response(StatusCode::OK, &json!({"enrolment_token": token, "expires_ms": expires_ms})))
+    })
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `DELETE /api/v1/auth/passkeys/{id}`: removes one of the member's own
+/// passkeys after a step-up, never the last one.
+pub(crate) async fn remove_passkey(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
+    let parts = request.into_parts().0;
+    let inner = state.inner.clone();
+    blocking(move || {
+        let view = session_of(&inner, &parts)?;
+        if !view.stepped_up(events::now_ms()) {
+            return Err(ApiError::Forbidden("step-up required: confirm with your passkey (POST /api/v1/auth/step-up/start), then retry".to_owned()));
+        }
+        if !inner.meta.remove_passkey(view.member.id, &id)? {
+            return Err(ApiError::Conflict("not removed: it is not one of your passkeys, or it is your last one".to_owned()));
+        }
+        audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "passkey.remove", Outcome::Ok, None, json!({"passkey": id}))?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    })
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
 /// An admin's signed-in, stepped-up session (roles and members change only so).
 fn admin_session(inner: &Inner, parts: &axum::http::request::Parts, need_step_up: bool) -> Result<access::SessionView, ApiError> {
     let view = session_of(inner, parts)?;
