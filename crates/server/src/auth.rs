@@ -107,14 +107,13 @@ fn session_principal(inner: &Inner, parts: &Parts, need: Need, country: Option<S
     let member = &view.member;
     let now = events::now_ms();
     let admin = member.role >= meta::Role::Admin;
-    let step_up = || ApiError::Forbidden("step-up required: confirm with your passkey (POST /api/v1/auth/step-up/start), then retry".to_owned());
     match need {
         Need::Scope(Scope::Read) => {}
         Need::Scope(Scope::Ingest | Scope::Admin) if admin => {}
         Need::Scope(Scope::Ingest | Scope::Admin) => return Err(ApiError::Forbidden(format!("the {} role may not do this", member.role.as_str()))),
         Need::Scope(Scope::Export) if !member.can_export => return Err(ApiError::Forbidden("this needs the export permission".to_owned())),
         Need::RevealPii if !member.can_view_pii => return Err(ApiError::Forbidden("this needs the view_pii permission".to_owned())),
-        Need::Scope(Scope::Export) | Need::RevealPii if !view.stepped_up(now) => return Err(step_up()),
+        Need::Scope(Scope::Export) | Need::RevealPii if !view.stepped_up(now) => return Err(step_up_required()),
         Need::Scope(Scope::Export) | Need::RevealPii => {}
     }
     if need == Need::Scope(Scope::Export) {
@@ -138,12 +137,22 @@ fn session_principal(inner: &Inner, parts: &Parts, need: Need, country: Option<S
     Ok(Principal { project, actor, country })
 }
 
+/// The answer to a member whose last passkey confirmation is too old.
+pub(crate) fn step_up_required() -> ApiError {
+    ApiError::Forbidden("step-up required: confirm with your passkey (POST /api/v1/auth/step-up/start), then retry".to_owned())
+}
+
+/// A member's session confirmed with a passkey within the step-up window.
+pub(crate) fn require_stepped_up(view: &access::SessionView) -> Result<(), ApiError> {
+    if view.stepped_up(events::now_ms()) { Ok(()) } else { Err(step_up_required()) }
+}
+
 /// For actions that issue or cut off credentials: a member's session must be
 /// freshly confirmed with a passkey; keys and the secret need not (they
 /// already passed the admin scope).
 pub(crate) fn require_fresh(inner: &Inner, parts: &Parts, principal: &Principal) -> Result<(), ApiError> {
-    if principal.actor.kind == "session" && !session_of(inner, parts)?.stepped_up(events::now_ms()) {
-        return Err(ApiError::Forbidden("step-up required: confirm with your passkey (POST /api/v1/auth/step-up/start), then retry".to_owned()));
+    if principal.actor.kind == "session" {
+        require_stepped_up(&session_of(inner, parts)?)?;
     }
     Ok(())
 }

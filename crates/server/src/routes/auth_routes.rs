@@ -4,7 +4,7 @@
 
 use super::respond::{blocking, json_response};
 use super::request::read_body;
-use crate::auth::{session_of, SESSION_COOKIE};
+use crate::auth::{require_stepped_up, session_of, SESSION_COOKIE};
 use crate::error::ApiError;
 use crate::state::{AppState, Inner};
 use audit::{Actor, NewEntry, Outcome};
@@ -193,9 +193,7 @@ handler!(set_password, |state, request| {
     blocking(move || {
         let view = session_of(&inner, &parts)?;
         // A credential change: only with a fresh passkey assertion.
-        if !view.stepped_up(events::now_ms()) {
-            return Err(ApiError::Forbidden("step-up required: confirm with your passkey (POST /api/v1/auth/step-up/start), then retry".to_owned()));
-        }
+        require_stepped_up(&view)?;
         let password: String = field(&parse_json(&bytes)?, "password")?;
         let uri = inner.access.set_password(&view.member, &password).map_err(access_error)?;
         audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "auth.password.set", Outcome::Ok, None, Value::Null)?;
@@ -348,9 +346,7 @@ pub(crate) async fn add_passkey(State(state): State<AppState>, request: Request)
     let inner = state.inner.clone();
     blocking(move || {
         let view = session_of(&inner, &parts)?;
-        if !view.stepped_up(events::now_ms()) {
-            return Err(ApiError::Forbidden("step-up required: confirm with your passkey (POST /api/v1/auth/step-up/start), then retry".to_owned()));
-        }
+        require_stepped_up(&view)?;
         let (_, token, expires_ms) = inner.access.enrolment_link(view.member.id).map_err(access_error)?;
         audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "passkey.add.start", Outcome::Ok, None, Value::Null)?;
         Ok(json_response(StatusCode::OK, &json!({"enrolment_token": token, "expires_ms": expires_ms})))
@@ -366,9 +362,7 @@ pub(crate) async fn remove_passkey(State(state): State<AppState>, Path(id): Path
     let inner = state.inner.clone();
     blocking(move || {
         let view = session_of(&inner, &parts)?;
-        if !view.stepped_up(events::now_ms()) {
-            return Err(ApiError::Forbidden("step-up required: confirm with your passkey (POST /api/v1/auth/step-up/start), then retry".to_owned()));
-        }
+        require_stepped_up(&view)?;
         if !inner.meta.remove_passkey(view.member.id, &id)? {
             return Err(ApiError::Conflict("not removed: it is not one of your passkeys, or it is your last one".to_owned()));
         }
@@ -385,8 +379,8 @@ fn admin_session(inner: &Inner, parts: &axum::http::request::Parts, need_step_up
     if view.member.role < meta::Role::Admin {
         return Err(ApiError::Forbidden(format!("the {} role may not manage members", view.member.role.as_str())));
     }
-    if need_step_up && !view.stepped_up(events::now_ms()) {
-        return Err(ApiError::Forbidden("step-up required: confirm with your passkey (POST /api/v1/auth/step-up/start), then retry".to_owned()));
+    if need_step_up {
+        require_stepped_up(&view)?;
     }
     Ok(view)
 }

@@ -4,7 +4,7 @@
 use super::respond::{blocking, json_response};
 use super::request::read_body;
 use crate::audit_trail::record;
-use crate::auth::{authorised, session_of, Principal};
+use crate::auth::{authorised, require_stepped_up, session_of, Principal};
 use crate::error::ApiError;
 use crate::state::AppState;
 use alerting::{Action, Rule};
@@ -59,9 +59,7 @@ async fn decide(State(state): State<AppState>, Path(id): Path<String>, request: 
         if member.role != meta::Role::Owner {
             return Err(ApiError::Forbidden("only an owner approves or refuses exports".to_owned()));
         }
-        if !view.stepped_up(events::now_ms()) {
-            return Err(ApiError::Forbidden("step-up required: confirm with your passkey (POST /api/v1/auth/step-up/start), then retry".to_owned()));
-        }
+        require_stepped_up(&view)?;
         let found = inner.meta.export_request(id)?.ok_or_else(|| ApiError::NotFound(format!("no export request {id}")))?;
         if found.requester_member == Some(member.id) {
             return Err(ApiError::Forbidden("a second owner must decide: you asked for this export".to_owned()));

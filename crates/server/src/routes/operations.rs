@@ -7,7 +7,7 @@
 use super::respond::json_response;
 use super::request::read_body;
 use crate::audit_trail::record;
-use crate::auth::{authorised, require_fresh, session_of};
+use crate::auth::{authorised, require_fresh, require_stepped_up, session_of};
 use crate::error::ApiError;
 use crate::state::{AppState, Inner};
 use axum::extract::{Request, State};
@@ -118,9 +118,7 @@ pub(crate) async fn unfreeze(State(state): State<AppState>, request: Request) ->
         if view.member.role != meta::Role::Owner {
             return Err(ApiError::Forbidden("only an owner lifts the export freeze".to_owned()));
         }
-        if !view.stepped_up(events::now_ms()) {
-            return Err(ApiError::Forbidden("step-up required: confirm with your passkey (POST /api/v1/auth/step-up/start), then retry".to_owned()));
-        }
+        require_stepped_up(&view)?;
         inner.meta.set_exports_frozen(false)?;
         let actor = audit::Actor { kind: "session".to_owned(), id: view.session.short_id.clone(), user: Some(format!("member:{}", view.member.id)) };
         inner.audit.append(audit::NewEntry::new(actor, "incident.lift.freeze", audit::Outcome::Ok)).map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -146,9 +146,16 @@ pub(crate) async fn live_events(State(state): State<AppState>, request: Request)
             let today = events::now_ms().div_euclid(events::MS_PER_DAY) as i32;
             let mut latest: Vec<store::StoredEvent> = Vec::new();
             inner.store.snapshot().scan_days(project, today - 1, today, |day| {
+                // Only rows that can still make the newest LIVE_ROWS are copied.
+                let mut floor = if latest.len() < LIVE_ROWS { after_ms } else { latest.last().map_or(after_ms, |e| e.time_ms()).max(after_ms) };
                 for event in &day.events {
-                    if event.time_ms() > after_ms && !hidden.contains(event.distinct_id()) {
+                    if event.time_ms() > floor && !hidden.contains(event.distinct_id()) {
                         latest.push(event.clone());
+                        if latest.len() >= 2 * LIVE_ROWS {
+                            latest.sort_by_key(|e| std::cmp::Reverse(e.time_ms()));
+                            latest.truncate(LIVE_ROWS);
+                            floor = latest.last().map_or(floor, |e| e.time_ms());
+                        }
                     }
                 }
                 latest.sort_by_key(|e| std::cmp::Reverse(e.time_ms()));
