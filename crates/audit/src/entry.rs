@@ -71,6 +71,10 @@ pub struct NewEntry {
     /// ISO country of the source address, never the address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
+    /// The source address itself: only when the organisation opted in
+    /// (`hearth admin audit-addresses --on`), never by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
     /// What was asked and what it touched (a report spec, row counts, fields).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub detail: Value,
@@ -80,7 +84,7 @@ pub struct NewEntry {
 
 impl NewEntry {
     pub fn new(actor: Actor, action: &str, outcome: Outcome) -> NewEntry {
-        NewEntry { actor, action: action.to_owned(), outcome, project: None, country: None, detail: Value::Null, users: None }
+        NewEntry { actor, action: action.to_owned(), outcome, project: None, country: None, address: None, detail: Value::Null, users: None }
     }
 
     pub fn project(mut self, project: u32) -> NewEntry {
@@ -90,6 +94,11 @@ impl NewEntry {
 
     pub fn country(mut self, country: Option<String>) -> NewEntry {
         self.country = country;
+        self
+    }
+
+    pub fn address(mut self, address: Option<String>) -> NewEntry {
+        self.address = address;
         self
     }
 

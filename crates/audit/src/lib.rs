@@ -15,13 +15,18 @@
 //! kilobytes, from which an exposure report can later name every person a
 //! credential saw.
 //!
-//! The log never holds an IP address (only the country of one), a secret,
-//! a token or a personal value.
+//! Entries can also be shipped as they are written: to a JSONL file outside
+//! the data directory, and to syslog (RFC 5424, local socket or UDP).
+//!
+//! The log never holds an IP address (only the country of one, unless the
+//! organisation opts in to addresses), a secret, a token or a personal value.
 
 mod entry;
 mod error;
 mod log;
+mod syslog;
 
 pub use entry::{Actor, Entry, NewEntry, Outcome, UserSet};
 pub use error::AuditError;
 pub use log::{AuditLog, Filter, Verification};
+pub use syslog::SyslogTarget;

@@ -1,7 +1,8 @@
 //! The audit database (`audit.sqlite`), appends, reads, verification, and
-//! the optional JSONL sink outside the data directory.
+//! the optional JSONL sink outside the data directory and syslog copy.
 
 use crate::entry::{canonical_body, chain_hash, Entry, NewEntry, GENESIS};
+use crate::syslog::SyslogTarget;
 use crate::AuditError;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::io::Write;
@@ -55,6 +56,7 @@ impl Verification {
 pub struct AuditLog {
     connection: Mutex<Connection>,
     sink: Option<PathBuf>,
+    syslog: Option<SyslogTarget>,
 }
 
 impl AuditLog {
@@ -68,7 +70,13 @@ impl AuditLog {
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.execute_batch(SCHEMA)?;
-        Ok(AuditLog { connection: Mutex::new(connection), sink })
+        Ok(AuditLog { connection: Mutex::new(connection), sink, syslog: None })
+    }
+
+    /// Also sends every entry to syslog.
+    pub fn with_syslog(mut self, target: Option<SyslogTarget>) -> AuditLog {
+        self.syslog = target;
+        self
     }
 
     /// Appends an entry at the head of the chain (other processes' appends
@@ -96,6 +104,9 @@ impl AuditLog {
             let line = serde_json::to_string(&stored).expect("an entry serialises");
             let mut file = std::fs::OpenOptions::new().create(true).append(true).open(sink).map_err(|source| AuditError::Io { path: sink.clone(), source })?;
             file.write_all(line.as_bytes()).and_then(|()| file.write_all(b"\n")).and_then(|()| file.sync_data()).map_err(|source| AuditError::Io { path: sink.clone(), source })?;
+        }
+        if let Some(target) = &self.syslog {
+            crate::syslog::send(target, &stored)?;
         }
         Ok(stored)
     }

@@ -361,6 +361,16 @@ pub(crate) enum AdminCommand {
         #[arg(long)]
         off: bool,
     },
+    /// Whether audit entries record source addresses (off, the default:
+    /// only their countries). Turning it on stores addresses in the audit log.
+    AuditAddresses {
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long, conflicts_with = "off", required_unless_present = "off")]
+        on: bool,
+        #[arg(long)]
+        off: bool,
+    },
     /// The organisation's session timeouts (default 30m idle, 12h absolute).
     Sessions {
         #[command(flatten)]

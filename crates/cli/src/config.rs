@@ -211,6 +211,9 @@ pub(crate) struct AuditSection {
     /// A JSONL file every entry is also appended to (outside the data
     /// directory: on another disk, or a file a log shipper or syslog reads).
     pub(crate) sink: String,
+    /// Every entry also goes to syslog (RFC 5424, facility authpriv):
+    /// `unix:/dev/log` or `udp:HOST:PORT`. Empty: off.
+    pub(crate) syslog: String,
 }
 
 /// Where the key store and the master key live: outside the data directory

@@ -42,6 +42,9 @@ pub struct Organisation {
     pub phishing_resistant_only: bool,
     pub idle_timeout_ms: i64,
     pub absolute_timeout_ms: i64,
+    /// The audit records source addresses, not only their countries: off
+    /// unless the organisation opts in.
+    pub audit_addresses: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,10 +89,10 @@ impl Session {
     }
 }
 
-const ORGANISATION_COLUMNS: &str = "id, name, phishing_resistant_only, idle_timeout_ms, absolute_timeout_ms";
+const ORGANISATION_COLUMNS: &str = "id, name, phishing_resistant_only, idle_timeout_ms, absolute_timeout_ms, audit_addresses";
 
 fn organisation_from_row(row: &Row<'_>) -> rusqlite::Result<Organisation> {
-    Ok(Organisation { id: row.get(0)?, name: row.get(1)?, phishing_resistant_only: row.get(2)?, idle_timeout_ms: row.get(3)?, absolute_timeout_ms: row.get(4)? })
+    Ok(Organisation { id: row.get(0)?, name: row.get(1)?, phishing_resistant_only: row.get(2)?, idle_timeout_ms: row.get(3)?, absolute_timeout_ms: row.get(4)?, audit_addresses: row.get(5)? })
 }
 
 const MEMBER_COLUMNS: &str = "id, organisation, email_token, email_sealed, role, can_export, can_view_pii, projects, webauthn_id, disabled_ms";
@@ -321,6 +324,19 @@ impl Meta {
     /// Uses up a recovery code; false when it is unknown or was used.
     pub fn use_recovery_code(&self, member: i64, code: &str) -> Result<bool, Error> {
         Ok(self.connection().execute("UPDATE recovery_codes SET used_ms = ?3 WHERE member = ?1 AND code_sha256 = ?2 AND used_ms IS NULL", params![member, secret_hash(code), events::now_ms()])? == 1)
+    }
+
+    /// Opts the organisation in to (or out of) source addresses in the audit.
+    pub fn set_audit_addresses(&self, organisation: i64, on: bool) -> Result<(), Error> {
+        self.connection().execute("UPDATE organisations SET audit_addresses = ?2 WHERE id = ?1", params![organisation, on])?;
+        Ok(())
+    }
+
+    /// Whether audit entries carry source addresses (the instance's
+    /// organisation opted in).
+    pub fn audit_addresses(&self) -> Result<bool, Error> {
+        let connection = self.connection();
+        Ok(connection.query_row("SELECT COUNT(*) FROM organisations WHERE audit_addresses = 1", [], |row| row.get::<_, i64>(0))? > 0)
     }
 
     pub fn set_phishing_resistant_only(&self, organisation: i64, on: bool) -> Result<(), Error> {

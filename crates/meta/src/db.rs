@@ -246,6 +246,7 @@ const MIGRATIONS: &[&str] = &[
         created_ms INTEGER NOT NULL,
         updated_ms INTEGER NOT NULL
     );",
+    "ALTER TABLE organisations ADD COLUMN audit_addresses INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The metadata database. Calls block on SQLite; async callers wrap them in

@@ -7,6 +7,7 @@
 
 use crate::error::ApiError;
 use crate::state::Inner;
+use crate::audit_trail::Source;
 use audit::Actor;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
@@ -18,8 +19,8 @@ use meta::{Project, Scope};
 pub(crate) struct Principal {
     pub(crate) project: Project,
     pub(crate) actor: Actor,
-    /// The country of the source address (never the address).
-    pub(crate) country: Option<String>,
+    /// Where the request came from, as the audit records it.
+    pub(crate) source: Source,
 }
 
 /// The username of a Basic `Authorization` header, if any.
@@ -102,7 +103,7 @@ pub(crate) fn session_of(inner: &Inner, parts: &Parts) -> Result<access::Session
     Ok(view)
 }
 
-fn session_principal(inner: &Inner, parts: &Parts, need: Need, country: Option<String>) -> Result<Principal, ApiError> {
+fn session_principal(inner: &Inner, parts: &Parts, need: Need, source: Source) -> Result<Principal, ApiError> {
     let view = session_of(inner, parts)?;
     let member = &view.member;
     let now = events::now_ms();
@@ -134,7 +135,7 @@ fn session_principal(inner: &Inner, parts: &Parts, need: Need, country: Option<S
         return Err(ApiError::Forbidden(format!("no access to project {}", project.id.0)));
     }
     let actor = Actor { kind: "session".to_owned(), id: view.session.short_id.clone(), user: Some(format!("member:{}", member.id)) };
-    Ok(Principal { project, actor, country })
+    Ok(Principal { project, actor, source })
 }
 
 /// The answer to a member whose last passkey confirmation is too old.
@@ -174,22 +175,21 @@ pub(crate) fn authorise(inner: &Inner, parts: &Parts, need: impl Into<Need>) -> 
         Need::RevealPii => Scope::Admin,
     };
     let facts = crate::routes::request_facts(parts, inner);
-    let country = facts.client_ip.and_then(|ip| inner.enricher.geo.as_ref().and_then(|geo| geo.lookup(ip).country_code));
+    let source = Source::of(inner, facts.client_ip);
     if !inner.config.api_allowed.is_empty() && !facts.client_ip.is_some_and(|ip| inner.config.api_allowed.iter().any(|net| net.contains(&ip.to_canonical()))) {
         metrics::counter!("hearth_auth_denied_total", "reason" => "address_not_allowed").increment(1);
         return Err(ApiError::Forbidden("this address may not use the API".to_owned()));
     }
     let Some(credential) = credential(&parts.headers) else {
-        return session_principal(inner, parts, need, country);
+        return session_principal(inner, parts, need, source);
     };
-    let principal = credential_principal(inner, parts, &credential, scope, &facts, country)?;
+    let principal = credential_principal(inner, parts, &credential, scope, &facts, source)?;
     if need == Need::RevealPii {
         // Decrypted personal fields go to people, not programs: a member
         // holding view_pii, freshly confirmed with their passkey.
         let why = "revealing personal fields needs a signed-in member with the view_pii permission";
-        let entry = audit::NewEntry::new(principal.actor.clone(), "auth.denied", audit::Outcome::Denied)
+        let entry = principal.source.stamp(audit::NewEntry::new(principal.actor.clone(), "auth.denied", audit::Outcome::Denied))
             .project(principal.project.id.0)
-            .country(principal.country.clone())
             .detail(serde_json::json!({"reason": why, "path": parts.uri.path()}));
         inner.audit.append(entry).map_err(|e| ApiError::Internal(e.to_string()))?;
         return Err(ApiError::Forbidden(why.to_owned()));
@@ -198,14 +198,14 @@ pub(crate) fn authorise(inner: &Inner, parts: &Parts, need: impl Into<Need>) -> 
 }
 
 /// The principal of a project secret or an API key, checked for `scope`.
-fn credential_principal(inner: &Inner, parts: &Parts, credential: &str, scope: Scope, facts: &crate::routes::RequestFactsView, country: Option<String>) -> Result<Principal, ApiError> {
+fn credential_principal(inner: &Inner, parts: &Parts, credential: &str, scope: Scope, facts: &crate::routes::RequestFactsView, source: Source) -> Result<Principal, ApiError> {
     inner.limiters.auth_attempt(facts.client_ip)?;
     let wanted_project = project_param(parts)?;
     if meta::is_well_formed_key(credential) {
         let key = inner.meta.api_key_by_secret(credential)?.ok_or(ApiError::Unauthorized)?;
         let actor = Actor::new("api_key", format!("{}#{}", key.display, key.id));
         let deny = |why: String| -> ApiError {
-            let entry = audit::NewEntry::new(actor.clone(), "auth.denied", audit::Outcome::Denied).country(country.clone()).detail(serde_json::json!({"scope": scope.as_str(), "reason": why, "path": parts.uri.path()}));
+            let entry = source.stamp(audit::NewEntry::new(actor.clone(), "auth.denied", audit::Outcome::Denied)).detail(serde_json::json!({"scope": scope.as_str(), "reason": why, "path": parts.uri.path()}));
             if let Err(error) = inner.audit.append(entry) {
                 tracing::error!(%error, "could not audit a denied request");
             }
@@ -222,7 +222,7 @@ fn credential_principal(inner: &Inner, parts: &Parts, credential: &str, scope: S
             let allowed = facts.client_ip.is_some_and(|ip| key.allow_cidrs.iter().filter_map(|c| c.parse::<ipnet::IpNet>().ok()).any(|net| net.contains(&ip.to_canonical())));
             if !allowed {
                 let project = key.projects.first().copied().filter(|_| key.projects.len() == 1);
-                if let Err(error) = crate::alerts::key_outside_allowlist(inner, &actor, project, country.clone(), parts.uri.path()) {
+                if let Err(error) = crate::alerts::key_outside_allowlist(inner, &actor, project, source.country.clone(), parts.uri.path()) {
                     tracing::error!(%error, "the key allowlist alert could not be raised");
                 }
                 return Err(deny("this key may not be used from this address".to_owned()));
@@ -236,7 +236,7 @@ fn credential_principal(inner: &Inner, parts: &Parts, credential: &str, scope: S
         };
         let project = inner.meta.project_by_id(project_id)?.ok_or(ApiError::Unauthorized)?;
         limit(inner, &actor, scope)?;
-        return Ok(Principal { project, actor, country });
+        return Ok(Principal { project, actor, source });
     }
     // The project secret: every scope of its own project, unless disabled.
     let project = inner.meta.project_by_secret(credential)?.ok_or(ApiError::Unauthorized)?;
@@ -245,7 +245,7 @@ fn credential_principal(inner: &Inner, parts: &Parts, credential: &str, scope: S
     }
     let actor = Actor::new("project_secret", project.id.0.to_string());
     limit(inner, &actor, scope)?;
-    Ok(Principal { actor, project, country })
+    Ok(Principal { actor, project, source })
 }
 
 /// The per-credential limits: exports tighter than the rest of the API.

@@ -97,3 +97,48 @@ def test_every_read_is_audited_and_the_chain_shows_tampering(hearth_factory):
     connection.close()
     broken = hearth_cli("audit", "verify", "--data", str(server.data_dir))
     assert broken.returncode == 1 and f"BROKEN at entry {seq}" in broken.stderr, broken
+
+
+def test_entries_go_to_syslog_and_addresses_only_when_opted_in(hearth_factory, monkeypatch):
+    """Every entry is also sent to syslog as an RFC 5424 datagram carrying the entry's JSON, and
+    the source address appears in entries only after the organisation opts in."""
+    import socket
+
+    collector = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    collector.bind(("127.0.0.1", 0))
+    collector.settimeout(10)
+    monkeypatch.setenv("HEARTH_AUDIT__SYSLOG", f"udp:127.0.0.1:{collector.getsockname()[1]}")
+    server = hearth_factory(name="shipped")
+
+    def query():
+        response = server.request("POST", "/api/v1/query", body=json.dumps({"report": "profiles", "limit": 10}),
+                                  headers={"Content-Type": "application/json"}, auth=server.secret_auth)
+        assert response.status == 200, response
+
+    def received(action: str) -> dict:
+        while True:
+            line = collector.recv(65_536).decode()
+            assert line.startswith("<85>1 "), line
+            entry = json.loads(line.split(" audit - ", 1)[1])
+            if entry["action"] == action:
+                return entry
+
+    query()
+    shipped = received("query")
+    stored = audit(server, action="query")
+    assert [e["seq"] for e in stored] == [shipped["seq"]] and stored[0]["hash"] == shipped["hash"], (stored, shipped)
+    assert "address" not in shipped and "127.0.0.1" not in json.dumps(stored), stored
+
+    opted = hearth_cli("admin", "audit-addresses", "--on", "--data", str(server.data_dir))
+    assert opted.returncode == 0, opted
+    query()
+    after = audit(server, action="query")[-1]
+    assert after["address"] == "127.0.0.1", after
+    assert received("query")["address"] == "127.0.0.1"
+    listed = hearth_cli("audit", "list", "--data", str(server.data_dir), "--json", "--action", "organisation.audit_addresses")
+    assert [json.loads(line)["detail"] for line in listed.stdout.splitlines()] == [{"on": True}], listed
+
+    assert hearth_cli("admin", "audit-addresses", "--off", "--data", str(server.data_dir)).returncode == 0
+    query()
+    assert "address" not in audit(server, action="query")[-1]
+    collector.close()

@@ -42,6 +42,15 @@ pub(crate) fn run_admin(config: &Config, command: AdminCommand) -> anyhow::Resul
             println!("{}", if enabled { "passkeys only, for everyone" } else { "viewers and analysts may also sign in with a password and TOTP; owners and admins still use passkeys only" });
             Ok(())
         }
+        AdminCommand::AuditAddresses { data, on, off } => {
+            let (data, access) = open(config, &data)?;
+            let enabled = on && !off;
+            let organisation = access.meta().organisation("default")?;
+            access.meta().set_audit_addresses(organisation.id, enabled)?;
+            audit_cli(config, &data, None, "organisation.audit_addresses", json!({"on": enabled}))?;
+            println!("{}", if enabled { "audit entries now record source addresses (from the next request on)" } else { "audit entries record only the source's country" });
+            Ok(())
+        }
         AdminCommand::Sessions { data, idle, absolute } => {
             let (data, access) = open(config, &data)?;
             let idle_ms = crate::commands::api_keys::parse_duration_ms(&idle)?;

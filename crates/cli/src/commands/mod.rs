@@ -102,7 +102,8 @@ pub(crate) fn open_audit(config: &Config, data: &std::path::Path) -> anyhow::Res
             anyhow::bail!("the audit sink {} is inside the data directory {}: put it on another disk or where a log shipper reads it", sink.display(), data.display());
         }
     }
-    Ok(std::sync::Arc::new(audit::AuditLog::open(data, sink).context("opening the audit log")?))
+    let syslog = (!config.audit.syslog.is_empty()).then(|| audit::SyslogTarget::parse(&config.audit.syslog)).transpose().map_err(|why| anyhow::anyhow!("[audit] syslog: {why}"))?;
+    Ok(std::sync::Arc::new(audit::AuditLog::open(data, sink).context("opening the audit log")?.with_syslog(syslog)))
 }
 
 /// The actor of a command run from this machine's shell.

@@ -34,7 +34,7 @@ pub(crate) fn canaries_touched<'a>(canaries: &HashSet<String>, touched: impl Int
 
 /// A canary was returned through `via`.
 pub(crate) fn canary_touched(inner: &Inner, principal: &Principal, via: &str, canaries: usize) -> Result<(), ApiError> {
-    raise(inner, Trigger { rule: Rule::Canary, actor: &principal.actor, project: Some(principal.project.id), country: principal.country.clone(), detail: json!({"via": via, "canaries": canaries}) })?;
+    raise(inner, Trigger { rule: Rule::Canary, actor: &principal.actor, project: Some(principal.project.id), country: principal.source.country.clone(), detail: json!({"via": via, "canaries": canaries}) })?;
     Ok(())
 }
 
@@ -61,7 +61,7 @@ pub(crate) fn check_export_volume(inner: &Inner, principal: &Principal) -> Resul
     let baseline = alerting::daily_baseline(&daily);
     if (today_rows as f64) > settings.threshold * baseline {
         let detail = json!({"rows_today": today_rows, "baseline_rows_per_day": baseline, "multiple": settings.threshold});
-        raise(inner, Trigger { rule: Rule::ExportVolume, actor: &principal.actor, project: Some(principal.project.id), country: principal.country.clone(), detail })?;
+        raise(inner, Trigger { rule: Rule::ExportVolume, actor: &principal.actor, project: Some(principal.project.id), country: principal.source.country.clone(), detail })?;
     }
     Ok(())
 }
@@ -69,7 +69,7 @@ pub(crate) fn check_export_volume(inner: &Inner, principal: &Principal) -> Resul
 /// On every audited action: a credential in a new country; and, for reads,
 /// an hour at which the organisation hardly ever reads.
 pub(crate) fn check_read(inner: &Inner, principal: &Principal, action: &str) -> Result<(), ApiError> {
-    if let Some(country) = &principal.country {
+    if let Some(country) = &principal.source.country {
         let credential = principal.actor.label();
         let key = (credential.clone(), country.clone());
         let known = inner.alerts.countries.lock().unwrap_or_else(|p| p.into_inner()).contains(&key);
@@ -86,7 +86,7 @@ pub(crate) fn check_read(inner: &Inner, principal: &Principal, action: &str) -> 
         let now = events::now_ms();
         let hour = (now.rem_euclid(events::MS_PER_DAY) / 3_600_000) as u32;
         if settings.enabled && alerting::is_unusual_hour(&habits(inner, now)?, hour, settings.threshold) {
-            raise(inner, Trigger { rule: Rule::UnusualHours, actor: &principal.actor, project: Some(principal.project.id), country: principal.country.clone(), detail: json!({"via": action, "hour_utc": hour}) })?;
+            raise(inner, Trigger { rule: Rule::UnusualHours, actor: &principal.actor, project: Some(principal.project.id), country: principal.source.country.clone(), detail: json!({"via": action, "hour_utc": hour}) })?;
         }
     }
     Ok(())

@@ -4,6 +4,7 @@
 
 use super::respond::{blocking, json_response};
 use super::request::read_body;
+use crate::audit_trail::Source;
 use crate::auth::{require_stepped_up, session_of, SESSION_COOKIE};
 use crate::error::ApiError;
 use crate::state::{AppState, Inner};
@@ -26,21 +27,20 @@ fn access_error(error: access::AccessError) -> ApiError {
     }
 }
 
-fn country_of(inner: &Inner, parts: &axum::http::request::Parts) -> Option<String> {
-    let ip = super::request_facts(parts, inner).client_ip?;
-    inner.enricher.geo.as_ref().and_then(|geo| geo.lookup(ip).country_code)
+fn source_of(inner: &Inner, parts: &axum::http::request::Parts) -> Source {
+    Source::of(inner, super::request_facts(parts, inner).client_ip)
 }
 
 /// Counts a sign-in attempt against the address's and the account's
-/// limits; answers the source's country.
-fn sign_in_attempt(inner: &Inner, parts: &axum::http::request::Parts, email: &str) -> Result<Option<String>, ApiError> {
+/// limits; answers where it came from.
+fn sign_in_attempt(inner: &Inner, parts: &axum::http::request::Parts, email: &str) -> Result<Source, ApiError> {
     inner.limiters.auth_attempt(super::request_facts(parts, inner).client_ip)?;
     inner.limiters.login_account(&email.trim().to_lowercase())?;
-    Ok(country_of(inner, parts))
+    Ok(source_of(inner, parts))
 }
 
-fn audit(inner: &Inner, actor: Actor, action: &str, outcome: Outcome, country: Option<String>, detail: Value) -> Result<(), ApiError> {
-    inner.audit.append(NewEntry::new(actor, action, outcome).country(country).detail(detail)).map(|_| ()).map_err(|e| ApiError::Internal(format!("could not write the audit entry: {e}")))
+fn audit(inner: &Inner, actor: Actor, action: &str, outcome: Outcome, source: &Source, detail: Value) -> Result<(), ApiError> {
+    inner.audit.append(source.stamp(NewEntry::new(actor, action, outcome)).detail(detail)).map(|_| ()).map_err(|e| ApiError::Internal(format!("could not write the audit entry: {e}")))
 }
 
 fn member_actor(member: &meta::Member, session: Option<&str>) -> Actor {
@@ -97,10 +97,10 @@ handler!(enrol_finish, |state, request| {
     let ceremony: String = field(&value, "ceremony")?;
     let credential: webauthn_rs::prelude::RegisterPublicKeyCredential = field(&value, "credential")?;
     let inner = state.inner.clone();
-    let country = country_of(&inner, &parts);
+    let source = source_of(&inner, &parts);
     blocking(move || {
-        let session = inner.access.enrol_finish(&ceremony, &credential, country.as_deref()).map_err(access_error)?;
-        audit(&inner, member_actor(&session.member, Some(&session.short_id)), "auth.enrol", Outcome::Ok, country, Value::Null)?;
+        let session = inner.access.enrol_finish(&ceremony, &credential, source.country.as_deref()).map_err(access_error)?;
+        audit(&inner, member_actor(&session.member, Some(&session.short_id)), "auth.enrol", Outcome::Ok, &source, Value::Null)?;
         Ok(signed_in(&inner, &session))
     })
     .await
@@ -110,12 +110,12 @@ handler!(login_start, |state, request| {
     let (parts, body) = request.into_parts();
     let email: String = field(&body_json(body).await?, "email")?;
     let inner = state.inner.clone();
-    let country = sign_in_attempt(&inner, &parts, &email)?;
+    let source = sign_in_attempt(&inner, &parts, &email)?;
     blocking(move || match inner.access.login_start(&email) {
         Ok((ceremony, options)) => Ok(json_response(StatusCode::OK, &json!({"ceremony": ceremony, "options": options}))),
         Err(error) => {
             let address = super::request_facts(&parts, &inner).client_ip;
-            failed_sign_in(&inner, Some(&email), address, country, json!({"stage": "start"}))?;
+            failed_sign_in(&inner, Some(&email), address, &source, json!({"stage": "start"}))?;
             Err(access_error(error))
         }
     })
@@ -128,31 +128,31 @@ handler!(login_finish, |state, request| {
     let ceremony: String = field(&value, "ceremony")?;
     let credential: webauthn_rs::prelude::PublicKeyCredential = field(&value, "credential")?;
     let inner = state.inner.clone();
-    let country = country_of(&inner, &parts);
+    let source = source_of(&inner, &parts);
     blocking(move || {
-        let result = inner.access.login_finish(&ceremony, &credential, country.as_deref());
+        let result = inner.access.login_finish(&ceremony, &credential, source.country.as_deref());
         let address = super::request_facts(&parts, &inner).client_ip;
-        finish_sign_in(&inner, result, country, "passkey", None, address)
+        finish_sign_in(&inner, result, source, "passkey", None, address)
     })
     .await
 });
 
 /// Audits a finished sign-in (flagging a new country) or its failure, and
 /// answers it.
-fn finish_sign_in(inner: &Inner, result: Result<access::NewSession, access::AccessError>, country: Option<String>, factor: &str, email: Option<&str>, address: Option<std::net::IpAddr>) -> Result<Response, ApiError> {
+fn finish_sign_in(inner: &Inner, result: Result<access::NewSession, access::AccessError>, source: Source, factor: &str, email: Option<&str>, address: Option<std::net::IpAddr>) -> Result<Response, ApiError> {
     match result {
         Ok(session) => {
             let actor = member_actor(&session.member, Some(&session.short_id));
-            audit(inner, actor.clone(), "auth.login", Outcome::Ok, country.clone(), json!({"factor": factor, "new_country": session.new_country}))?;
+            audit(inner, actor.clone(), "auth.login", Outcome::Ok, &source, json!({"factor": factor, "new_country": session.new_country}))?;
             if session.new_country {
-                audit(inner, actor.clone(), "auth.login.new_country", Outcome::Ok, country.clone(), Value::Null)?;
-                let trigger = crate::alerts::Trigger { rule: alerting::Rule::NewCountry, actor: &actor, project: None, country, detail: json!({"via": "sign-in", "factor": factor}) };
+                audit(inner, actor.clone(), "auth.login.new_country", Outcome::Ok, &source, Value::Null)?;
+                let trigger = crate::alerts::Trigger { rule: alerting::Rule::NewCountry, actor: &actor, project: None, country: source.country.clone(), detail: json!({"via": "sign-in", "factor": factor}) };
                 crate::alerts::raise(inner, trigger)?;
             }
             Ok(signed_in(inner, &session))
         }
         Err(error) => {
-            failed_sign_in(inner, email, address, country, json!({"factor": factor}))?;
+            failed_sign_in(inner, email, address, &source, json!({"factor": factor}))?;
             Err(access_error(error))
         }
     }
@@ -160,10 +160,10 @@ fn finish_sign_in(inner: &Inner, result: Result<access::NewSession, access::Acce
 
 /// Audits a failed sign-in and counts it for the failed-logins alert (by
 /// the account's keyed token, and by address in memory only).
-fn failed_sign_in(inner: &Inner, email: Option<&str>, address: Option<std::net::IpAddr>, country: Option<String>, detail: Value) -> Result<(), ApiError> {
-    audit(inner, Actor::new("anonymous", "-"), "auth.login.failed", Outcome::Failed, country.clone(), detail)?;
+fn failed_sign_in(inner: &Inner, email: Option<&str>, address: Option<std::net::IpAddr>, source: &Source, detail: Value) -> Result<(), ApiError> {
+    audit(inner, Actor::new("anonymous", "-"), "auth.login.failed", Outcome::Failed, &source, detail)?;
     let account = email.and_then(|email| inner.access.email_token(&email.trim().to_lowercase()).ok());
-    crate::alerts::failed_sign_in(inner, account.as_deref(), address, country)
+    crate::alerts::failed_sign_in(inner, account.as_deref(), address, source.country.clone())
 }
 
 handler!(recover, |state, request| {
@@ -172,14 +172,14 @@ handler!(recover, |state, request| {
     let email: String = field(&value, "email")?;
     let code: String = field(&value, "code")?;
     let inner = state.inner.clone();
-    let country = sign_in_attempt(&inner, &parts, &email)?;
+    let source = sign_in_attempt(&inner, &parts, &email)?;
     blocking(move || match inner.access.recover(&email, &code) {
         Ok(token) => {
-            audit(&inner, Actor::new("anonymous", "-"), "auth.recover", Outcome::Ok, country, Value::Null)?;
+            audit(&inner, Actor::new("anonymous", "-"), "auth.recover", Outcome::Ok, &source, Value::Null)?;
             Ok(json_response(StatusCode::OK, &json!({"enrolment_token": token, "expires_in_ms": 900_000})))
         }
         Err(error) => {
-            audit(&inner, Actor::new("anonymous", "-"), "auth.recover.failed", Outcome::Failed, country, Value::Null)?;
+            audit(&inner, Actor::new("anonymous", "-"), "auth.recover.failed", Outcome::Failed, &source, Value::Null)?;
             Err(access_error(error))
         }
     })
@@ -196,7 +196,7 @@ handler!(set_password, |state, request| {
         require_stepped_up(&view)?;
         let password: String = field(&parse_json(&bytes)?, "password")?;
         let uri = inner.access.set_password(&view.member, &password).map_err(access_error)?;
-        audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "auth.password.set", Outcome::Ok, None, Value::Null)?;
+        audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "auth.password.set", Outcome::Ok, &source_of(&inner, &parts), Value::Null)?;
         Ok(json_response(StatusCode::OK, &json!({"otpauth_uri": uri})))
     })
     .await
@@ -209,11 +209,11 @@ handler!(password_login, |state, request| {
     let password: String = field(&value, "password")?;
     let code: String = field(&value, "code")?;
     let inner = state.inner.clone();
-    let country = sign_in_attempt(&inner, &parts, &email)?;
+    let source = sign_in_attempt(&inner, &parts, &email)?;
     blocking(move || {
-        let result = inner.access.password_login(&email, &password, &code, country.as_deref());
+        let result = inner.access.password_login(&email, &password, &code, source.country.as_deref());
         let address = super::request_facts(&parts, &inner).client_ip;
-        finish_sign_in(&inner, result, country, "password+totp", Some(&email), address)
+        finish_sign_in(&inner, result, source, "password+totp", Some(&email), address)
     })
     .await
 });
@@ -239,14 +239,14 @@ handler!(step_up_finish, |state, request| {
     let (parts, body) = request.into_parts();
     let bytes = read_body(body, BODY_BYTES_MAX).await?;
     let inner = state.inner.clone();
-    let country = country_of(&inner, &parts);
+    let source = source_of(&inner, &parts);
     blocking(move || {
         let view = session_of(&inner, &parts)?;
         let value = parse_json(&bytes)?;
         let ceremony: String = field(&value, "ceremony")?;
         let credential: webauthn_rs::prelude::PublicKeyCredential = field(&value, "credential")?;
         inner.access.step_up_finish(&view, &ceremony, &credential).map_err(access_error)?;
-        audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "auth.step_up", Outcome::Ok, country, Value::Null)?;
+        audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "auth.step_up", Outcome::Ok, &source, Value::Null)?;
         Ok(json_response(StatusCode::OK, &json!({"stepped_up_for_ms": access::STEP_UP_MS})))
     })
     .await
@@ -258,7 +258,7 @@ handler!(logout, |state, request| {
     blocking(move || {
         let view = session_of(&inner, &parts)?;
         inner.meta.revoke_sessions(Some(&view.session.short_id), None)?;
-        audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "auth.logout", Outcome::Ok, None, Value::Null)?;
+        audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "auth.logout", Outcome::Ok, &source_of(&inner, &parts), Value::Null)?;
         let mut response = StatusCode::NO_CONTENT.into_response();
         response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_static("hearth_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"));
         Ok(response)
@@ -316,7 +316,7 @@ pub(crate) async fn revoke_session(State(state): State<AppState>, Path(short_id)
                 return Err(ApiError::Forbidden("only admins may end other members' sessions".to_owned()));
             }
             inner.meta.revoke_sessions(Some(&short_id), None)?;
-            audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "session.revoke", Outcome::Ok, None, json!({"session": short_id, "member": target.member}))?;
+            audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "session.revoke", Outcome::Ok, &source_of(&inner, &parts), json!({"session": short_id, "member": target.member}))?;
             Ok(StatusCode::NO_CONTENT.into_response())
         })
         .await
@@ -348,7 +348,7 @@ pub(crate) async fn add_passkey(State(state): State<AppState>, request: Request)
         let view = session_of(&inner, &parts)?;
         require_stepped_up(&view)?;
         let (_, token, expires_ms) = inner.access.enrolment_link(view.member.id).map_err(access_error)?;
-        audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "passkey.add.start", Outcome::Ok, None, Value::Null)?;
+        audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "passkey.add.start", Outcome::Ok, &source_of(&inner, &parts), Value::Null)?;
         Ok(json_response(StatusCode::OK, &json!({"enrolment_token": token, "expires_ms": expires_ms})))
     })
     .await
@@ -366,7 +366,7 @@ pub(crate) async fn remove_passkey(State(state): State<AppState>, Path(id): Path
         if !inner.meta.remove_passkey(view.member.id, &id)? {
             return Err(ApiError::Conflict("not removed: it is not one of your passkeys, or it is your last one".to_owned()));
         }
-        audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "passkey.remove", Outcome::Ok, None, json!({"passkey": id}))?;
+        audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "passkey.remove", Outcome::Ok, &source_of(&inner, &parts), json!({"passkey": id}))?;
         Ok(StatusCode::NO_CONTENT.into_response())
     })
     .await
@@ -396,7 +396,7 @@ handler!(list_members, |state, request| {
             .map(|m| json!({"id": m.id, "email": inner.access.email_of(m).ok().flatten(), "role": m.role.as_str(), "can_export": m.can_export, "can_view_pii": m.can_view_pii,
                             "projects": m.projects.iter().map(|p| p.0).collect::<Vec<_>>(), "disabled": m.disabled_ms.is_some()}))
             .collect();
-        audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "members.read", Outcome::Ok, None, json!({"members": list.len()}))?;
+        audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "members.read", Outcome::Ok, &source_of(&inner, &parts), json!({"members": list.len()}))?;
         Ok(json_response(StatusCode::OK, &json!({"members": list})))
     })
     .await
@@ -420,7 +420,7 @@ handler!(invite_member, |state, request| {
         }
         let projects: Vec<events::ProjectId> = projects.into_iter().map(events::ProjectId).collect();
         let invitation = inner.access.invite(&email, role, can_export, can_view_pii, &projects).map_err(access_error)?;
-        audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "member.invite", Outcome::Ok, None, json!({"member": invitation.member.id, "role": role.as_str(), "export": can_export, "view_pii": can_view_pii}))?;
+        audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "member.invite", Outcome::Ok, &source_of(&inner, &parts), json!({"member": invitation.member.id, "role": role.as_str(), "export": can_export, "view_pii": can_view_pii}))?;
         Ok(json_response(StatusCode::CREATED, &json!({"member": invitation.member.id, "enrolment_link": invitation.link, "expires_ms": invitation.expires_ms})))
     })
     .await
@@ -452,7 +452,7 @@ pub(crate) async fn change_member(State(state): State<AppState>, Path(id): Path<
             };
             inner.meta.set_member_access(id, role, can_export, can_view_pii, &projects)?;
             let detail = json!({"member": id, "role": {"from": target.role.as_str(), "to": role.as_str()}, "export": {"from": target.can_export, "to": can_export}, "view_pii": {"from": target.can_view_pii, "to": can_view_pii}, "projects": projects.iter().map(|p| p.0).collect::<Vec<_>>()});
-            audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "member.change", Outcome::Ok, None, detail.clone())?;
+            audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "member.change", Outcome::Ok, &source_of(&inner, &parts), detail.clone())?;
             Ok(json_response(StatusCode::OK, &detail))
         })
         .await
@@ -472,7 +472,7 @@ pub(crate) async fn disable_member(State(state): State<AppState>, Path(id): Path
                 return Err(ApiError::Forbidden("only owners may disable owners".to_owned()));
             }
             let sessions = inner.meta.disable_member(id)?;
-            audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "member.disable", Outcome::Ok, None, json!({"member": id, "sessions_revoked": sessions}))?;
+            audit(&inner, member_actor(&view.member, Some(&view.session.short_id)), "member.disable", Outcome::Ok, &source_of(&inner, &parts), json!({"member": id, "sessions_revoked": sessions}))?;
             Ok(json_response(StatusCode::OK, &json!({"member": id, "sessions_revoked": sessions})))
         })
         .await

@@ -69,7 +69,7 @@ async fn decide(State(state): State<AppState>, Path(id): Path<String>, request: 
         }
         let project = inner.meta.project_by_id(events::ProjectId(found.project))?.ok_or_else(|| ApiError::NotFound(format!("no project {}", found.project)))?;
         let actor = audit::Actor { kind: "session".to_owned(), id: view.session.short_id.clone(), user: Some(format!("member:{}", member.id)) };
-        let principal = Principal { project, actor, country: None };
+        let principal = Principal { project, actor, source: crate::audit_trail::Source::default() };
         let action = if approve { "export.approval.grant" } else { "export.approval.refuse" };
         record(&inner, &principal, action, json!({"request": id, "requester": found.requester, "rows": found.rows, "users": found.users}), None)?;
         let decided = inner.meta.export_request(id)?;
