@@ -5,6 +5,7 @@
 import { api, onProject } from './api';
 import { saveControl } from './dashboards';
 import { csvCell, dayOffset, download, field, h, reportForm, select, show, status } from './dom';
+import { downloadFunnel } from './png';
 
 interface Step { event: string; count: number; conversion_from_start: number; conversion_from_previous: number; median_time_from_previous_ms: number | null }
 interface Result { steps: Step[] }
@@ -49,6 +50,7 @@ export async function funnelsPage(project: number, params: URLSearchParams): Pro
       h('div', { class: 'funnel-label' }, `${i + 1}. ${s.event}`),
       h('div', { class: 'muted' }, `${s.count.toLocaleString('en')} · ${percent(s.conversion_from_start)}`)))),
     h('div', { class: 'actions' }, h('button', { type: 'button', onclick: () => download('funnel.csv', new Blob([toCsv(result)], { type: 'text/csv' })) }, 'Download CSV'),
+      h('button', { type: 'button', onclick: () => downloadFunnel(`Funnel ${from} to ${to}, within ${window}`, result.steps, 'funnel.png') }, 'Download PNG'),
       saveControl(project, `funnels?${params.toString()}`, `Funnel: ${chosen.join(' → ')}`) ?? ''),
     h('table', { class: 'report', 'data-testid': 'funnel-table' },
       h('thead', {}, h('tr', {}, ...['Step', 'People', 'From start', 'From previous', 'Median time from previous'].map((t) => h('th', { scope: 'col' }, t)))),

@@ -6,6 +6,7 @@ import uPlot from 'uplot';
 import { api, onProject } from './api';
 import { saveControl } from './dashboards';
 import { csvCell, dayOffset, download, field, h, reportForm, select, show, status } from './dom';
+import { downloadChart } from './png';
 
 interface Series { event: string; measure: string; segment?: unknown; points: Record<string, number | null>; total?: number | null }
 interface FormulaSeries { name: string; expression: string; segment?: unknown; points: Record<string, number | null> }
@@ -93,7 +94,7 @@ export async function insightsPage(project: number, params: URLSearchParams): Pr
   if (state.view !== 'table' && buckets.length > 0) renderChart(chart, shown, buckets, state.view === 'bar');
   actions.append(
     h('button', { type: 'button', onclick: () => download('insights.csv', new Blob([toCsv(shown, buckets)], { type: 'text/csv' })) }, 'Download CSV'),
-    h('button', { type: 'button', disabled: state.view === 'table', onclick: () => downloadPng(chart) }, 'Download PNG'),
+    h('button', { type: 'button', disabled: state.view === 'table', onclick: () => downloadChart(chart, 'insights.png') }, 'Download PNG'),
     saveControl(project, `insights?${params.toString()}`, `${state.event === '$any' ? 'Any event' : state.event} (${state.measure})${state.breakdown ? ` by ${state.breakdown}` : ''}`) ?? '',
   );
 }
@@ -129,10 +130,4 @@ function toCsv(series: Array<Series | FormulaSeries>, buckets: string[]): string
   const rows = [['series', ...buckets].map(csvCell).join(',')];
   for (const s of series) rows.push([label(s), ...buckets.map((b) => s.points[b] ?? '')].map(csvCell).join(','));
   return rows.join('\n') + '\n';
-}
-
-function downloadPng(chart: HTMLElement): void {
-  const canvas = chart.querySelector('canvas');
-  if (!canvas) return;
-  canvas.toBlob((blob) => blob && download('insights.png', blob), 'image/png');
 }

@@ -5,6 +5,7 @@ import uPlot from 'uplot';
 import { api, onProject } from './api';
 import { saveControl } from './dashboards';
 import { csvCell, dayOffset, download, field, h, reportForm, select, show, status } from './dom';
+import { downloadHeatmap } from './png';
 
 interface Cohort { start: string; size: number; counts: number[] }
 interface Result { cohorts: Cohort[] }
@@ -42,7 +43,9 @@ export async function retentionPage(project: number, params: URLSearchParams): P
     const size = result.cohorts.reduce((a, c) => a + c.size, 0);
     return size ? (100 * result.cohorts.reduce((a, c) => a + (c.counts[k] ?? 0), 0)) / size : null;
   });
+  const heatRows = result.cohorts.map((c) => ({ label: c.start, size: c.size, counts: c.counts }));
   body.append(h('div', { class: 'actions' }, h('button', { type: 'button', onclick: () => download('retention.csv', new Blob([toCsv(result)], { type: 'text/csv' })) }, 'Download CSV'),
+    h('button', { type: 'button', onclick: () => downloadHeatmap(`Retention: ${born} then ${back === '$any' ? 'any event' : back}, ${from} to ${to}`, unit, heatRows, 'retention.png') }, 'Download PNG'),
     saveControl(project, `retention?${params.toString()}`, `Retention: ${born} → ${back === '$any' ? 'any event' : back}`) ?? ''),
     h('table', { class: 'report heat', 'data-testid': 'retention-table' },
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Cohort'), h('th', { scope: 'col' }, 'People'), ...average.map((_, k) => h('th', { scope: 'col' }, `${unit} ${k}`)))),

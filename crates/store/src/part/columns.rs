@@ -136,7 +136,7 @@ fn read_core_columns(path: &Path, mut insert_ids: Option<&mut Vec<String>>) -> R
         core.user_keys.extend_from_slice(user_keys.values());
         core.times.extend_from_slice(times.values());
         if let Some(out) = insert_ids.as_deref_mut() {
-            let ids = column(INSERT_ID)?.as_string_opt::<i32>().ok_or_else(|| corrupt(path, "insert_id type"))?;
+            let ids = super::insert_id::column_as_text(column(INSERT_ID)?).ok_or_else(|| corrupt(path, "insert_id type"))?;
             out.extend((0..ids.len()).map(|i| ids.value(i).to_owned()));
         }
     }

@@ -41,7 +41,28 @@ fn read_input(path: &Path) -> Result<Input, Error> {
         .unwrap_or_default();
     let schema = builder.schema().clone();
     let batches = builder.build().map_err(parquet_error)?.collect::<Result<Vec<_>, _>>()?;
-    Ok(Input { batch: concat_batches(&schema, &batches)?, spilled })
+    let batch = binary_insert_ids(concat_batches(&schema, &batches)?)?;
+    Ok(Input { batch, spilled })
+}
+
+/// A format 1 part's text insert ids in the binary form, so that parts of
+/// both formats merge (and compare) alike.
+fn binary_insert_ids(batch: RecordBatch) -> Result<RecordBatch, Error> {
+    let Some(index) = batch.schema().index_of(INSERT_ID).ok().filter(|&i| batch.column(i).data_type() == &DataType::Utf8) else {
+        return Ok(batch);
+    };
+    let text = batch.column(index).as_string::<i32>();
+    let mut scratch = Vec::with_capacity(40);
+    let encoded = arrow::array::BinaryArray::from_iter_values((0..text.len()).map(|i| {
+        scratch.clear();
+        super::insert_id::encode_into(text.value(i), &mut scratch);
+        scratch.clone()
+    }));
+    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields[index] = Field::new(INSERT_ID, DataType::Binary, false);
+    let mut columns = batch.columns().to_vec();
+    columns[index] = Arc::new(encoded);
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
 /// The unified schema, or `None` when two parts disagree on a column's type
@@ -108,10 +129,19 @@ pub(crate) fn merge_parts(inputs: &[&Path], output: &Path) -> Result<Option<Merg
             }
         }
     }
-    let projected = inputs.iter().map(|input| project(&input.batch, &schema)).collect::<Result<Vec<_>, _>>()?;
+    // Each copy is dropped as soon as the next exists: a settled day can
+    // be a few hundred thousand rows, and compaction runs beside ingestion.
+    let projected = inputs.into_iter().map(|input| project(&input.batch, &schema)).collect::<Result<Vec<_>, _>>()?;
     let all = concat_batches(&schema, &projected)?;
+    drop(projected);
     let kept = sorted_unique_indices(&all)?;
-    let columns = all.columns().iter().map(|column| take(column.as_ref(), &kept, None)).collect::<Result<Vec<_>, _>>()?;
+    let mut columns = Vec::with_capacity(all.num_columns());
+    let mut remaining: Vec<ArrayRef> = all.columns().to_vec();
+    drop(all);
+    remaining.reverse();
+    while let Some(column) = remaining.pop() {
+        columns.push(take(column.as_ref(), &kept, None)?);
+    }
     let merged = RecordBatch::try_new(schema, columns)?;
     let times = merged.column_by_name(TIME).and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>()).ok_or_else(|| Error::DataCorruption {
         path: output.to_path_buf(),
@@ -136,7 +166,7 @@ fn sorted_unique_indices(all: &RecordBatch) -> Result<UInt32Array, Error> {
     let order = lexsort_to_indices(&sort_columns, None)?;
     let user_keys = user_keys.as_primitive::<UInt32Type>();
     let times = times.as_primitive::<TimestampMillisecondType>();
-    let (events, insert_ids) = (events.as_string::<i32>(), insert_ids.as_string::<i32>());
+    let (events, insert_ids) = (events.as_string::<i32>(), insert_ids.as_binary::<i32>());
     let same_key = |a: usize, b: usize| {
         user_keys.value(a) == user_keys.value(b) && times.value(a) == times.value(b) && insert_ids.value(a) == insert_ids.value(b) && events.value(a) == events.value(b)
     };
@@ -187,6 +217,37 @@ mod tests {
         assert_eq!(latest["rare"], true);
         assert_eq!(latest["n"], 1.5);
         assert_eq!(rows[2].parse_properties()["n"], 2.0, "ints and floats share a float column");
+    }
+
+    /// Rewrites a part as format 1 wrote it: insert ids as text.
+    fn as_format_1(path: &Path) {
+        let input = read_input(path).unwrap();
+        let index = input.batch.schema().index_of(INSERT_ID).unwrap();
+        let text = crate::part::insert_id::column_as_text(input.batch.column(index)).unwrap();
+        let mut fields: Vec<Field> = input.batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields[index] = Field::new(INSERT_ID, DataType::Utf8, false);
+        let mut columns = input.batch.columns().to_vec();
+        columns[index] = Arc::new(text);
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+        write_batch(path, &batch, &input.spilled, PartCompression::Transient).unwrap();
+    }
+
+    #[test]
+    fn parts_with_text_and_binary_insert_ids_merge_and_deduplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new, merged) = (dir.path().join("1.parquet"), dir.path().join("2.parquet"), dir.path().join("3.parquet"));
+        let hex = "1f0911818ab582c09de0a7e4ce8b8a8a";
+        let uuid = "d746f56f-db17-430b-983c-181d92dc4b4c";
+        write(&old, &[row(0, 10, hex, json!({"v": "old"})), row(0, 11, "k3j4h5g6f7d8s9a0", json!({})), row(1, 5, uuid, json!({}))], 8);
+        as_format_1(&old);
+        assert_eq!(read_part(&old).unwrap()[0].insert_id(), hex);
+        write(&new, &[row(0, 10, hex, json!({"v": "new"})), row(2, 1, "plain", json!({}))], 8);
+        let result = merge_parts(&[old.as_path(), new.as_path()], &merged).unwrap().expect("schemas unify");
+        assert_eq!(result.rows, 4, "the copy of {hex} is stored once");
+        let rows = read_part(&merged).unwrap();
+        let ids: Vec<&str> = rows.iter().map(|r| r.insert_id()).collect();
+        assert_eq!(ids, vec![hex, "k3j4h5g6f7d8s9a0", uuid, "plain"]);
+        assert_eq!(rows[0].parse_properties()["v"], "new");
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //!
 //! Columns (the format is specified in docs/formats.md):
 //! - `user_key` u32: the project-local dense user key ([`crate::users`]);
-//! - `time` timestamp(ms, UTC); `event`, `distinct_id`, `insert_id` strings
+//! - `time` timestamp(ms, UTC); `event`, `distinct_id` strings
 //!   (dictionary-encoded by Parquet where it pays);
+//! - `insert_id` binary: 16 bytes for a hex or UUID id, else the text
+//!   (see [`insert_id`]); format 1 parts hold it as a string;
 //! - one typed column `properties.<key>` for each frequent property key
 //!   (string, int64, float64 or boolean: the key's most common JSON type);
 //! - `properties` (string): a JSON object with everything else: rare keys,
@@ -20,6 +22,7 @@
 //! union_by_name = true)` in DuckDB reads them.
 
 mod columns;
+mod insert_id;
 mod merge;
 mod read;
 mod schema;
@@ -46,4 +49,5 @@ pub const OVERFLOW: &str = "properties";
 pub const PROPERTY_PREFIX: &str = "properties.";
 pub const META_FORMAT: &str = "hearth.format";
 pub const META_SPILLED: &str = "hearth.spilled";
-pub const FORMAT_VERSION: &str = "1";
+/// 2: `insert_id` in its binary form. Readers take format 1 too.
+pub const FORMAT_VERSION: &str = "2";

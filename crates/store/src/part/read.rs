@@ -33,7 +33,7 @@ fn append_rows(path: &Path, batch: &RecordBatch, rows: &mut Vec<Row>) -> Result<
     let times = column(TIME)?.as_primitive_opt::<TimestampMillisecondType>().ok_or_else(|| corrupt(path, "time type"))?;
     let names = column(EVENT)?.as_string_opt::<i32>().ok_or_else(|| corrupt(path, "event type"))?;
     let distinct_ids = column(DISTINCT_ID)?.as_string_opt::<i32>().ok_or_else(|| corrupt(path, "distinct_id type"))?;
-    let insert_ids = column(INSERT_ID)?.as_string_opt::<i32>().ok_or_else(|| corrupt(path, "insert_id type"))?;
+    let insert_ids = super::insert_id::column_as_text(column(INSERT_ID)?).ok_or_else(|| corrupt(path, "insert_id type"))?;
     let overflow = column(OVERFLOW)?.as_string_opt::<i32>().ok_or_else(|| corrupt(path, "properties type"))?;
     let schema = batch.schema();
     let property_columns: Vec<(&str, &dyn Array)> = schema
