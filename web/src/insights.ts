@@ -116,11 +116,19 @@ function renderChart(target: HTMLElement, series: Array<Series | FormulaSeries>,
   const xs = buckets.map((b) => Date.parse(b.length === 10 ? `${b}T00:00:00Z` : b) / 1000);
   const data: uPlot.AlignedData = [xs, ...series.map((s) => buckets.map((b) => s.points[b] ?? null))];
   const width = Math.max(320, (target.parentElement?.clientWidth ?? 840) - 24);
-  const paths = bars ? uPlot.paths.bars!({ size: [0.8, 40] }) : undefined;
+  // Several series as bars stand side by side in each bucket, not on top of one another.
+  const step = xs.length > 1 ? xs[1] - xs[0] : 86400;
+  const barWidth = (step * 0.8) / Math.max(1, series.length);
+  const barPaths = (i: number) => {
+    if (series.length < 2) return uPlot.paths.bars!({ size: [0.8, 40] });
+    const shifted = xs.map((x) => x + (i - (series.length - 1) / 2) * barWidth);
+    const disp = { x0: { unit: 1, values: () => shifted }, size: { unit: 1, values: () => [barWidth] } };
+    return uPlot.paths.bars!({ size: [0.8, 40], disp } as unknown as Parameters<NonNullable<typeof uPlot.paths.bars>>[0]);
+  };
   new uPlot({
     width, height: 320,
     scales: { x: { time: true } },
-    series: [{}, ...series.map((s, i) => ({ label: label(s), stroke: PALETTE[i % PALETTE.length], fill: bars ? PALETTE[i % PALETTE.length] + '99' : undefined, width: 2, paths,
+    series: [{}, ...series.map((s, i) => ({ label: label(s), stroke: PALETTE[i % PALETTE.length], fill: bars ? PALETTE[i % PALETTE.length] + '99' : undefined, width: 2, paths: bars ? barPaths(i) : undefined,
       dash: label(s).includes('(previous period)') ? [6, 4] : undefined }))],
     axes: [{}, { size: 60 }],
   }, data, target);

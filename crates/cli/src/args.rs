@@ -603,6 +603,10 @@ pub(crate) struct ExportArgs {
     /// Only these event names; repeatable.
     #[arg(long = "event")]
     pub(crate) events: Vec<String>,
+    /// Only events for which this Mixpanel expression holds, e.g.
+    /// 'properties["plan"] == "pro" and properties["seats"] >= 5'.
+    #[arg(long = "where")]
+    pub(crate) filter: Option<String>,
     /// Write here instead of standard output (.gz compresses).
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,

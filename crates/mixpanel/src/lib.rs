@@ -19,6 +19,9 @@
 //!    record never sinks the valid ones sent with it.
 //! 3. The `reply` module renders the answers the SDKs expect ([`Reply`]).
 //!
+//! Beside the flow, [`Filter`] parses and evaluates the `where` expressions
+//! of Mixpanel's export API.
+//!
 //! Architecture invariant: this crate does no IO and knows no HTTP types. It
 //! takes bytes and strings and returns plain data; the `server` crate maps
 //! them to axum. Nothing here panics on client input, and error messages
@@ -28,6 +31,7 @@
 
 mod body;
 mod decode;
+mod filter;
 mod error;
 mod event;
 mod group;
@@ -41,6 +45,7 @@ mod update;
 
 pub use decode::{Decoded, RawRequest, decode_request};
 pub use error::DecodeError;
+pub use filter::{Comparison, Filter, FilterError};
 pub use event::{EventInput, Mode, RecordOutcome, validate_event};
 pub use group::{GroupInput, validate_group_update};
 pub use limits::Limits;

@@ -76,6 +76,16 @@ impl StoredEvent {
         serde_json::from_str(self.properties.get()).unwrap_or_default()
     }
 
+    /// The properties of the event's raw-export line: its own, with `time`
+    /// (seconds), `distinct_id` and `$insert_id`; what export filters see.
+    pub fn export_properties(&self) -> Properties {
+        let mut properties = self.parse_properties();
+        properties.insert("time".to_owned(), serde_json::Value::from(self.time_ms.div_euclid(1000)));
+        properties.insert("distinct_id".to_owned(), serde_json::Value::from(self.distinct_id()));
+        properties.insert("$insert_id".to_owned(), serde_json::Value::from(self.insert_id()));
+        properties
+    }
+
     pub fn to_event(&self) -> Event {
         Event {
             name: self.name.to_string(),

@@ -254,6 +254,27 @@ test('the security centre lists alerts and a second owner approves an export', a
   await shot('07e-api-keys');
 });
 
+/** Clicks a download button; the file must be a PNG. Answers its size and how many of its
+ * pixels are in the report's blue (bars, heat-map cells), read back in the browser. */
+async function downloadedPng(button) {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: button }).click()]);
+  const bytes = await readFile(await download.path());
+  assert.deepEqual([...bytes.subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10], 'a PNG signature');
+  return page.evaluate(async (b64) => {
+    const image = new Image();
+    image.src = `data:image/png;base64,${b64}`;
+    await image.decode();
+    const canvas = document.createElement('canvas');
+    [canvas.width, canvas.height] = [image.width, image.height];
+    const g = canvas.getContext('2d');
+    g.drawImage(image, 0, 0);
+    const pixels = g.getImageData(0, 0, image.width, image.height).data;
+    let accent = 0;
+    for (let i = 0; i < pixels.length; i += 4) if (pixels[i + 2] > pixels[i] + 40 && pixels[i + 2] > pixels[i + 1] + 20) accent++;
+    return { width: image.width, height: image.height, accent };
+  }, bytes.toString('base64'));
+}
+
 test('funnels, retention and flows show the numbers the API gives; a cohort is built and saved', async () => {
   const funnelSpec = { report: 'funnel', from: day(-29), to: day(0), window: '30d', counting: 'uniques', steps: [{ event: 'Page Viewed' }, { event: 'Signed Up' }] };
   const funnel = await api('POST', '/api/v1/query', funnelSpec);
@@ -265,6 +286,9 @@ test('funnels, retention and flows show the numbers the API gives; a cohort is b
   assert.deepEqual(counts, funnel.body.steps.map((step) => step.count));
   assert.ok(counts[0] > 0, 'people entered the funnel');
   await shot('08-funnels');
+  const funnelPng = await downloadedPng('Download PNG');
+  assert.ok(funnelPng.width >= 720 && funnelPng.height >= 600, JSON.stringify(funnelPng));
+  assert.ok(funnelPng.accent > 1000, `the bars are drawn: ${JSON.stringify(funnelPng)}`);
 
   const retentionSpec = { report: 'retention', from: day(-6), to: day(0), unit: 'day', periods: 7, born: { event: 'Signed Up' }, return: { event: '$any' } };
   const retention = await api('POST', '/api/v1/query', retentionSpec);
@@ -277,6 +301,9 @@ test('funnels, retention and flows show the numbers the API gives; a cohort is b
   assert.deepEqual(rows, retention.body.cohorts.map((c) => ({ start: c.start, size: c.size, counts: c.counts })));
   assert.ok(rows.length > 0);
   await shot('09-retention');
+  const retentionPng = await downloadedPng('Download PNG');
+  assert.ok(retentionPng.width >= 720 && retentionPng.height >= 2 * 24 * (rows.length + 1), JSON.stringify(retentionPng));
+  assert.ok(retentionPng.accent > 500, `the heat map is drawn: ${JSON.stringify(retentionPng)}`);
 
   const flows = await api('POST', '/api/v1/query', { report: 'flows', from: day(-29), to: day(0), anchor: { event: 'Page Viewed' }, direction: 'after', steps: 2 });
   assert.equal(flows.status, 200, flows.text);
@@ -373,7 +400,19 @@ test('an analyst opens a report link, reveals a masked field (audited), and cont
   assert.equal(contained.body.entries.length, 1, 'the containment step is audited');
 });
 
-test('every control has a label, the keyboard reaches the report, and 200% zoom does not scroll sideways', async () => {
+const AXE_SOURCE = await readFile(path.join(path.dirname(new URL(import.meta.url).pathname), 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+
+/** axe-core (npm, MPL-2.0) run in the page against WCAG 2.0/2.1 A and AA: each violation with the
+ * elements it found. Evaluated through the DevTools protocol, so the page's CSP stays as it is. */
+async function axeViolations(target) {
+  if (!(await target.evaluate(() => 'axe' in window))) await target.evaluate(AXE_SOURCE);
+  return target.evaluate(async () => {
+    const result = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return result.violations.map((v) => ({ rule: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
+  });
+}
+
+test('every control has a label, axe-core finds no WCAG A or AA violation, the keyboard reaches the report, and 200% zoom does not scroll sideways', async () => {
   const zoomed = await browser.newContext({ viewport: { width: 640, height: 900 } });
   const cookies = await page.context().cookies();
   await zoomed.addCookies(cookies);
@@ -395,6 +434,9 @@ test('every control has a label, the keyboard reaches the report, and 200% zoom 
       .filter((c) => !(c.labels && c.labels.length) && !c.getAttribute('aria-label') && !c.getAttribute('aria-labelledby') && !(c.tagName === 'BUTTON' && c.textContent.trim()))
       .map((c) => `${c.outerHTML.slice(0, 80)} in ${c.parentElement?.outerHTML.slice(0, 60)} connected=${c.isConnected} labels=${c.labels?.length}`));
     assert.deepEqual(unlabelled, [], `${hash}: controls without a label`);
+    // axe-core's WCAG 2.1 A and AA rules find nothing on the page.
+    const violations = await axeViolations(narrow);
+    assert.deepEqual(violations, [], `${hash}: axe-core finds ${JSON.stringify(violations, null, 1)}`);
     // At 640 CSS pixels (1280 at 200%), the page itself does not scroll sideways (wide tables scroll in their own box).
     const overflow = await narrow.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     assert.ok(overflow <= 1, `${hash}: the page scrolls sideways by ${overflow}px at 200% zoom`);

@@ -25,6 +25,7 @@ pub(crate) fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
     let erased: HashSet<String> = meta.erased_ids(project.id)?.into_iter().collect();
     let store = store::Store::open(&data, config.store_config())?;
     let names: HashSet<String> = args.events.into_iter().collect();
+    let filter = args.filter.as_deref().map(mixpanel::Filter::parse).transpose().map_err(|error| anyhow::anyhow!("--where: {error}"))?;
     let mut out: Box<dyn Write> = match &args.out {
         Some(path) if path.extension().is_some_and(|e| e == "gz") => {
             Box::new(flate2::write::GzEncoder::new(std::fs::File::create(path)?, flate2::Compression::default()))
@@ -36,7 +37,7 @@ pub(crate) fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
     let mut write_error = None;
     let mut line = Vec::with_capacity(1024);
     store.snapshot().scan_days(project.id, from_day, to_day, |day| {
-        for event in day.events.iter().filter(|e| (names.is_empty() || names.contains(e.name())) && !erased.contains(e.distinct_id())) {
+        for event in day.events.iter().filter(|e| (names.is_empty() || names.contains(e.name())) && !erased.contains(e.distinct_id()) && filter.as_ref().is_none_or(|f| f.matches(&e.export_properties()))) {
             line.clear();
             event.write_export_json(&mut line, args.time_in_ms);
             line.push(b'\n');
@@ -57,7 +58,7 @@ pub(crate) fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
     out.flush()?;
     drop(out);
     store.close()?;
-    crate::commands::audit_cli(config, &data, Some(&project), "export", serde_json::json!({"from": args.from_date, "to": args.to_date, "rows": n_events, "via": "hearth export"}))?;
+    crate::commands::audit_cli(config, &data, Some(&project), "export", serde_json::json!({"from": args.from_date, "to": args.to_date, "where": args.filter, "rows": n_events, "via": "hearth export"}))?;
     eprintln!("exported {n_events} events");
     Ok(())
 }

@@ -31,6 +31,8 @@ struct ExportParams {
     time_in_ms: bool,
     include_personal: bool,
     approval_id: Option<i64>,
+    /// Mixpanel's `where` expression, as sent and parsed.
+    filter: Option<(String, mixpanel::Filter)>,
 }
 
 impl ExportParams {
@@ -38,7 +40,18 @@ impl ExportParams {
     /// order of its parameters.
     fn canonical(&self, project: events::ProjectId) -> String {
         let events: Option<std::collections::BTreeSet<&String>> = self.events.as_ref().map(|names| names.iter().collect());
-        serde_json::json!({"project": project.0, "from_day": self.from_day, "to_day": self.to_day, "events": events, "limit": self.limit, "include_personal": self.include_personal}).to_string()
+        let filter = self.filter.as_ref().map(|(text, _)| text);
+        serde_json::json!({"project": project.0, "from_day": self.from_day, "to_day": self.to_day, "events": events, "where": filter, "limit": self.limit, "include_personal": self.include_personal}).to_string()
+    }
+
+    /// Whether the export returns this event: its name is asked for and the
+    /// `where` expression holds over its properties (with `time` in seconds,
+    /// `distinct_id` and `$insert_id`, as the exported line has them).
+    fn selects(&self, event: &store::StoredEvent) -> bool {
+        if self.events.as_ref().is_some_and(|names| !names.contains(event.name())) {
+            return false;
+        }
+        self.filter.as_ref().is_none_or(|(_, filter)| filter.matches(&event.export_properties()))
     }
 }
 
@@ -69,15 +82,16 @@ fn parse_params(query: &HashMap<String, String>) -> Result<ExportParams, ApiErro
         None => None,
         Some(text) => Some(text.parse::<usize>().map_err(|_| ApiError::BadRequest("limit must be a positive integer".to_owned()))?),
     };
-    if query.contains_key("where") {
-        return Err(ApiError::BadRequest("the where parameter is not supported yet; filter with event".to_owned()));
-    }
+    let filter = match query.get("where").filter(|text| !text.trim().is_empty()) {
+        None => None,
+        Some(text) => Some((text.clone(), mixpanel::Filter::parse(text).map_err(|error| ApiError::BadRequest(format!("where: {error}")))?)),
+    };
     let flag = |name: &str| matches!(query.get(name).map(String::as_str), Some("true" | "1"));
     let approval_id = match query.get("approval_id") {
         None => None,
         Some(text) => Some(text.parse::<i64>().map_err(|_| ApiError::BadRequest("approval_id must be the number of an approved export request".to_owned()))?),
     };
-    Ok(ExportParams { from_day, to_day, events, limit, time_in_ms: flag("time_in_ms"), include_personal: flag("include_personal"), approval_id })
+    Ok(ExportParams { from_day, to_day, events, limit, time_in_ms: flag("time_in_ms"), include_personal: flag("include_personal"), approval_id, filter })
 }
 
 pub(crate) fn query_map(query: Option<&str>, body: &[u8]) -> HashMap<String, String> {
@@ -135,7 +149,7 @@ fn require_approval(inner: &crate::state::Inner, principal: &crate::auth::Princi
             if rows >= cap {
                 return false;
             }
-            if params.events.as_ref().is_some_and(|names| !names.contains(event.name())) || (!erased.is_empty() && erased.contains(event.distinct_id())) {
+            if !params.selects(event) || (!erased.is_empty() && erased.contains(event.distinct_id())) {
                 continue;
             }
             rows += 1;
@@ -216,7 +230,7 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
                 if n_left == 0 {
                     return false;
                 }
-                if params.events.as_ref().is_some_and(|names| !names.contains(event.name())) {
+                if !params.selects(event) {
                     continue;
                 }
                 if !erased.is_empty() && erased.contains(event.distinct_id()) {
@@ -280,7 +294,7 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
         metrics::counter!("hearth_export_rows_total").increment(n_rows);
         let stopped_at_quota = quota_cut && n_left == 0;
         let detail = serde_json::json!({
-            "from_day": params.from_day, "to_day": params.to_day, "events": params.events, "rows": n_rows, "fields": fields, "stopped_at_quota": stopped_at_quota,
+            "from_day": params.from_day, "to_day": params.to_day, "events": params.events, "where": params.filter.as_ref().map(|(text, _)| text), "rows": n_rows, "fields": fields, "stopped_at_quota": stopped_at_quota,
             "personal_fields_withheld_rows": withheld, "include_personal": params.include_personal, "revealed_values": revealed, "approval_id": params.approval_id,
         });
         // The rows have left by now: a failure here can only be logged loudly.

@@ -4,13 +4,13 @@
 //! both would have chosen), the rows are sorted by (user key, time, event,
 //! insert id) and deduplicated keeping the copy from the latest input.
 
-use super::write::{write_batch, PartCompression, WrittenPart};
+use super::write::{write_sliced, PartCompression, WrittenPart};
 use super::{EVENT, INSERT_ID, META_SPILLED, OVERFLOW, PROPERTY_PREFIX, TIME, USER_KEY};
 use crate::error::{Error, IoContext};
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{cast, concat_batches, lexsort_to_indices, take, SortColumn};
 use arrow::datatypes::{DataType, Field, Schema, TimestampMillisecondType, UInt32Type};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -27,10 +27,24 @@ struct Input {
     spilled: BTreeSet<String>,
 }
 
+/// String property columns stay dictionary-encoded while merging: a day's
+/// rows in memory then take their keys, not a copy of every string.
+fn dictionary_of(field: &Field) -> Field {
+    if field.name().starts_with(PROPERTY_PREFIX) && field.data_type() == &DataType::Utf8 {
+        Field::new(field.name(), DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)), field.is_nullable())
+    } else {
+        field.clone()
+    }
+}
+
 fn read_input(path: &Path) -> Result<Input, Error> {
     let file = std::fs::File::open(path).at(path)?;
     let parquet_error = |source| Error::Parquet { path: path.to_path_buf(), source };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?;
+    let plain = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?.schema().clone();
+    let fields: Vec<Field> = plain.fields().iter().map(|f| dictionary_of(f)).collect();
+    let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new_with_metadata(fields, plain.metadata().clone())));
+    let file = std::fs::File::open(path).at(path)?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).map_err(parquet_error)?;
     let spilled = builder
         .metadata()
         .file_metadata()
@@ -149,7 +163,7 @@ pub(crate) fn merge_parts(inputs: &[&Path], output: &Path) -> Result<Option<Merg
     })?;
     let min_time_ms = arrow::compute::min(times).unwrap_or_default();
     let max_time_ms = arrow::compute::max(times).unwrap_or_default();
-    let WrittenPart { bytes } = write_batch(output, &merged, &spilled, PartCompression::Lasting)?;
+    let WrittenPart { bytes } = write_sliced(output, &merged, &spilled, PartCompression::Lasting)?;
     Ok(Some(MergedPart { rows: merged.num_rows() as u64, bytes, min_time_ms, max_time_ms }))
 }
 
@@ -186,6 +200,7 @@ fn sorted_unique_indices(all: &RecordBatch) -> Result<UInt32Array, Error> {
 mod tests {
     use super::*;
     use crate::buffer::Row;
+    use crate::part::write::write_batch;
     use crate::part::{read_part, write_part};
     use serde_json::{json, Value};
 

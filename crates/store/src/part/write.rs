@@ -78,6 +78,43 @@ pub(crate) fn write_batch(path: &Path, batch: &RecordBatch, spilled: &BTreeSet<S
     Ok(WrittenPart { bytes })
 }
 
+/// Rows per slice in [`write_sliced`].
+const SLICE_ROWS: usize = 16 * 1024;
+
+/// [`write_batch`] for a batch whose string columns may be dictionaries (a
+/// merge's): written as plain string columns, one slice at a time, so that
+/// only a slice is ever decoded.
+pub(crate) fn write_sliced(path: &Path, batch: &RecordBatch, spilled: &BTreeSet<String>, compression: PartCompression) -> Result<WrittenPart, Error> {
+    let plain = |data_type: &DataType| match data_type {
+        DataType::Dictionary(_, values) => values.as_ref().clone(),
+        other => other.clone(),
+    };
+    let fields: Vec<Field> = batch.schema().fields().iter().map(|f| Field::new(f.name(), plain(f.data_type()), f.is_nullable())).collect();
+    let schema = Arc::new(Schema::new(fields));
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).at(parent)?;
+    }
+    let file = std::fs::File::create(path).at(path)?;
+    let parquet_error = |source| Error::Parquet { path: path.to_path_buf(), source };
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties(spilled, compression))).map_err(parquet_error)?;
+    let mut offset = 0;
+    while offset < batch.num_rows() || offset == 0 {
+        let length = SLICE_ROWS.min(batch.num_rows() - offset);
+        let slice = batch.slice(offset, length);
+        let columns = slice
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(column, field)| if column.data_type() == field.data_type() { Ok(column.clone()) } else { arrow::compute::cast(column, field.data_type()) })
+            .collect::<Result<Vec<ArrayRef>, _>>()?;
+        writer.write(&RecordBatch::try_new(schema.clone(), columns)?).map_err(parquet_error)?;
+        offset += length.max(1);
+    }
+    let file = writer.into_inner().map_err(parquet_error)?;
+    let bytes = file.metadata().at(path)?.len();
+    Ok(WrittenPart { bytes })
+}
+
 fn writer_properties(spilled: &BTreeSet<String>, compression: PartCompression) -> WriterProperties {
     let spilled_json = serde_json::to_string(spilled).unwrap_or_else(|_| "[]".to_owned());
     let sorting = [0, 1].map(|column_idx| SortingColumn { column_idx, descending: false, nulls_first: false });
