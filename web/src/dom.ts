@@ -18,6 +18,9 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attributes: Att
     if (child === null || child === undefined || child === false) continue;
     element.append(typeof child === 'string' || typeof child === 'number' ? String(child) : child);
   }
+  // Boxes that may scroll sideways on a narrow screen take the keyboard focus,
+  // so that the arrow keys scroll them (WCAG 2.1.1; axe's scrollable-region-focusable).
+  if (!element.hasAttribute('tabindex') && (tag === 'pre' || ['report', 'table-wrap', 'chart', 'funnel'].some((name) => element.classList.contains(name)))) element.tabIndex = 0;
   return element;
 }
 

@@ -88,9 +88,9 @@ export function downloadHeatmap(title: string, unit: string, rows: HeatRow[], na
     row.counts.forEach((n, k) => {
       const share = row.size ? n / row.size : 0;
       const x = 20 + labelWidth + sizeWidth + k * cell;
-      g.fillStyle = `rgba(59, 111, 216, ${(0.08 + share * 0.85).toFixed(2)})`;
+      g.fillStyle = `rgba(59, 111, 216, ${(0.06 + share * 0.6).toFixed(2)})`;
       g.fillRect(x, y - line / 2 + 1, cell - 2, line - 2);
-      g.fillStyle = share > 0.55 ? '#fff' : INK;
+      g.fillStyle = INK;
       g.fillText(`${(share * 100).toFixed(0)}%`, x + 6, y);
     });
   });

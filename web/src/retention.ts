@@ -53,7 +53,8 @@ export async function retentionPage(project: number, params: URLSearchParams): P
         h('th', { scope: 'row' }, c.start), h('td', { 'data-size': String(c.size) }, c.size.toLocaleString('en')),
         ...c.counts.map((n) => {
           const share = c.size ? n / c.size : 0;
-          return h('td', { style: `background: rgba(59, 111, 216, ${(0.08 + share * 0.85).toFixed(2)}); color: ${share > 0.55 ? '#fff' : 'inherit'}`, 'data-count': String(n), title: `${n} of ${c.size}` }, `${(share * 100).toFixed(0)}%`);
+          // Dark text on every shade: the darkest keeps a contrast above 6:1 (WCAG AA).
+          return h('td', { style: `background: rgba(59, 111, 216, ${(0.06 + share * 0.6).toFixed(2)})`, 'data-count': String(n), title: `${n} of ${c.size}` }, `${(share * 100).toFixed(0)}%`);
         }))))));
   if (result.cohorts.length > 0) {
     new uPlot({
