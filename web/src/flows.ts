@@ -3,6 +3,7 @@
 
 import { api, onProject } from './api';
 import { csvCell, dayOffset, download, field, h, reportForm, select, show, status } from './dom';
+import { downloadRanking } from './png';
 
 interface Result { paths: Array<{ events: string[]; count: number }>; steps: Array<{ step: number; nodes: Array<{ event: string; count: number }>; dropoff: number }> }
 
@@ -37,7 +38,8 @@ export async function flowsPage(project: number, params: URLSearchParams): Promi
       h('h2', {}, `Step ${s.step}`),
       h('ol', {}, ...s.nodes.map((n) => h('li', {}, h('span', { class: 'bar', style: `width: ${Math.max(2, (100 * n.count) / Math.max(1, total))}%` }), `${n.event} · ${n.count.toLocaleString('en')}`))),
       h('p', { class: 'muted' }, `drop-off: ${s.dropoff.toLocaleString('en')}`)))),
-    h('div', { class: 'actions' }, h('button', { type: 'button', onclick: () => download('flows.csv', new Blob([['path,count', ...result.paths.map((p) => [p.events.join(' → '), p.count].map(csvCell).join(','))].join('\n') + '\n'], { type: 'text/csv' })) }, 'Download CSV')),
+    h('div', { class: 'actions' }, h('button', { type: 'button', onclick: () => download('flows.csv', new Blob([['path,count', ...result.paths.map((p) => [p.events.join(' → '), p.count].map(csvCell).join(','))].join('\n') + '\n'], { type: 'text/csv' })) }, 'Download CSV'),
+      h('button', { type: 'button', onclick: () => downloadRanking(`Paths ${direction} “${anchor}”, ${from} to ${to}`, result.paths.slice(0, 20).map((p) => ({ label: p.events.join(' → '), value: p.count })), 'flows.png') }, 'Download PNG')),
     h('table', { class: 'report text', 'data-testid': 'flow-paths' },
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Path'), h('th', { scope: 'col' }, 'People'))),
       h('tbody', {}, ...result.paths.slice(0, 50).map((p) => h('tr', {}, h('td', {}, p.events.join(' → ')), h('td', { 'data-count': String(p.count) }, p.count.toLocaleString('en')))))));

@@ -5,10 +5,12 @@
 import { api, onProject } from './api';
 import { saveControl } from './dashboards';
 import { csvCell, dayOffset, download, field, h, reportForm, select, show, status } from './dom';
+import { filterControls, filtersFrom } from './filters';
 import { downloadFunnel } from './png';
 
 interface Step { event: string; count: number; conversion_from_start: number; conversion_from_previous: number; median_time_from_previous_ms: number | null }
-interface Result { steps: Step[] }
+interface Segment { segment: unknown; steps: Step[] }
+interface Result { steps: Step[]; segments?: Segment[] }
 
 const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
 const duration = (ms: number | null) => {
@@ -25,21 +27,32 @@ export async function funnelsPage(project: number, params: URLSearchParams): Pro
   const from = params.get('from') || dayOffset(-29);
   const to = params.get('to') || dayOffset(0);
   const counting = params.get('counting') || 'uniques';
+  const entry = params.get('entry') || 'first';
+  const breakdown = params.get('breakdown') || '';
+  const filters = filtersFrom(params);
   const stepFields = [...chosen, ''].slice(0, 8).map((event, i) => field(`Step ${i + 1}`, select('step', ['', ...names], event, (o) => o || (i < 2 ? 'choose…' : '(none)'))));
   const form = reportForm('funnels', 'Funnel settings', ...stepFields,
     field('Window', h('input', { name: 'window', value: window, pattern: '[0-9]+[dhm]', size: 5, title: 'e.g. 7d, 12h, 30m' })),
     field('Counting', select('counting', ['uniques', 'totals'], counting)),
     field('From', h('input', { type: 'date', name: 'from', value: from, required: true })),
     field('To', h('input', { type: 'date', name: 'to', value: to, required: true })));
+  form.insertBefore(field('Entry', select('entry', ['first', 'any'], entry, (o) => (o === 'first' ? 'first time only' : 'every attempt'))), form.lastElementChild);
+  form.insertBefore(field('Breakdown', h('input', { name: 'breakdown', value: breakdown, placeholder: 'property, e.g. plan' })), form.lastElementChild);
+  form.insertBefore(filterControls(filters), form.lastElementChild);
   const message = status(chosen.length >= 2 ? 'Running…' : 'Choose at least two steps.');
   const body = h('div');
   show('Funnels', form, message, body);
   if (chosen.length < 2) return;
   let result: Result;
   try {
-    result = await api.post<Result>(onProject('/api/v1/query', project), { report: 'funnel', from, to, window, counting, steps: chosen.map((event) => ({ event })) });
+    result = await api.post<Result>(onProject('/api/v1/query', project), { report: 'funnel', from, to, window, counting, entry, steps: chosen.map((event) => ({ event })), ...(breakdown ? { breakdown, limit: 12 } : {}), ...(filters.length ? { where: filters } : {}) });
   } catch (error) {
     message.replaceWith(status(`The funnel failed: ${(error as Error).message}. Steps need event names; the window is like 7d.`, 'error'));
+    return;
+  }
+  if (result.segments) {
+    renderSegments(body, result.segments, chosen, breakdown);
+    message.textContent = `${result.segments.length} segments of ${breakdown}`;
     return;
   }
   const top = Math.max(1, result.steps[0]?.count ?? 1);
@@ -57,6 +70,23 @@ export async function funnelsPage(project: number, params: URLSearchParams): Pro
       h('tbody', {}, ...result.steps.map((s, i) => h('tr', {},
         h('th', { scope: 'row' }, `${i + 1}. ${s.event}`), h('td', { 'data-count': String(s.count) }, s.count.toLocaleString('en')),
         h('td', {}, percent(s.conversion_from_start)), h('td', {}, percent(s.conversion_from_previous)), h('td', {}, duration(s.median_time_from_previous_ms)))))));
+}
+
+const segmentLabel = (segment: unknown) => (segment === null ? '(none)' : typeof segment === 'string' ? segment : JSON.stringify(segment));
+
+/** A funnel broken down: one row per segment, each step's people and the overall conversion. */
+function renderSegments(body: HTMLElement, segments: Segment[], steps: string[], breakdown: string): void {
+  const csv = [['segment', ...steps.map((s, i) => `${i + 1}. ${s}`), 'conversion'].map(csvCell).join(','),
+    ...segments.map((g) => [segmentLabel(g.segment), ...g.steps.map((s) => s.count), g.steps.at(-1)?.conversion_from_start ?? 0].map(csvCell).join(','))].join('\n') + '\n';
+  body.append(
+    h('div', { class: 'actions' }, h('button', { type: 'button', onclick: () => download('funnel-segments.csv', new Blob([csv], { type: 'text/csv' })) }, 'Download CSV')),
+    h('table', { class: 'report', 'data-testid': 'funnel-segments' },
+      h('caption', {}, `People at each step, by ${breakdown}`),
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, breakdown), ...steps.map((s, i) => h('th', { scope: 'col' }, `${i + 1}. ${s}`)), h('th', { scope: 'col' }, 'Conversion'))),
+      h('tbody', {}, ...segments.map((g) => h('tr', {},
+        h('th', { scope: 'row' }, segmentLabel(g.segment)),
+        ...g.steps.map((s) => h('td', { 'data-count': String(s.count) }, s.count.toLocaleString('en'))),
+        h('td', {}, percent(g.steps.at(-1)?.conversion_from_start ?? 0)))))));
 }
 
 function toCsv(result: Result): string {

@@ -6,6 +6,7 @@ import uPlot from 'uplot';
 import { api, onProject } from './api';
 import { saveControl } from './dashboards';
 import { csvCell, dayOffset, download, field, h, reportForm, select, show, status } from './dom';
+import { filterControls, filtersFrom } from './filters';
 import { downloadChart } from './png';
 
 interface Series { event: string; measure: string; segment?: unknown; points: Record<string, number | null>; total?: number | null }
@@ -58,6 +59,7 @@ export async function insightsPage(project: number, params: URLSearchParams): Pr
     field('To', h('input', { type: 'date', name: 'to', value: state.to, required: true })),
     field('View', select('view', ['line', 'bar', 'table'], state.view)),
     h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'compare', checked: state.compare }), 'compare to the previous period'),
+    filterControls(filtersFrom(params)),
   );
   const message = status('Running…');
   const chart = h('div', { class: 'chart', role: 'img', 'aria-label': 'Chart of the report' });
@@ -70,6 +72,8 @@ export async function insightsPage(project: number, params: URLSearchParams): Pr
     events: [{ event: state.event, measure: state.measure }, ...(state.second ? [{ event: state.second, measure: state.measure }] : [])],
   };
   if (state.formula) spec.formulas = [{ name: 'formula', expression: state.formula }];
+  const filters = filtersFrom(params);
+  if (filters.length) spec.where = filters;
   if (state.compare) spec.compare = 'previous_period';
   if (state.breakdown) Object.assign(spec, { breakdown: state.breakdown, limit: 8 });
   const started = performance.now();
@@ -77,7 +81,7 @@ export async function insightsPage(project: number, params: URLSearchParams): Pr
   try {
     result = await api.post<Result>(onProject('/api/v1/query', project), spec);
   } catch (error) {
-    message.replaceWith(status(`The report failed: ${(error as Error).message}. Check the event, the dates and the breakdown property.`, 'error'));
+    message.replaceWith(status(`The report failed: ${(error as Error).message}. Check the event, the dates, the breakdown property and the filters.`, 'error'));
     return;
   }
   const buckets = [...new Set(result.series.flatMap((s) => Object.keys(s.points)))].sort();

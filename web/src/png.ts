@@ -96,3 +96,25 @@ export function downloadHeatmap(title: string, unit: string, rows: HeatRow[], na
   });
   save(c, name);
 }
+
+export interface BarRow { label: string; value: number }
+
+/** Ranked rows (flow paths) as horizontal bars with their labels and counts. */
+export function downloadRanking(title: string, rows: BarRow[], name: string): void {
+  const [labelWidth, barWidth, line] = [420, 300, 24];
+  const width = 20 + labelWidth + barWidth + 90;
+  const [c, g] = canvas(width, 50 + rows.length * line + 20);
+  g.fillStyle = INK;
+  g.fillText(fitted(g, title, width - 40), 20, 20);
+  const top = Math.max(1, ...rows.map((r) => r.value));
+  rows.forEach((row, i) => {
+    const y = 50 + i * line;
+    g.fillStyle = INK;
+    g.fillText(fitted(g, row.label, labelWidth - 10), 20, y);
+    g.fillStyle = ACCENT;
+    g.fillRect(20 + labelWidth, y - line / 2 + 3, Math.max(2, (row.value / top) * barWidth), line - 6);
+    g.fillStyle = MUTED;
+    g.fillText(row.value.toLocaleString('en'), 20 + labelWidth + barWidth + 8, y);
+  });
+  save(c, name);
+}

@@ -126,6 +126,29 @@ test('the live view shows events as they arrive, without identities', async () =
   await shot('03b-live-view');
 });
 
+test('insights filters: a filter built in the form is in the link and gives the API\'s numbers', async () => {
+  const spec = { report: 'insights', from: day(-6), to: day(0), interval: 'day', events: [{ event: 'Page Viewed', measure: 'total' }], where: [{ property: 'plan', op: 'eq', value: 'pro' }] };
+  const expected = await api('POST', '/api/v1/query', spec);
+  assert.equal(expected.status, 200, expected.text);
+  await page.goto(`${origin}/#/insights?${new URLSearchParams({ event: 'Page Viewed', measure: 'total', interval: 'day', from: day(-6), to: day(0), view: 'table' })}`);
+  await page.getByTestId('insights-table').waitFor();
+  await page.getByRole('button', { name: 'Add filter' }).click();
+  await page.getByLabel('Filter 1 property').fill('plan');
+  await page.getByLabel('Filter 1 value').fill('pro');
+  await page.getByRole('button', { name: 'Run' }).click();
+  await page.waitForFunction(() => location.hash.includes('filter='));
+  await page.getByTestId('insights-table').waitFor();
+  const total = await page.$eval('[data-testid=insights-table] tbody [data-total]', (cell) => Number(cell.dataset.total));
+  const want = Object.values(expected.body.series[0].points).reduce((a, v) => a + (v ?? 0), 0);
+  assert.equal(total, want);
+  assert.ok(want > 0 && want < 20, `the filter keeps some of the twenty page views: ${want}`);
+  // The link alone reopens the filtered report, its filter row filled in.
+  await page.reload();
+  await page.getByTestId('insights-table').waitFor();
+  assert.equal(await page.getByLabel('Filter 1 property').inputValue(), 'plan');
+  assert.equal(await page.$eval('[data-testid=insights-table] tbody [data-total]', (cell) => Number(cell.dataset.total)), want);
+});
+
 test('insights shows the numbers the API gives, as table, chart and CSV', async () => {
   const spec = { report: 'insights', from: day(-6), to: day(0), interval: 'day', events: [{ event: 'Page Viewed', measure: 'total' }], breakdown: 'plan', limit: 8 };
   const expected = await api('POST', '/api/v1/query', spec);
@@ -289,6 +312,23 @@ test('funnels, retention and flows show the numbers the API gives; a cohort is b
   const funnelPng = await downloadedPng('Download PNG');
   assert.ok(funnelPng.width >= 720 && funnelPng.height >= 600, JSON.stringify(funnelPng));
   assert.ok(funnelPng.accent > 1000, `the bars are drawn: ${JSON.stringify(funnelPng)}`);
+  // Broken down by plan, every attempt entering, filtered through the form's filter builder.
+  const segmentSpec = { ...funnelSpec, entry: 'any', breakdown: 'plan', limit: 12, where: [{ property: 'plan', op: 'in', value: ['pro', 'free'] }] };
+  const segmented = await api('POST', '/api/v1/query', segmentSpec);
+  assert.equal(segmented.status, 200, segmented.text);
+  await page.locator('select[name=entry]').selectOption('any');
+  await page.locator('input[name=breakdown]').fill('plan');
+  await page.getByRole('button', { name: 'Add filter' }).click();
+  await page.getByLabel('Filter 1 property').fill('plan');
+  await page.getByLabel('Filter 1 operator').selectOption('in');
+  await page.getByLabel('Filter 1 value').fill('pro, free');
+  await page.getByRole('button', { name: 'Run' }).click();
+  await page.getByTestId('funnel-segments').waitFor();
+  assert.match(decodeURIComponent(await page.evaluate(() => location.hash)), /filter=\{"property":"plan","op":"in","value":\["pro","free"\]\}/);
+  const bySegment = await page.$$eval('[data-testid=funnel-segments] tbody tr', (trs) => trs.map((tr) => [tr.querySelector('th').textContent, ...[...tr.querySelectorAll('[data-count]')].map((c) => Number(c.dataset.count))]));
+  assert.deepEqual(bySegment, segmented.body.segments.map((g) => [g.segment, ...g.steps.map((step) => step.count)]));
+  assert.equal(bySegment.length, 2, 'two plans');
+  await shot('08b-funnel-by-plan');
 
   const retentionSpec = { report: 'retention', from: day(-6), to: day(0), unit: 'day', periods: 7, born: { event: 'Signed Up' }, return: { event: '$any' } };
   const retention = await api('POST', '/api/v1/query', retentionSpec);
@@ -313,6 +353,8 @@ test('funnels, retention and flows show the numbers the API gives; a cohort is b
   assert.deepEqual(paths, flows.body.paths.slice(0, 50).map((p) => p.count));
   assert.ok(paths.length > 0);
   await shot('09b-flows');
+  const flowsPng = await downloadedPng('Download PNG');
+  assert.ok(flowsPng.width >= 720 && flowsPng.accent > 200, `the path bars are drawn: ${JSON.stringify(flowsPng)}`);
 
   // A cohort built from rules and saved.
   await page.goto(`${origin}/#/cohorts`);
