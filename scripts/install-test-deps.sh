@@ -2,14 +2,17 @@
 # Installs everything the end-to-end tests (scripts/e2e.sh) need, from the package registries only:
 #
 #   /usr/bin/chromium              Debian's chromium (the browser test drives it with playwright-core)
+#   /usr/bin/firefox-esr           Debian's Firefox ESR (the Firefox test drives it over WebDriver BiDi
+#                                  with puppeteer-core)
 #   .test-deps/venv                Python venv with tests/e2e/python/requirements.txt (mixpanel, pytest, ...)
 #   tests/e2e/node/node_modules    `npm ci` of tests/e2e/node/package-lock.json
-#                                  (mixpanel, mixpanel-browser, playwright-core)
+#                                  (mixpanel, mixpanel-browser, playwright-core, puppeteer-core, axe-core)
 #   geo/                           scripts/install-geo.sh, when that script exists
 #
 # Idempotent and quick when everything is in place: each step is skipped when its input
 # (requirements.txt, package-lock.json) has not changed since it last succeeded.
-# No tool may download a browser of its own: playwright-core only uses /usr/bin/chromium.
+# No tool may download a browser of its own: playwright-core only uses /usr/bin/chromium,
+# puppeteer-core only /usr/bin/firefox-esr.
 set -euo pipefail
 
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
@@ -42,6 +45,15 @@ else
     apt_install chromium
     [[ -x /usr/bin/chromium ]] || fail "/usr/bin/chromium missing after apt-get install chromium"
     log "installed $(/usr/bin/chromium --version 2>/dev/null || echo chromium)"
+fi
+
+# 1b. Firefox ESR (Debian's).
+if [[ -x /usr/bin/firefox-esr ]]; then
+    log "firefox-esr present: $(/usr/bin/firefox-esr --version 2>/dev/null || echo '?')"
+else
+    apt_install firefox-esr
+    [[ -x /usr/bin/firefox-esr ]] || fail "/usr/bin/firefox-esr missing after apt-get install firefox-esr"
+    log "installed $(/usr/bin/firefox-esr --version 2>/dev/null || echo firefox-esr)"
 fi
 
 # 2. Python venv.
