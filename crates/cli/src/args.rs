@@ -356,20 +356,16 @@ pub(crate) enum AdminCommand {
     PhishingResistantOnly {
         #[command(flatten)]
         data: DataArg,
-        #[arg(long, conflicts_with = "off", required_unless_present = "off")]
-        on: bool,
-        #[arg(long)]
-        off: bool,
+        #[command(flatten)]
+        switch: Switch,
     },
     /// Whether audit entries record source addresses (off, the default:
     /// only their countries). Turning it on stores addresses in the audit log.
     AuditAddresses {
         #[command(flatten)]
         data: DataArg,
-        #[arg(long, conflicts_with = "off", required_unless_present = "off")]
-        on: bool,
-        #[arg(long)]
-        off: bool,
+        #[command(flatten)]
+        switch: Switch,
     },
     /// The organisation's session timeouts (default 30m idle, 12h absolute).
     Sessions {
@@ -580,20 +576,53 @@ pub(crate) enum ApiKeyCommand {
 pub(crate) struct ImportArgs {
     #[command(flatten)]
     pub(crate) data: DataArg,
-    /// The project's name.
-    #[arg(long)]
-    pub(crate) project: String,
+    /// The project's name (with the data directory; not with --url).
+    #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+    pub(crate) project: Option<String>,
+    #[command(flatten)]
+    pub(crate) remote: RemoteArgs,
     /// JSONL files, plain or gzip.
     #[arg(required = true)]
     pub(crate) files: Vec<PathBuf>,
+}
+
+/// A running server instead of the data directory.
+#[derive(Debug, Args)]
+pub(crate) struct RemoteArgs {
+    /// The server's address, e.g. https://hearth.example.com: the command
+    /// goes through its HTTP API while it runs.
+    #[arg(long)]
+    pub(crate) url: Option<String>,
+    /// The project secret or an API key (ingest scope to import, export to
+    /// export). Prefer the environment variable: a flag shows in `ps`.
+    #[arg(long, env = "HEARTH_SECRET", hide_env_values = true, requires = "url")]
+    pub(crate) secret: Option<String>,
+}
+
+/// `--on` or `--off`, exactly one.
+#[derive(Debug, Args)]
+pub(crate) struct Switch {
+    #[arg(long, conflicts_with = "off", required_unless_present = "off")]
+    on: bool,
+    #[arg(long)]
+    off: bool,
+}
+
+impl Switch {
+    pub(crate) fn is_on(&self) -> bool {
+        self.on && !self.off
+    }
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct ExportArgs {
     #[command(flatten)]
     pub(crate) data: DataArg,
-    #[arg(long)]
-    pub(crate) project: String,
+    /// The project's name (with the data directory; not with --url).
+    #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+    pub(crate) project: Option<String>,
+    #[command(flatten)]
+    pub(crate) remote: RemoteArgs,
     /// First day, YYYY-MM-DD (UTC), inclusive.
     #[arg(long = "from")]
     pub(crate) from_date: String,

@@ -33,18 +33,18 @@ pub(crate) fn run_admin(config: &Config, command: AdminCommand) -> anyhow::Resul
             print_invitation(&invitation);
             Ok(())
         }
-        AdminCommand::PhishingResistantOnly { data, on, off } => {
+        AdminCommand::PhishingResistantOnly { data, switch } => {
             let (data, access) = open(config, &data)?;
-            let enabled = on && !off;
+            let enabled = switch.is_on();
             let organisation = access.meta().organisation("default")?;
             access.meta().set_phishing_resistant_only(organisation.id, enabled)?;
             audit_cli(config, &data, None, "organisation.phishing_resistant_only", json!({"on": enabled}))?;
             println!("{}", if enabled { "passkeys only, for everyone" } else { "viewers and analysts may also sign in with a password and TOTP; owners and admins still use passkeys only" });
             Ok(())
         }
-        AdminCommand::AuditAddresses { data, on, off } => {
+        AdminCommand::AuditAddresses { data, switch } => {
             let (data, access) = open(config, &data)?;
-            let enabled = on && !off;
+            let enabled = switch.is_on();
             let organisation = access.meta().organisation("default")?;
             access.meta().set_audit_addresses(organisation.id, enabled)?;
             audit_cli(config, &data, None, "organisation.audit_addresses", json!({"on": enabled}))?;

@@ -1,5 +1,6 @@
 //! `hearth export`: a project's events as Mixpanel raw-export JSONL,
-//! deduplicated, day by day in time order.
+//! deduplicated, day by day in time order; from the data directory, or with
+//! `--url` from a running server (see `remote`).
 
 use crate::args::ExportArgs;
 use crate::commands::{data_dir, open_project};
@@ -20,11 +21,6 @@ pub(crate) fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
     if to_day < from_day {
         bail!("--to is before --from");
     }
-    let data = data_dir(config, &args.data);
-    let (meta, project) = open_project(&data, &args.project)?;
-    let erased: HashSet<String> = meta.erased_ids(project.id)?.into_iter().collect();
-    let store = store::Store::open(&data, config.store_config())?;
-    let names: HashSet<String> = args.events.into_iter().collect();
     let filter = args.filter.as_deref().map(mixpanel::Filter::parse).transpose().map_err(|error| anyhow::anyhow!("--where: {error}"))?;
     let mut out: Box<dyn Write> = match &args.out {
         Some(path) if path.extension().is_some_and(|e| e == "gz") => {
@@ -33,6 +29,20 @@ pub(crate) fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
         Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
+    if let Some(url) = &args.remote.url {
+        // The server applies the same filters, audits the export and counts it against the quota.
+        let remote = super::remote::Remote::new(url, args.remote.secret.as_deref().unwrap_or_default())?;
+        let query = super::remote::ExportQuery { from_date: &args.from_date, to_date: &args.to_date, events: &args.events, filter: args.filter.as_deref(), time_in_ms: args.time_in_ms };
+        let lines = super::remote::export(&remote, &query, &mut out)?;
+        drop(out);
+        eprintln!("exported {lines} events from {url}");
+        return Ok(());
+    }
+    let data = data_dir(config, &args.data);
+    let (meta, project) = open_project(&data, args.project.as_deref().unwrap_or_default())?;
+    let erased: HashSet<String> = meta.erased_ids(project.id)?.into_iter().collect();
+    let store = store::Store::open(&data, config.store_config())?;
+    let names: HashSet<String> = args.events.into_iter().collect();
     let mut n_events = 0u64;
     let mut write_error = None;
     let mut line = Vec::with_capacity(1024);

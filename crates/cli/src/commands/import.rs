@@ -13,8 +13,20 @@ use std::io::{BufRead, BufReader, Read};
 const BATCH_EVENTS: usize = 2000;
 
 pub(crate) fn run(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
+    if let Some(url) = &args.remote.url {
+        let remote = super::remote::Remote::new(url, args.remote.secret.as_deref().unwrap_or_default())?;
+        let mut sent = super::remote::Sent::default();
+        for path in &args.files {
+            super::remote::import_file(&remote, path, &mut sent).with_context(|| format!("importing {}", path.display()))?;
+        }
+        eprintln!("imported {} events through {url}; {} rejected", sent.imported, sent.rejected);
+        for example in &sent.examples {
+            eprintln!("  rejected: {example}");
+        }
+        return Ok(());
+    }
     let data = data_dir(config, &args.data);
-    let (meta, project) = open_project(&data, &args.project)?;
+    let (meta, project) = open_project(&data, args.project.as_deref().unwrap_or_default())?;
     let meta = std::sync::Arc::new(meta);
     let protector = crate::commands::open_protector(config, &data, meta.clone())?;
     let links = meta::LinkCache::default();
@@ -41,9 +53,9 @@ struct Totals {
 }
 
 /// Counts bytes read from the file, for the progress bar.
-struct Counting<R> {
-    inner: R,
-    bar: indicatif::ProgressBar,
+pub(crate) struct Counting<R> {
+    pub(crate) inner: R,
+    pub(crate) bar: indicatif::ProgressBar,
 }
 
 impl<R: Read> Read for Counting<R> {

@@ -7,6 +7,7 @@ mod export;
 mod gdpr;
 mod generate;
 mod import;
+mod remote;
 mod guardrails;
 mod incident;
 mod keys;
