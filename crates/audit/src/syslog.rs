@@ -52,10 +52,10 @@ pub(crate) fn message(entry: &Entry) -> String {
     let mut json = serde_json::to_value(entry).expect("an entry serialises");
     let mut text = json.to_string();
     if text.len() > MAX_MESSAGE {
-        if let Some(object) = json.as_object_mut() {
-            if let Some(users) = object.remove("users") {
-                object.insert("users_omitted".to_owned(), users.get("count").cloned().unwrap_or_default());
-            }
+        if let Some(object) = json.as_object_mut()
+            && let Some(users) = object.remove("users")
+        {
+            object.insert("users_omitted".to_owned(), users.get("count").cloned().unwrap_or_default());
         }
         text = json.to_string();
     }

@@ -161,7 +161,7 @@ fn finish_sign_in(inner: &Inner, result: Result<access::NewSession, access::Acce
 /// Audits a failed sign-in and counts it for the failed-logins alert (by
 /// the account's keyed token, and by address in memory only).
 fn failed_sign_in(inner: &Inner, email: Option<&str>, address: Option<std::net::IpAddr>, source: &Source, detail: Value) -> Result<(), ApiError> {
-    audit(inner, Actor::new("anonymous", "-"), "auth.login.failed", Outcome::Failed, &source, detail)?;
+    audit(inner, Actor::new("anonymous", "-"), "auth.login.failed", Outcome::Failed, source, detail)?;
     let account = email.and_then(|email| inner.access.email_token(&email.trim().to_lowercase()).ok());
     crate::alerts::failed_sign_in(inner, account.as_deref(), address, source.country.clone())
 }

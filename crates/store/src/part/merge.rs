@@ -4,7 +4,7 @@
 //! both would have chosen), the rows are sorted by (user key, time, event,
 //! insert id) and deduplicated keeping the copy from the latest input.
 
-use super::write::{write_sliced, PartCompression, WrittenPart};
+use super::write::{write_batch, PartCompression, WrittenPart};
 use super::{EVENT, INSERT_ID, META_SPILLED, OVERFLOW, PROPERTY_PREFIX, TIME, USER_KEY};
 use crate::error::{Error, IoContext};
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
@@ -163,7 +163,7 @@ pub(crate) fn merge_parts(inputs: &[&Path], output: &Path) -> Result<Option<Merg
     })?;
     let min_time_ms = arrow::compute::min(times).unwrap_or_default();
     let max_time_ms = arrow::compute::max(times).unwrap_or_default();
-    let WrittenPart { bytes } = write_sliced(output, &merged, &spilled, PartCompression::Lasting)?;
+    let WrittenPart { bytes } = write_batch(output, &merged, &spilled, PartCompression::Lasting)?;
     Ok(Some(MergedPart { rows: merged.num_rows() as u64, bytes, min_time_ms, max_time_ms }))
 }
 
@@ -200,7 +200,6 @@ fn sorted_unique_indices(all: &RecordBatch) -> Result<UInt32Array, Error> {
 mod tests {
     use super::*;
     use crate::buffer::Row;
-    use crate::part::write::write_batch;
     use crate::part::{read_part, write_part};
     use serde_json::{json, Value};
 

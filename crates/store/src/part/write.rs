@@ -62,29 +62,14 @@ pub(crate) fn write_part(path: &Path, rows: &[&Row], columns_max: usize, compres
     write_batch(path, &batch, &spilled, compression)
 }
 
-/// Writes a batch in the part layout (sorted, deduplicated by the caller);
-/// not yet durable, as for [`write_part`].
-pub(crate) fn write_batch(path: &Path, batch: &RecordBatch, spilled: &BTreeSet<String>, compression: PartCompression) -> Result<WrittenPart, Error> {
-    let properties = writer_properties(spilled, compression);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).at(parent)?;
-    }
-    let file = std::fs::File::create(path).at(path)?;
-    let parquet_error = |source| Error::Parquet { path: path.to_path_buf(), source };
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties)).map_err(parquet_error)?;
-    writer.write(batch).map_err(parquet_error)?;
-    let file = writer.into_inner().map_err(parquet_error)?;
-    let bytes = file.metadata().at(path)?.len();
-    Ok(WrittenPart { bytes })
-}
-
-/// Rows per slice in [`write_sliced`].
+/// Rows per slice in [`write_batch`].
 const SLICE_ROWS: usize = 16 * 1024;
 
-/// [`write_batch`] for a batch whose string columns may be dictionaries (a
-/// merge's): written as plain string columns, one slice at a time, so that
-/// only a slice is ever decoded.
-pub(crate) fn write_sliced(path: &Path, batch: &RecordBatch, spilled: &BTreeSet<String>, compression: PartCompression) -> Result<WrittenPart, Error> {
+/// Writes a batch in the part layout (sorted, deduplicated by the caller);
+/// not yet durable, as for [`write_part`]. String columns may be dictionaries
+/// (a merge keeps them so): they are written as plain strings, one slice at
+/// a time, so that only a slice is ever decoded.
+pub(crate) fn write_batch(path: &Path, batch: &RecordBatch, spilled: &BTreeSet<String>, compression: PartCompression) -> Result<WrittenPart, Error> {
     let plain = |data_type: &DataType| match data_type {
         DataType::Dictionary(_, values) => values.as_ref().clone(),
         other => other.clone(),
