@@ -144,16 +144,9 @@ write_licenses() {
     mv -f -- "$out" "$geo_dir/LICENSES.txt"
 }
 
-# as_root COMMAND...: runs COMMAND as root, through sudo when needed and possible.
-as_root() {
-    if [[ $(id -u) -eq 0 ]]; then
-        "$@"
-    elif command -v sudo >/dev/null; then
-        sudo "$@"
-    else
-        return 1
-    fi
-}
+# as_root (runs a command as root, or fails so that the caller falls back).
+# shellcheck source=lib/apt.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib/apt.sh"
 
 # install_ua_regexes: Debian's uap-core when missing; `apt-get update` only when the first
 # install attempt fails. Without apt, the regexes.yaml inside the ua-parser crate's sources.

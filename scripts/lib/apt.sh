@@ -1,13 +1,16 @@
 # Shared by the project's scripts: Debian packages installed on demand.
 # The caller defines log() and fail().
 
+# as_root COMMAND...: runs COMMAND as root, through sudo when needed; fails (status 1, with a
+# message) when neither is possible, so that a caller may fall back.
 as_root() {
     if [[ $(id -u) -eq 0 ]]; then
         "$@"
     elif command -v sudo >/dev/null; then
         sudo "$@"
     else
-        fail "need root (or sudo) for: $*"
+        echo "need root (or sudo) for: $*" >&2
+        return 1
     fi
 }
 
