@@ -194,30 +194,40 @@ fn build_batch(rows: &[&Row], all_properties: &[Properties], columns: &[Property
         insert_id_bytes.clear();
         super::insert_id::encode_into(&row.insert_id, &mut insert_id_bytes);
         insert_ids.append_value(&insert_id_bytes);
-        let mut n_in_columns = 0;
-        for (column, builder) in columns.iter().zip(&mut property_builders) {
-            let value = properties.get(&column.key).filter(|v| column.column_type.holds(v));
-            n_in_columns += usize::from(value.is_some());
-            builder.append(value);
-        }
-        if n_in_columns == properties.len() {
-            overflow.append_null();
-            continue;
-        }
+        // One pass over both sorted lists (the row's keys, the columns' keys):
+        // each value goes to its column or, without one or of another type,
+        // to the overflow object.
         let mut rest = Map::new();
+        let mut next_column = 0;
         for (key, value) in properties {
-            match columns.binary_search_by(|c| c.key.as_str().cmp(key)) {
-                Ok(index) if columns[index].column_type.holds(value) => {}
-                Ok(_) => {
-                    spilled.insert(key.clone());
-                    rest.insert(key.clone(), value.clone());
+            while columns.get(next_column).is_some_and(|c| c.key.as_str() < key.as_str()) {
+                property_builders[next_column].append(None);
+                next_column += 1;
+            }
+            match columns.get(next_column) {
+                Some(column) if column.key == *key => {
+                    if column.column_type.holds(value) {
+                        property_builders[next_column].append(Some(value));
+                    } else {
+                        property_builders[next_column].append(None);
+                        spilled.insert(key.clone());
+                        rest.insert(key.clone(), value.clone());
+                    }
+                    next_column += 1;
                 }
-                Err(_) => {
+                _ => {
                     rest.insert(key.clone(), value.clone());
                 }
             }
         }
-        overflow.append_value(serde_json::to_string(&rest).unwrap_or_default());
+        for builder in &mut property_builders[next_column..] {
+            builder.append(None);
+        }
+        if rest.is_empty() {
+            overflow.append_null();
+        } else {
+            overflow.append_value(serde_json::to_string(&rest).unwrap_or_default());
+        }
     }
     let mut fields = vec![
         Field::new(USER_KEY, DataType::UInt32, false),
@@ -240,4 +250,25 @@ fn build_batch(rows: &[&Row], all_properties: &[Properties], columns: &[Property
     fields.push(Field::new(OVERFLOW, DataType::Utf8, true));
     arrays.push(Arc::new(overflow.finish()));
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use events::Properties;
+
+    /// `build_batch` walks a row's keys and the columns' keys together, so
+    /// it needs a row's properties in key order: serde_json's `Map` is a
+    /// `BTreeMap` unless its `preserve_order` feature is on somewhere in the
+    /// build. This fails if it ever is.
+    #[test]
+    fn properties_iterate_in_key_order() {
+        let mut properties = Properties::new();
+        for key in ["zeta", "$os", "alpha", "Beta", "mp_lib", "_x"] {
+            properties.insert(key.to_owned(), serde_json::Value::Null);
+        }
+        let keys: Vec<&String> = properties.keys().collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+    }
 }
