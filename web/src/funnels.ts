@@ -35,10 +35,10 @@ export async function funnelsPage(project: number, params: URLSearchParams): Pro
     field('Window', h('input', { name: 'window', value: window, pattern: '[0-9]+[dhm]', size: 5, title: 'e.g. 7d, 12h, 30m' })),
     field('Counting', select('counting', ['uniques', 'totals'], counting)),
     field('From', h('input', { type: 'date', name: 'from', value: from, required: true })),
-    field('To', h('input', { type: 'date', name: 'to', value: to, required: true })));
-  form.insertBefore(field('Entry', select('entry', ['first', 'any'], entry, (o) => (o === 'first' ? 'first time only' : 'every attempt'))), form.lastElementChild);
-  form.insertBefore(field('Breakdown', h('input', { name: 'breakdown', value: breakdown, placeholder: 'property, e.g. plan' })), form.lastElementChild);
-  form.insertBefore(filterControls(filters), form.lastElementChild);
+    field('To', h('input', { type: 'date', name: 'to', value: to, required: true })),
+    field('Entry', select('entry', ['first', 'any'], entry, (o) => (o === 'first' ? 'first time only' : 'every attempt'))),
+    field('Breakdown', h('input', { name: 'breakdown', value: breakdown, placeholder: 'property, e.g. plan' })),
+    filterControls(filters));
   const message = status(chosen.length >= 2 ? 'Running…' : 'Choose at least two steps.');
   const body = h('div');
   show('Funnels', form, message, body);

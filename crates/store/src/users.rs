@@ -64,9 +64,7 @@ impl IdKeys {
     }
 
     fn id(&self, key: u32) -> &[u8] {
-        let end = self.ends[key as usize] as usize;
-        let start = if key == 0 { 0 } else { self.ends[key as usize - 1] as usize };
-        &self.text[start..end]
+        id_in(&self.text, &self.ends, key)
     }
 
     fn get(&self, id: &str) -> Option<u32> {
@@ -81,14 +79,17 @@ impl IdKeys {
         self.ends.push(self.text.len() as u64);
         let hash = self.hasher.hash_one(id.as_bytes());
         let Self { table, text, ends, hasher } = self;
-        let id_of = |key: u32| {
-            let end = ends[key as usize] as usize;
-            let start = if key == 0 { 0 } else { ends[key as usize - 1] as usize };
-            hasher.hash_one(&text[start..end])
-        };
-        table.insert_unique(hash, key, |&k| id_of(k));
+        table.insert_unique(hash, key, |&k| hasher.hash_one(id_in(text, ends, k)));
         key
     }
+}
+
+/// Key `key`'s id in the arena: it ends at `ends[key]` and starts where the
+/// previous one ends.
+fn id_in<'a>(text: &'a [u8], ends: &[u64], key: u32) -> &'a [u8] {
+    let end = ends[key as usize] as usize;
+    let start = if key == 0 { 0 } else { ends[key as usize - 1] as usize };
+    &text[start..end]
 }
 
 /// New ids to make durable, per project.

@@ -54,7 +54,9 @@ impl Remote {
         gzip.write_all(b"]")?;
         let body = gzip.finish()?;
         let url = format!("{}/import?strict=1", self.base);
-        for attempt in 0.. {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
             let mut response = self
                 .agent
                 .post(&url)
@@ -74,12 +76,11 @@ impl Remote {
                     let failed = reply["failed_records"].as_array().into_iter().flatten().map(|f| format!("{}: {}: {}", f["index"], f["field"].as_str().unwrap_or(""), f["message"].as_str().unwrap_or(""))).collect();
                     return Ok((imported, failed));
                 }
-                429 if attempt < RETRIES_MAX => std::thread::sleep(Duration::from_secs(retry_after.unwrap_or(1).clamp(1, 60))),
+                429 if attempt <= RETRIES_MAX => std::thread::sleep(Duration::from_secs(retry_after.unwrap_or(1).clamp(1, 60))),
                 401 => bail!("{url} refused the credential (401): give the project secret or an API key with the ingest scope"),
                 _ => bail!("{url} answered {status}: {}", reply["error"].as_str().unwrap_or(text.trim())),
             }
         }
-        unreachable!("the loop returns or fails")
     }
 }
 

@@ -66,16 +66,17 @@ fn binary_insert_ids(batch: RecordBatch) -> Result<RecordBatch, Error> {
         return Ok(batch);
     };
     let text = batch.column(index).as_string::<i32>();
+    let mut encoded = arrow::array::BinaryBuilder::with_capacity(text.len(), text.len() * 17);
     let mut scratch = Vec::with_capacity(40);
-    let encoded = arrow::array::BinaryArray::from_iter_values((0..text.len()).map(|i| {
+    for i in 0..text.len() {
         scratch.clear();
         super::insert_id::encode_into(text.value(i), &mut scratch);
-        scratch.clone()
-    }));
+        encoded.append_value(&scratch);
+    }
     let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
     fields[index] = Field::new(INSERT_ID, DataType::Binary, false);
     let mut columns = batch.columns().to_vec();
-    columns[index] = Arc::new(encoded);
+    columns[index] = Arc::new(encoded.finish());
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
@@ -149,13 +150,10 @@ pub(crate) fn merge_parts(inputs: &[&Path], output: &Path) -> Result<Option<Merg
     let all = concat_batches(&schema, &projected)?;
     drop(projected);
     let kept = sorted_unique_indices(&all)?;
-    let mut columns = Vec::with_capacity(all.num_columns());
-    let mut remaining: Vec<ArrayRef> = all.columns().to_vec();
+    let inputs: Vec<ArrayRef> = all.columns().to_vec();
     drop(all);
-    remaining.reverse();
-    while let Some(column) = remaining.pop() {
-        columns.push(take(column.as_ref(), &kept, None)?);
-    }
+    // Each input column is dropped as soon as its sorted copy exists.
+    let columns = inputs.into_iter().map(|column| take(column.as_ref(), &kept, None)).collect::<Result<Vec<_>, _>>()?;
     let merged = RecordBatch::try_new(schema, columns)?;
     let times = merged.column_by_name(TIME).and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>()).ok_or_else(|| Error::DataCorruption {
         path: output.to_path_buf(),

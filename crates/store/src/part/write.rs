@@ -82,10 +82,11 @@ pub(crate) fn write_batch(path: &Path, batch: &RecordBatch, spilled: &BTreeSet<S
     let file = std::fs::File::create(path).at(path)?;
     let parquet_error = |source| Error::Parquet { path: path.to_path_buf(), source };
     let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties(spilled, compression))).map_err(parquet_error)?;
-    let mut offset = 0;
-    while offset < batch.num_rows() || offset == 0 {
-        let length = SLICE_ROWS.min(batch.num_rows() - offset);
-        let slice = batch.slice(offset, length);
+    let n = batch.num_rows();
+    // An empty batch is written too: the part then holds its schema.
+    let starts: Vec<usize> = if n == 0 { vec![0] } else { (0..n).step_by(SLICE_ROWS).collect() };
+    for offset in starts {
+        let slice = batch.slice(offset, SLICE_ROWS.min(n - offset));
         let columns = slice
             .columns()
             .iter()
@@ -93,7 +94,6 @@ pub(crate) fn write_batch(path: &Path, batch: &RecordBatch, spilled: &BTreeSet<S
             .map(|(column, field)| if column.data_type() == field.data_type() { Ok(column.clone()) } else { arrow::compute::cast(column, field.data_type()) })
             .collect::<Result<Vec<ArrayRef>, _>>()?;
         writer.write(&RecordBatch::try_new(schema.clone(), columns)?).map_err(parquet_error)?;
-        offset += length.max(1);
     }
     let file = writer.into_inner().map_err(parquet_error)?;
     let bytes = file.metadata().at(path)?.len();
