@@ -3,6 +3,7 @@
 //! into rows; string columns are handed over as dictionaries so that the
 //! reader interns each distinct value once per batch, not once per row.
 
+use super::derived_id;
 use super::{DISTINCT_ID, EVENT, INSERT_ID, META_SPILLED, OVERFLOW, PROPERTY_PREFIX, TIME, USER_KEY};
 use crate::error::{Error, IoContext};
 use arrow::array::{Array, AsArray, DictionaryArray};
@@ -56,10 +57,18 @@ fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
 
 /// Opens `path` reading only `columns`, with string columns in `as_dictionary`
 /// decoded as dictionaries.
+/// Reading `distinct_id` brings the columns it may be derived from, when the
+/// part left any id out.
 fn open(path: &Path, columns: &[&str], as_dictionary: &[&str]) -> Result<(ParquetRecordBatchReaderBuilder<std::fs::File>, Vec<String>), Error> {
     let file = std::fs::File::open(path).at(path)?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error(path))?;
     let schema = builder.schema().clone();
+    let mut columns = columns.to_vec();
+    let mut as_dictionary = as_dictionary.to_vec();
+    if columns.contains(&DISTINCT_ID) && derived_id::elided_any(&builder) {
+        columns.extend(derived_id::SOURCE_COLUMNS);
+        as_dictionary.extend(derived_id::SOURCE_COLUMNS);
+    }
     let fields: Vec<Field> = schema
         .fields()
         .iter()
@@ -117,6 +126,7 @@ fn read_core_columns(path: &Path, mut insert_ids: Option<&mut Vec<String>>) -> R
         let times = column(TIME)?.as_primitive_opt::<TimestampMillisecondType>().ok_or_else(|| corrupt(path, "time type"))?;
         let events = column(EVENT)?.as_dictionary_opt::<Int32Type>().ok_or_else(|| corrupt(path, "event type"))?;
         let distinct_ids = column(DISTINCT_ID)?.as_string_opt::<i32>().ok_or_else(|| corrupt(path, "distinct_id type"))?;
+        let id_sources = derived_id::IdSources::of(&batch);
         let names = events.values().as_string_opt::<i32>().ok_or_else(|| corrupt(path, "event dictionary type"))?;
         // Dictionaries are small (event names); mapped once per batch.
         let codes: Vec<u32> = (0..names.len())
@@ -130,7 +140,8 @@ fn read_core_columns(path: &Path, mut insert_ids: Option<&mut Vec<String>>) -> R
             core.events.push(code);
             let user_key = user_keys.value(i);
             if core.distinct_ids.last().is_none_or(|(last, _)| *last != user_key) {
-                core.distinct_ids.push((user_key, distinct_ids.value(i).to_owned()));
+                let id = if distinct_ids.is_valid(i) { Some(distinct_ids.value(i).to_owned()) } else { id_sources.derive(i) };
+                core.distinct_ids.push((user_key, id.ok_or_else(|| corrupt(path, format!("row {i} has no distinct id")))?));
             }
         }
         core.user_keys.extend_from_slice(user_keys.values());

@@ -56,6 +56,7 @@ fn read_input(path: &Path) -> Result<Input, Error> {
     let schema = builder.schema().clone();
     let batches = builder.build().map_err(parquet_error)?.collect::<Result<Vec<_>, _>>()?;
     let batch = binary_insert_ids(concat_batches(&schema, &batches)?)?;
+    let batch = super::derived_id::restore_in_batch(batch).map_err(|detail| Error::DataCorruption { path: path.to_path_buf(), detail })?;
     Ok(Input { batch, spilled })
 }
 
@@ -260,6 +261,19 @@ mod tests {
         let ids: Vec<&str> = rows.iter().map(|r| r.insert_id()).collect();
         assert_eq!(ids, vec![hex, "k3j4h5g6f7d8s9a0", uuid, "plain"]);
         assert_eq!(rows[0].parse_properties()["v"], "new");
+    }
+
+    #[test]
+    fn left_out_distinct_ids_survive_a_merge_even_where_a_source_column_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, merged) = (dir.path().join("1.parquet"), dir.path().join("2.parquet"), dir.path().join("3.parquet"));
+        let with = |key: u32, time: i64, distinct_id: &str, properties: Value| Row { distinct_id: distinct_id.into(), ..row(key, time, &format!("i{time}"), properties) };
+        write(&a, &[with(0, 1, "u0", json!({"$user_id": "u0"})), with(1, 2, "$device:d1", json!({"$device_id": "d1"}))], 8);
+        // No $user_id column in this part: after the merge its rows hold nulls there.
+        write(&b, &[with(1, 3, "$device:d1", json!({"$device_id": "d1"})), with(2, 4, "u2", json!({"$device_id": "d2"}))], 8);
+        merge_parts(&[a.as_path(), b.as_path()], &merged).unwrap().expect("schemas unify");
+        let ids: Vec<String> = read_part(&merged).unwrap().iter().map(|r| r.distinct_id.to_string()).collect();
+        assert_eq!(ids, ["u0", "$device:d1", "$device:d1", "u2"]);
     }
 
     #[test]

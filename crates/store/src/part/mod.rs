@@ -4,8 +4,9 @@
 //!
 //! Columns (the format is specified in docs/formats.md):
 //! - `user_key` u32: the project-local dense user key ([`crate::users`]);
-//! - `time` timestamp(ms, UTC); `event`, `distinct_id` strings
-//!   (dictionary-encoded by Parquet where it pays);
+//! - `time` timestamp(ms, UTC); `event` string (dictionary-encoded);
+//! - `distinct_id` string, null where the event's `$user_id` or `$device_id`
+//!   gives it back (format 3, see [`derived_id`]);
 //! - `insert_id` binary: 16 bytes for a hex or UUID id, else the text
 //!   (see [`insert_id`]); format 1 parts hold it as a string;
 //! - one typed column `properties.<key>` for each frequent property key
@@ -22,6 +23,7 @@
 //! union_by_name = true)` in DuckDB reads them.
 
 mod columns;
+mod derived_id;
 mod insert_id;
 mod merge;
 mod read;
@@ -49,5 +51,6 @@ pub const OVERFLOW: &str = "properties";
 pub const PROPERTY_PREFIX: &str = "properties.";
 pub const META_FORMAT: &str = "hearth.format";
 pub const META_SPILLED: &str = "hearth.spilled";
-/// 2: `insert_id` in its binary form. Readers take format 1 too.
-pub const FORMAT_VERSION: &str = "2";
+/// 2: `insert_id` in its binary form; 3: `distinct_id` left out where
+/// derivable. Readers and merges take every earlier format too.
+pub const FORMAT_VERSION: &str = "3";

@@ -32,7 +32,9 @@ fn append_rows(path: &Path, batch: &RecordBatch, rows: &mut Vec<Row>) -> Result<
     let user_keys = column(USER_KEY)?.as_primitive_opt::<UInt32Type>().ok_or_else(|| corrupt(path, "user_key type"))?;
     let times = column(TIME)?.as_primitive_opt::<TimestampMillisecondType>().ok_or_else(|| corrupt(path, "time type"))?;
     let names = column(EVENT)?.as_string_opt::<i32>().ok_or_else(|| corrupt(path, "event type"))?;
-    let distinct_ids = column(DISTINCT_ID)?.as_string_opt::<i32>().ok_or_else(|| corrupt(path, "distinct_id type"))?;
+    let stored_ids = column(DISTINCT_ID)?.as_string_opt::<i32>().ok_or_else(|| corrupt(path, "distinct_id type"))?;
+    let distinct_ids = super::derived_id::restore(stored_ids, &super::derived_id::IdSources::of(batch))
+        .map_err(|row| corrupt(path, format!("row {row} has no distinct id")))?;
     let insert_ids = super::insert_id::column_as_text(column(INSERT_ID)?).ok_or_else(|| corrupt(path, "insert_id type"))?;
     let overflow = column(OVERFLOW)?.as_string_opt::<i32>().ok_or_else(|| corrupt(path, "properties type"))?;
     let schema = batch.schema();
@@ -124,6 +126,60 @@ mod tests {
                 let same = got == value || (got.as_f64().is_some() && got.as_f64() == value.as_f64());
                 assert!(same, "{key}: {got} != {value}");
             }
+        }
+    }
+
+    fn with_id(distinct_id: &str, user_key: u32, properties: Value) -> Row {
+        let Value::Object(properties) = properties else { panic!("properties must be an object") };
+        let event = events::Event { name: "E".into(), distinct_id: distinct_id.into(), time_ms: 1, insert_id: format!("i{user_key}"), properties };
+        Row { user_key, ..Row::from_event(event) }
+    }
+
+    #[test]
+    fn derivable_distinct_ids_are_left_out_of_the_file_and_come_back_on_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.parquet");
+        let rows = [
+            with_id("u1", 0, json!({"$user_id": "u1", "$device_id": "d1"})),
+            with_id("$device:d2", 1, json!({"$device_id": "d2"})),
+            with_id("u3", 2, json!({"$user_id": "someone else", "$device_id": "d3"})),
+            with_id("$device:d4", 3, json!({"$user_id": 4, "$device_id": "d4"})),
+            with_id("server-side", 4, json!({})),
+        ];
+        write_part(&path, &rows.iter().collect::<Vec<_>>(), 64, crate::part::PartCompression::Lasting).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let stored: Vec<arrow::array::RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap().map(|b| b.unwrap()).collect();
+        let stored_ids: Vec<Option<&str>> = stored[0].column_by_name(crate::part::DISTINCT_ID).unwrap().as_string::<i32>().iter().collect();
+        // Row 3's numeric $user_id is spilled, not in the string column: the device rule holds.
+        assert_eq!(stored_ids, vec![None, None, Some("u3"), None, Some("server-side")]);
+        let back: Vec<String> = read_part(&path).unwrap().iter().map(|r| r.distinct_id.to_string()).collect();
+        assert_eq!(back, ["u1", "$device:d2", "u3", "$device:d4", "server-side"]);
+        assert_eq!(read_part(&path).unwrap()[3].parse_properties()["$user_id"], 4);
+        let core = crate::part::read_core(&path).unwrap();
+        let core_ids: Vec<(u32, &str)> = core.distinct_ids.iter().map(|(k, id)| (*k, id.as_str())).collect();
+        assert_eq!(core_ids, vec![(0, "u1"), (1, "$device:d2"), (2, "u3"), (3, "$device:d4"), (4, "server-side")]);
+    }
+
+    #[test]
+    fn many_valued_integers_are_delta_coded_and_few_valued_ones_keep_a_dictionary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.parquet");
+        let rows: Vec<Row> = (0..2000).map(|i| row(i, 1, json!({"latency": i * 7919 % 100_003, "status": 200 + i % 3, "x": i as f64 / 3.0}))).collect();
+        write_part(&path, &rows.iter().collect::<Vec<_>>(), 64, crate::part::PartCompression::Lasting).unwrap();
+        let reader = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+        use parquet::file::reader::FileReader;
+        let encodings = |name: &str| {
+            let group = reader.metadata().row_group(0);
+            let column = group.columns().iter().find(|c| c.column_path().string() == name).unwrap();
+            column.encodings().collect::<Vec<_>>()
+        };
+        use parquet::basic::Encoding;
+        assert!(encodings("properties.latency").contains(&Encoding::DELTA_BINARY_PACKED), "{:?}", encodings("properties.latency"));
+        assert!(encodings("properties.x").contains(&Encoding::BYTE_STREAM_SPLIT), "{:?}", encodings("properties.x"));
+        assert!(encodings("properties.status").contains(&Encoding::RLE_DICTIONARY), "{:?}", encodings("properties.status"));
+        let back = read_part(&path).unwrap();
+        for (original, read) in rows.iter().zip(&back) {
+            assert_eq!(read.parse_properties(), original.parse_properties());
         }
     }
 

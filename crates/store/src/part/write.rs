@@ -1,11 +1,13 @@
 //! Rows to a Parquet part.
 
 use super::schema::{choose_columns, ColumnType, PropertyColumn};
+use super::derived_id;
 use super::{DISTINCT_ID, EVENT, FORMAT_VERSION, INSERT_ID, META_FORMAT, META_SPILLED, OVERFLOW, PROPERTY_PREFIX, TIME, USER_KEY};
 use crate::buffer::Row;
 use crate::error::{Error, IoContext};
 use arrow::array::{ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder, UInt32Builder};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -74,14 +76,18 @@ pub(crate) fn write_batch(path: &Path, batch: &RecordBatch, spilled: &BTreeSet<S
         DataType::Dictionary(_, values) => values.as_ref().clone(),
         other => other.clone(),
     };
-    let fields: Vec<Field> = batch.schema().fields().iter().map(|f| Field::new(f.name(), plain(f.data_type()), f.is_nullable())).collect();
+    // From format 3 a distinct id may be left to its `$user_id` or `$device_id`.
+    let nullable = |f: &Field| f.is_nullable() || f.name() == DISTINCT_ID;
+    let fields: Vec<Field> = batch.schema().fields().iter().map(|f| Field::new(f.name(), plain(f.data_type()), nullable(f))).collect();
     let schema = Arc::new(Schema::new(fields));
+    let distinct_id_index = schema.index_of(DISTINCT_ID).ok();
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).at(parent)?;
     }
     let file = std::fs::File::create(path).at(path)?;
     let parquet_error = |source| Error::Parquet { path: path.to_path_buf(), source };
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties(spilled, compression))).map_err(parquet_error)?;
+    let numeric = many_valued_numbers(batch);
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties(spilled, &numeric, compression))).map_err(parquet_error)?;
     let n = batch.num_rows();
     // An empty batch is written too: the part then holds its schema.
     let starts: Vec<usize> = if n == 0 { vec![0] } else { (0..n).step_by(SLICE_ROWS).collect() };
@@ -93,17 +99,73 @@ pub(crate) fn write_batch(path: &Path, batch: &RecordBatch, spilled: &BTreeSet<S
             .zip(schema.fields())
             .map(|(column, field)| if column.data_type() == field.data_type() { Ok(column.clone()) } else { arrow::compute::cast(column, field.data_type()) })
             .collect::<Result<Vec<ArrayRef>, _>>()?;
-        writer.write(&RecordBatch::try_new(schema.clone(), columns)?).map_err(parquet_error)?;
+        let mut plain_slice = RecordBatch::try_new(schema.clone(), columns)?;
+        if let Some(index) = distinct_id_index
+            && let Some(distinct_ids) = plain_slice.column(index).as_string_opt::<i32>()
+        {
+            let elided = derived_id::elide(distinct_ids, &derived_id::IdSources::of(&plain_slice));
+            let mut columns = plain_slice.columns().to_vec();
+            columns[index] = Arc::new(elided);
+            plain_slice = RecordBatch::try_new(schema.clone(), columns)?;
+        }
+        writer.write(&plain_slice).map_err(parquet_error)?;
     }
     let file = writer.into_inner().map_err(parquet_error)?;
     let bytes = file.metadata().at(path)?.len();
     Ok(WrittenPart { bytes })
 }
 
-fn writer_properties(spilled: &BTreeSet<String>, compression: PartCompression) -> WriterProperties {
+/// How a numeric property column is best encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NumberEncoding {
+    /// Integers of many values (latencies, counts): deltas, bit-packed. A
+    /// dictionary's bit-packed indices leave zstd nothing to find; this
+    /// takes about a quarter less. (Byte-stream split would take a third
+    /// less, but DuckDB reads it for floats only.)
+    Delta,
+    /// Floats of many values: their bytes split into streams that zstd
+    /// compresses one by one.
+    ByteStreamSplit,
+}
+
+/// A column with more distinct values than this in a part is not
+/// dictionary-encoded: its indices would be wider than a byte.
+const DICTIONARY_VALUES_MAX: usize = 256;
+
+/// The numeric property columns of `batch` with too many distinct values
+/// for a dictionary to pay, and their encoding.
+fn many_valued_numbers(batch: &RecordBatch) -> Vec<(String, NumberEncoding)> {
+    let mut found = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if !field.name().starts_with(PROPERTY_PREFIX) {
+            continue;
+        }
+        let (many, encoding) = match column.data_type() {
+            DataType::Int64 => (more_than_a_dictionary(column.as_primitive::<Int64Type>().iter().flatten().map(|v| v as u64)), NumberEncoding::Delta),
+            DataType::Float64 => (more_than_a_dictionary(column.as_primitive::<Float64Type>().iter().flatten().map(f64::to_bits)), NumberEncoding::ByteStreamSplit),
+            _ => continue,
+        };
+        if many {
+            found.push((field.name().clone(), encoding));
+        }
+    }
+    found
+}
+
+fn more_than_a_dictionary(values: impl Iterator<Item = u64>) -> bool {
+    let mut seen = std::collections::HashSet::with_capacity(DICTIONARY_VALUES_MAX + 1);
+    for value in values {
+        if seen.insert(value) && seen.len() > DICTIONARY_VALUES_MAX {
+            return true;
+        }
+    }
+    false
+}
+
+fn writer_properties(spilled: &BTreeSet<String>, numeric: &[(String, NumberEncoding)], compression: PartCompression) -> WriterProperties {
     let spilled_json = serde_json::to_string(spilled).unwrap_or_else(|_| "[]".to_owned());
     let sorting = [0, 1].map(|column_idx| SortingColumn { column_idx, descending: false, nulls_first: false });
-    WriterProperties::builder()
+    let mut builder = WriterProperties::builder()
         .set_compression(compression.codec())
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
@@ -117,7 +179,15 @@ fn writer_properties(spilled: &BTreeSet<String>, compression: PartCompression) -
         // Sorted user keys: runs of one key, deltas of 0 or small steps.
         .set_column_dictionary_enabled(ColumnPath::from(USER_KEY), false)
         .set_column_encoding(ColumnPath::from(USER_KEY), Encoding::DELTA_BINARY_PACKED)
-        .set_sorting_columns(Some(sorting.to_vec()))
+        .set_sorting_columns(Some(sorting.to_vec()));
+    for (name, encoding) in numeric {
+        let encoding = match encoding {
+            NumberEncoding::Delta => Encoding::DELTA_BINARY_PACKED,
+            NumberEncoding::ByteStreamSplit => Encoding::BYTE_STREAM_SPLIT,
+        };
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(name.as_str()), false).set_column_encoding(ColumnPath::from(name.as_str()), encoding);
+    }
+    builder
         .set_key_value_metadata(Some(vec![
             KeyValue::new(META_FORMAT.to_owned(), FORMAT_VERSION.to_owned()),
             KeyValue::new(META_SPILLED.to_owned(), spilled_json),
