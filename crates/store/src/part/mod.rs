@@ -24,6 +24,7 @@
 
 mod columns;
 mod derived_id;
+mod encoding;
 mod insert_id;
 mod merge;
 mod read;

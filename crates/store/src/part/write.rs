@@ -1,13 +1,13 @@
 //! Rows to a Parquet part.
 
 use super::schema::{choose_columns, ColumnType, PropertyColumn};
-use super::derived_id;
+use super::{derived_id, encoding};
 use super::{DISTINCT_ID, EVENT, FORMAT_VERSION, INSERT_ID, META_FORMAT, META_SPILLED, OVERFLOW, PROPERTY_PREFIX, TIME, USER_KEY};
 use crate::buffer::Row;
 use crate::error::{Error, IoContext};
 use arrow::array::{ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder, UInt32Builder};
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, TimeUnit};
+use arrow::array::AsArray;
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -86,8 +86,9 @@ pub(crate) fn write_batch(path: &Path, batch: &RecordBatch, spilled: &BTreeSet<S
     }
     let file = std::fs::File::create(path).at(path)?;
     let parquet_error = |source| Error::Parquet { path: path.to_path_buf(), source };
-    let numeric = many_valued_numbers(batch);
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties(spilled, &numeric, compression))).map_err(parquet_error)?;
+    // Flushed parts live until their first merge: only lasting ones are worth the count.
+    let encodings = if compression == PartCompression::Lasting { encoding::choose(batch) } else { Vec::new() };
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties(spilled, &encodings, compression))).map_err(parquet_error)?;
     let n = batch.num_rows();
     // An empty batch is written too: the part then holds its schema.
     let starts: Vec<usize> = if n == 0 { vec![0] } else { (0..n).step_by(SLICE_ROWS).collect() };
@@ -115,54 +116,7 @@ pub(crate) fn write_batch(path: &Path, batch: &RecordBatch, spilled: &BTreeSet<S
     Ok(WrittenPart { bytes })
 }
 
-/// How a numeric property column is best encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum NumberEncoding {
-    /// Integers of many values (latencies, counts): deltas, bit-packed. A
-    /// dictionary's bit-packed indices leave zstd nothing to find; this
-    /// takes about a quarter less. (Byte-stream split would take a third
-    /// less, but DuckDB reads it for floats only.)
-    Delta,
-    /// Floats of many values: their bytes split into streams that zstd
-    /// compresses one by one.
-    ByteStreamSplit,
-}
-
-/// A column with more distinct values than this in a part is not
-/// dictionary-encoded: its indices would be wider than a byte.
-const DICTIONARY_VALUES_MAX: usize = 256;
-
-/// The numeric property columns of `batch` with too many distinct values
-/// for a dictionary to pay, and their encoding.
-fn many_valued_numbers(batch: &RecordBatch) -> Vec<(String, NumberEncoding)> {
-    let mut found = Vec::new();
-    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        if !field.name().starts_with(PROPERTY_PREFIX) {
-            continue;
-        }
-        let (many, encoding) = match column.data_type() {
-            DataType::Int64 => (more_than_a_dictionary(column.as_primitive::<Int64Type>().iter().flatten().map(|v| v as u64)), NumberEncoding::Delta),
-            DataType::Float64 => (more_than_a_dictionary(column.as_primitive::<Float64Type>().iter().flatten().map(f64::to_bits)), NumberEncoding::ByteStreamSplit),
-            _ => continue,
-        };
-        if many {
-            found.push((field.name().clone(), encoding));
-        }
-    }
-    found
-}
-
-fn more_than_a_dictionary(values: impl Iterator<Item = u64>) -> bool {
-    let mut seen = std::collections::HashSet::with_capacity(DICTIONARY_VALUES_MAX + 1);
-    for value in values {
-        if seen.insert(value) && seen.len() > DICTIONARY_VALUES_MAX {
-            return true;
-        }
-    }
-    false
-}
-
-fn writer_properties(spilled: &BTreeSet<String>, numeric: &[(String, NumberEncoding)], compression: PartCompression) -> WriterProperties {
+fn writer_properties(spilled: &BTreeSet<String>, encodings: &[(String, Encoding)], compression: PartCompression) -> WriterProperties {
     let spilled_json = serde_json::to_string(spilled).unwrap_or_else(|_| "[]".to_owned());
     let sorting = [0, 1].map(|column_idx| SortingColumn { column_idx, descending: false, nulls_first: false });
     let mut builder = WriterProperties::builder()
@@ -180,12 +134,8 @@ fn writer_properties(spilled: &BTreeSet<String>, numeric: &[(String, NumberEncod
         .set_column_dictionary_enabled(ColumnPath::from(USER_KEY), false)
         .set_column_encoding(ColumnPath::from(USER_KEY), Encoding::DELTA_BINARY_PACKED)
         .set_sorting_columns(Some(sorting.to_vec()));
-    for (name, encoding) in numeric {
-        let encoding = match encoding {
-            NumberEncoding::Delta => Encoding::DELTA_BINARY_PACKED,
-            NumberEncoding::ByteStreamSplit => Encoding::BYTE_STREAM_SPLIT,
-        };
-        builder = builder.set_column_dictionary_enabled(ColumnPath::from(name.as_str()), false).set_column_encoding(ColumnPath::from(name.as_str()), encoding);
+    for (name, encoding) in encodings {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(name.as_str()), false).set_column_encoding(ColumnPath::from(name.as_str()), *encoding);
     }
     builder
         .set_key_value_metadata(Some(vec![
