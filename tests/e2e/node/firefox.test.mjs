@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -82,6 +82,7 @@ after(async () => {
   await firefox?.close();
   await chrome?.close();
   await server?.stop();
+  if (downloads) await rm(downloads, { recursive: true, force: true });
 });
 
 /** Polls `predicate` in the page (puppeteer's waitForFunction evaluates strings, which the CSP refuses). */
