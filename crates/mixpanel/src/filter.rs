@@ -241,21 +241,11 @@ impl Parser<'_> {
 
     fn comparison(&mut self) -> Result<Filter, FilterError> {
         let left = self.primary()?;
-        let op = if self.eat("==") {
-            Comparison::Eq
-        } else if self.eat("!=") {
-            Comparison::Ne
-        } else if self.eat("<=") {
-            Comparison::Le
-        } else if self.eat(">=") {
-            Comparison::Ge
-        } else if self.eat("<") {
-            Comparison::Lt
-        } else if self.eat(">") {
-            Comparison::Gt
-        } else if self.eat_word("in") {
-            Comparison::In
-        } else {
+        // Two-character operators before their one-character prefixes.
+        const SYMBOLS: [(&str, Comparison); 6] =
+            [("==", Comparison::Eq), ("!=", Comparison::Ne), ("<=", Comparison::Le), (">=", Comparison::Ge), ("<", Comparison::Lt), (">", Comparison::Gt)];
+        let symbol = SYMBOLS.into_iter().find(|(text, _)| self.eat(text)).map(|(_, op)| op);
+        let Some(op) = symbol.or_else(|| self.eat_word("in").then_some(Comparison::In)) else {
             return Ok(left);
         };
         let right = self.primary()?;

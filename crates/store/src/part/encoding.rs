@@ -51,11 +51,11 @@ pub(crate) fn choose(batch: &RecordBatch) -> Vec<(String, Encoding)> {
         let encoding = match column.data_type() {
             DataType::Int64 => {
                 let values = column.as_primitive::<Int64Type>();
-                more_than(DICTIONARY_VALUES_MAX, sample.map(|row| values.value(row))).then_some(Encoding::DELTA_BINARY_PACKED)
+                too_many_for_a_dictionary(sample.map(|row| values.value(row))).then_some(Encoding::DELTA_BINARY_PACKED)
             }
             DataType::Float64 => {
                 let values = column.as_primitive::<Float64Type>();
-                more_than(DICTIONARY_VALUES_MAX, sample.map(|row| values.value(row).to_bits())).then_some(Encoding::BYTE_STREAM_SPLIT)
+                too_many_for_a_dictionary(sample.map(|row| values.value(row).to_bits())).then_some(Encoding::BYTE_STREAM_SPLIT)
             }
             DataType::Utf8 => {
                 let values = column.as_string::<i32>();
@@ -106,11 +106,12 @@ fn runs_pay<'a>(values: impl Iterator<Item = &'a str>) -> bool {
     delta_bytes * 4 < dictionary_bytes * 3
 }
 
-/// Whether `values` holds more than `limit` distinct values (stops counting there).
-fn more_than<T: Hash + Eq>(limit: usize, values: impl Iterator<Item = T>) -> bool {
-    let mut seen = HashSet::with_capacity(limit.min(4096) + 1);
+/// Whether `values` holds more than [`DICTIONARY_VALUES_MAX`] distinct values
+/// (stops counting there).
+fn too_many_for_a_dictionary<T: Hash + Eq>(values: impl Iterator<Item = T>) -> bool {
+    let mut seen = HashSet::with_capacity(DICTIONARY_VALUES_MAX + 1);
     for value in values {
-        if seen.insert(value) && seen.len() > limit {
+        if seen.insert(value) && seen.len() > DICTIONARY_VALUES_MAX {
             return true;
         }
     }
