@@ -80,10 +80,13 @@ fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     let n_track: u64 = track_bodies.iter().map(|b| b.n_events).sum();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
 
+    let before_import = server.store_work()?;
     let import = runtime.block_on(load::closed_loop(server.addr, "/import?strict=1", Some(&server.secret), &import_bodies, args.connections))?;
+    let after_import = server.store_work()?;
     let rss_after_import_mb = server.peak_rss_mb()?;
     drop(import_bodies);
     let track = runtime.block_on(load::closed_loop(server.addr, "/track/?ip=1&verbose=1", None, &track_bodies, args.connections))?;
+    let after_track = server.store_work()?;
     let latency_config = datagen::GenConfig { seed: config.seed + 2, ..datagen::GenConfig::for_events(args.latency_rate * args.latency_seconds) };
     let latency_bodies = bodies::track_bodies(&latency_config, 50, &server.token);
     let latency = runtime.block_on(load::open_loop(server.addr, "/track/?ip=1&verbose=1", &latency_bodies, args.latency_rate, Duration::from_secs(args.latency_seconds)))?;
@@ -104,6 +107,19 @@ fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         latency.percentile_ms(50.0),
         latency.percentile_ms(99.0)
     );
+    println!("\nstore work per phase: seconds appends were held back for a pending flush; flushes; merges");
+    for (name, result, seconds) in [("/import", &import, after_import - before_import), ("/track", &track, after_track - after_import)] {
+        println!(
+            "{:<34} held {:.1} s; {:.0} flushes, {:.1} s; {:.0} merges, {:.1} s (phase lasted {:.1} s)",
+            name,
+            seconds.ingest_waiting,
+            seconds.flushes,
+            seconds.flushing,
+            seconds.compactions,
+            seconds.compacting,
+            result.elapsed.as_secs_f64()
+        );
+    }
     if import.n_failed + track.n_failed + latency.n_failed > 0 {
         println!("FAILED requests: import {}, track {}, latency {}", import.n_failed, track.n_failed, latency.n_failed);
     }

@@ -106,6 +106,26 @@ impl Server {
         bail!("the server did not settle within {timeout:?}")
     }
 
+    /// What the store has done so far: seconds in each timed activity (the
+    /// `_sum` of its histograms) and how often, to show where a phase went.
+    pub(crate) fn store_work(&self) -> anyhow::Result<StoreWork> {
+        let metrics = self.get("/metrics")?;
+        let sum = |name: &str| -> f64 { Self::metric(&metrics, &format!("{name}_sum")) };
+        Ok(StoreWork {
+            ingest_waiting: sum("hearth_ingest_backpressure_seconds"),
+            flushing: sum("hearth_flush_seconds"),
+            compacting: sum("hearth_compaction_seconds"),
+            flushes: Self::metric(&metrics, "hearth_flush_seconds_count"),
+            compactions: Self::metric(&metrics, "hearth_compaction_seconds_count"),
+        })
+    }
+
+    /// A metric's value in Prometheus text, 0 when absent.
+    fn metric(metrics: &str, name: &str) -> f64 {
+        let prefix = format!("{name} ");
+        metrics.lines().find_map(|line| line.strip_prefix(prefix.as_str())).and_then(|value| value.trim().parse().ok()).unwrap_or(0.0)
+    }
+
     fn get(&self, path: &str) -> anyhow::Result<String> {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(self.addr)?;
@@ -139,4 +159,28 @@ pub(crate) fn export_all(hearth: &Path, data: &Path, out: &Path) -> anyhow::Resu
         bail!("hearth export failed");
     }
     Ok(())
+}
+
+/// Cumulative work of the store; see [`Server::store_work`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct StoreWork {
+    /// Appends held back because the buffer was full while a flush was pending.
+    pub(crate) ingest_waiting: f64,
+    pub(crate) flushing: f64,
+    pub(crate) compacting: f64,
+    pub(crate) flushes: f64,
+    pub(crate) compactions: f64,
+}
+
+impl std::ops::Sub for StoreWork {
+    type Output = StoreWork;
+    fn sub(self, earlier: StoreWork) -> StoreWork {
+        StoreWork {
+            ingest_waiting: self.ingest_waiting - earlier.ingest_waiting,
+            flushing: self.flushing - earlier.flushing,
+            compacting: self.compacting - earlier.compacting,
+            flushes: self.flushes - earlier.flushes,
+            compactions: self.compactions - earlier.compactions,
+        }
+    }
 }

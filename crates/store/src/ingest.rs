@@ -138,11 +138,15 @@ impl IngestThread {
         // flush runs, up to twice its size; then this thread (and with it every
         // append) waits, so memory stays bounded however fast clients send.
         let must_seal = !flush_waiters.is_empty() || n_rows >= 2 * flush_rows;
-        while self.shared.pending_flushes.load(Ordering::Acquire) > 0 {
+        if self.shared.pending_flushes.load(Ordering::Acquire) > 0 {
             if !must_seal {
                 return;
             }
-            std::thread::sleep(Duration::from_millis(1));
+            let waiting_since = Instant::now();
+            while self.shared.pending_flushes.load(Ordering::Acquire) > 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            metrics::histogram!("hearth_ingest_backpressure_seconds").record(waiting_since.elapsed().as_secs_f64());
         }
         if let Err(error) = self.seal(flush_waiters) {
             tracing::error!(%error, "could not start a new wal segment; the store stops accepting events");
