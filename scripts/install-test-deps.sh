@@ -7,6 +7,9 @@
 #   .test-deps/venv                Python venv with tests/e2e/python/requirements.txt (mixpanel, pytest, ...)
 #   tests/e2e/node/node_modules    `npm ci` of tests/e2e/node/package-lock.json
 #                                  (mixpanel, mixpanel-browser, playwright-core, puppeteer-core, axe-core)
+#   /usr/bin/clickhouse-server     Debian's ClickHouse 18.16 (the ClickHouse backend's tests start
+#                                  their own server on free loopback ports; the package's own
+#                                  service is not used)
 #   geo/                           scripts/install-geo.sh, when that script exists
 #
 # Idempotent and quick when everything is in place: each step is skipped when its input
@@ -54,6 +57,15 @@ else
     apt_install firefox-esr
     [[ -x /usr/bin/firefox-esr ]] || fail "/usr/bin/firefox-esr missing after apt-get install firefox-esr"
     log "installed $(/usr/bin/firefox-esr --version 2>/dev/null || echo firefox-esr)"
+fi
+
+# 1c. ClickHouse (Debian's 18.16): only the binary; each test starts its own server.
+if command -v clickhouse-server >/dev/null; then
+    log "clickhouse-server present: $(dpkg-query -W -f='${Version}' clickhouse-server 2>/dev/null || echo '?')"
+else
+    apt_install clickhouse-server
+    command -v clickhouse-server >/dev/null || fail "clickhouse-server missing after apt-get install clickhouse-server"
+    log "installed clickhouse-server"
 fi
 
 # 2. Python venv.

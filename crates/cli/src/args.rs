@@ -65,6 +65,28 @@ pub(crate) enum Command {
     /// Export guardrails: the approval thresholds, and the requests above them.
     #[command(subcommand)]
     Exports(ExportsCommand),
+    /// Move every project's events to ClickHouse (storage.clickhouse_*
+    /// settings) or back into the embedded store; resumable. Stop the
+    /// server first.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MigrateArgs {
+    #[command(flatten)]
+    pub(crate) data: DataArg,
+    /// Where the events go.
+    #[arg(long, value_enum)]
+    pub(crate) to: MigrateTarget,
+    /// Forget an earlier run's progress and copy everything again.
+    #[arg(long)]
+    pub(crate) restart: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum MigrateTarget {
+    Clickhouse,
+    Embedded,
 }
 
 #[derive(Debug, Subcommand)]

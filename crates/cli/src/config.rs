@@ -22,6 +22,7 @@ pub(crate) struct Config {
     /// "text" or "json".
     pub(crate) log_format: String,
     pub(crate) store: StoreSection,
+    pub(crate) storage: StorageSection,
     pub(crate) geo: GeoSection,
     pub(crate) limits: LimitsSection,
     pub(crate) keys: KeysSection,
@@ -239,6 +240,54 @@ pub(crate) struct StoreSection {
     pub(crate) settle_after_ms: u64,
 }
 
+/// Where events live: `embedded` (the default: this node's WAL and Parquet
+/// parts) or `clickhouse` (this node's WAL, then ClickHouse; see the
+/// `clickhouse-store` crate). The password is best given by environment:
+/// `HEARTH_STORAGE__CLICKHOUSE_PASSWORD`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct StorageSection {
+    pub(crate) backend: String,
+    pub(crate) clickhouse_url: String,
+    pub(crate) clickhouse_database: String,
+    pub(crate) clickhouse_user: String,
+    pub(crate) clickhouse_password: String,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            backend: "embedded".to_owned(),
+            clickhouse_url: "http://127.0.0.1:8123".to_owned(),
+            clickhouse_database: "hearth".to_owned(),
+            clickhouse_user: "default".to_owned(),
+            clickhouse_password: String::new(),
+        }
+    }
+}
+
+impl StorageSection {
+    /// The ClickHouse settings when events live there; None for the embedded store.
+    pub(crate) fn clickhouse(&self) -> anyhow::Result<Option<clickhouse_store::ClickHouseConfig>> {
+        match self.backend.as_str() {
+            "embedded" => Ok(None),
+            "clickhouse" => {
+                let database = &self.clickhouse_database;
+                if database.is_empty() || !database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    bail!("storage.clickhouse_database must be letters, digits and underscores, got {database:?}");
+                }
+                Ok(Some(clickhouse_store::ClickHouseConfig {
+                    url: self.clickhouse_url.clone(),
+                    database: database.clone(),
+                    user: self.clickhouse_user.clone(),
+                    password: self.clickhouse_password.clone(),
+                }))
+            }
+            other => bail!("storage.backend must be \"embedded\" or \"clickhouse\", got {other:?}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[derive(Default)]
@@ -270,6 +319,7 @@ impl Default for Config {
             log: "info".to_owned(),
             log_format: "text".to_owned(),
             store: StoreSection::default(),
+            storage: StorageSection::default(),
             geo: GeoSection::default(),
             limits: LimitsSection::default(),
             keys: KeysSection::default(),
@@ -342,7 +392,29 @@ impl Config {
             property_columns_max: self.store.property_columns_max,
             queue_batches_max: self.store.queue_batches_max,
             settle_after_ms: self.store.settle_after_ms,
+            sink: None,
         }
+    }
+
+    /// The store's settings for a command that ingests: with the ClickHouse
+    /// backend, sealed buffers go there (connected, and its schema migrated,
+    /// here, so that a wrong URL or password stops the command at once).
+    pub(crate) fn ingest_store_config(&self) -> anyhow::Result<store::StoreConfig> {
+        let mut config = self.store_config();
+        if let Some(clickhouse) = self.storage.clickhouse()? {
+            let client = connect_clickhouse(&clickhouse)?;
+            config.sink = Some(std::sync::Arc::new(clickhouse_store::ClickHouseSink::new(client)));
+        }
+        Ok(config)
+    }
+
+    /// Refuses, naming the command, when events live in ClickHouse and
+    /// `what` reads only the embedded store.
+    pub(crate) fn require_embedded(&self, what: &str) -> anyhow::Result<()> {
+        if self.storage.clickhouse()?.is_some() {
+            bail!("{what} reads the embedded event store, and storage.backend is \"clickhouse\": that is not available on the ClickHouse backend yet");
+        }
+        Ok(())
     }
 
     pub(crate) fn limits(&self) -> mixpanel::Limits {
@@ -397,6 +469,17 @@ fn apply_env(merged: &mut Value, defaults: &Value, name: &str, text: &str) -> an
         target = table.get_mut(key).ok_or_else(|| anyhow::anyhow!("no section {key}"))?;
     }
     Ok(())
+}
+
+/// A client for ClickHouse with the schema migrated; the error says what to check.
+pub(crate) fn connect_clickhouse(config: &clickhouse_store::ClickHouseConfig) -> anyhow::Result<clickhouse_store::Client> {
+    let client = clickhouse_store::Client::new(config)?;
+    let applied = clickhouse_store::schema::migrate(&client)
+        .with_context(|| format!("preparing the ClickHouse database {} at {} (check storage.clickhouse_url, _user and _password)", config.database, config.url))?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, database = %config.database, "ClickHouse schema migrated");
+    }
+    Ok(client)
 }
 
 fn lookup<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {

@@ -22,6 +22,31 @@ pub struct ServerConfig {
     pub export_rows_per_day: u64,
     /// Where alerts are delivered (webhook, mail).
     pub alert_delivery: alerting::Delivery,
+    /// Where events live; reports and raw export read only the embedded store.
+    pub events_backend: EventsBackend,
+}
+
+/// Where the node's flush thread puts events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EventsBackend {
+    /// This node's Parquet parts: everything works.
+    #[default]
+    Embedded,
+    /// ClickHouse: ingestion works; reports and raw export answer 501 until
+    /// they are translated to ClickHouse SQL.
+    ClickHouse,
+}
+
+impl EventsBackend {
+    /// Refuses a read of events that only the embedded store can answer yet.
+    pub(crate) fn require_embedded(self, what: &str) -> Result<(), crate::error::ApiError> {
+        match self {
+            EventsBackend::Embedded => Ok(()),
+            EventsBackend::ClickHouse => Err(crate::error::ApiError::NotImplemented(format!(
+                "{what} is not available yet when events are stored in ClickHouse (storage.backend = \"clickhouse\"); ingestion is"
+            ))),
+        }
+    }
 }
 
 /// GCRA rate limits (requests per second, and the burst allowed above it).
@@ -59,6 +84,7 @@ impl Default for ServerConfig {
             tls: false,
             export_rows_per_day: 10_000_000,
             alert_delivery: alerting::Delivery::default(),
+            events_backend: EventsBackend::Embedded,
         }
     }
 }

@@ -30,6 +30,9 @@ pub(crate) enum ApiError {
     ApprovalRequired { request: Box<meta::ExportRequest> },
     #[error("the event store is unavailable")]
     Unavailable,
+    /// Not available in this deployment (e.g. on the ClickHouse backend yet).
+    #[error("{0}")]
+    NotImplemented(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -45,6 +48,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Busy | ApiError::RateLimited { .. } | ApiError::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -20,7 +20,7 @@ mod state;
 pub mod tls;
 
 pub use alerts::settings_from as alert_rule_settings;
-pub use config::{RateLimits, ServerConfig};
+pub use config::{EventsBackend, RateLimits, ServerConfig};
 pub use routes::{APPROVAL_ROWS_SETTING, APPROVAL_USERS_SETTING};
 pub use routes::{route_rules, Access, RouteRule};
 pub use state::{AppState, Services};

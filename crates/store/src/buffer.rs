@@ -28,7 +28,7 @@ pub(crate) type Row = StoredEvent;
 
 impl StoredEvent {
     /// Serialises the properties once; the user key is set by the ingest thread.
-    pub(crate) fn from_event(event: Event) -> StoredEvent {
+    pub fn from_event(event: Event) -> StoredEvent {
         let text = serde_json::to_string(&event.properties).unwrap_or_else(|_| "{}".to_owned());
         StoredEvent {
             user_key: 0,

@@ -16,6 +16,8 @@ pub enum Error {
     Locked { path: PathBuf },
     #[error("a rewrite could not go on: {detail}")]
     Rewrite { detail: String },
+    #[error("the external event database refused rows: {0}")]
+    Sink(String),
     #[error("the store stopped after an earlier write failure; restart to recover from the wal")]
     Stopped,
 }

@@ -135,6 +135,9 @@ impl Flusher {
     fn flush(&mut self, job: &FlushJob) -> Result<Vec<(ProjectId, i32)>, Error> {
         let started = Instant::now();
         self.user_log.persist(&job.users)?;
+        if let Some(sink) = self.shared.config.sink.clone() {
+            return self.flush_to_sink(job, sink.as_ref(), started);
+        }
         let groups = group_by_project_day(&job.buffer);
         let new_parts = self.write_parts_in_parallel(groups)?;
         self.make_durable()?;
@@ -151,6 +154,26 @@ impl Flusher {
         metrics::histogram!("hearth_flush_seconds").record(started.elapsed().as_secs_f64());
         metrics::gauge!("hearth_parts").set(self.manifest.parts.len() as f64);
         Ok(touched)
+    }
+
+    /// Hands the buffer's rows to the external database, then moves the
+    /// replay point past them: the same order as a flush to parts, with the
+    /// sink's acknowledgement in place of the durable part files.
+    fn flush_to_sink(&mut self, job: &FlushJob, sink: &dyn crate::EventSink, started: Instant) -> Result<Vec<(ProjectId, i32)>, Error> {
+        let mut by_project: BTreeMap<ProjectId, Vec<&Row>> = BTreeMap::new();
+        for chunk in &job.buffer.chunks {
+            by_project.entry(chunk.project).or_default().extend(chunk.rows.iter());
+        }
+        for (project, mut rows) in by_project {
+            sort_and_dedup(&mut rows);
+            sink.write(project, &rows).map_err(|error| Error::Sink(error.to_string()))?;
+        }
+        self.manifest.replay_from = job.replay_from;
+        self.manifest.save(&self.shared.data_dir)?;
+        self.shared.state().sealed.retain(|sealed| !Arc::ptr_eq(sealed, &job.buffer));
+        wal::Wal::open(&self.shared.data_dir.join("wal"))?.remove_segments_before(job.replay_from)?;
+        metrics::histogram!("hearth_flush_seconds").record(started.elapsed().as_secs_f64());
+        Ok(Vec::new())
     }
 
     /// Writes one part per (project, day) group on two threads: a flush of

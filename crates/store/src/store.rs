@@ -35,6 +35,9 @@ pub struct StoreConfig {
     /// After this long without a flush, each day written since is merged into
     /// a single part ("settled"): smaller on disk, one pass per day to read.
     pub settle_after_ms: u64,
+    /// When set, sealed buffers go to this external database instead of
+    /// parts (see [`crate::EventSink`]); nothing is compacted here then.
+    pub sink: Option<std::sync::Arc<dyn crate::EventSink>>,
 }
 
 impl Default for StoreConfig {
@@ -46,6 +49,7 @@ impl Default for StoreConfig {
             property_columns_max: 128,
             queue_batches_max: 4096,
             settle_after_ms: 30_000,
+            sink: None,
         }
     }
 }

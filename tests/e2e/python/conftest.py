@@ -19,8 +19,8 @@ def hearth_factory(tmp_path):
     """Makes servers on demand (each in its own folder under tmp_path); kills them at teardown."""
     servers: list[Hearth] = []
 
-    def make(name="e2e", trusted_proxies=(), start=True) -> Hearth:
-        server = Hearth(tmp_path / f"server{len(servers)}", trusted_proxies=trusted_proxies, name=name)
+    def make(name="e2e", trusted_proxies=(), start=True, env=None) -> Hearth:
+        server = Hearth(tmp_path / f"server{len(servers)}", trusted_proxies=trusted_proxies, name=name, env=env)
         servers.append(server)
         if start:
             server.start()

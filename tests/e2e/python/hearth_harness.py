@@ -62,8 +62,10 @@ class HttpResponse:
 class Hearth:
     """One Hearth server process on a data directory (restartable on the same directory)."""
 
-    def __init__(self, base_dir: pathlib.Path, trusted_proxies=(), name="e2e"):
+    def __init__(self, base_dir: pathlib.Path, trusted_proxies=(), name="e2e", env=None):
         self.base_dir = pathlib.Path(base_dir)
+        # Extra environment of `hearth serve` (HEARTH_* settings), over this process's own.
+        self.env = dict(env or {})
         self.data_dir = self.base_dir / "data"
         self.log_path = self.base_dir / "hearth.log"
         self.trusted_proxies = list(trusted_proxies)
@@ -117,7 +119,8 @@ class Hearth:
         log.write(f"--- start #{self.starts}: {' '.join(args)}\n".encode())
         log.flush()
         self.proc = subprocess.Popen(
-            args, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            args, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            env={**os.environ, **self.env},
         )
         log.close()
 

@@ -41,6 +41,7 @@ pub(crate) fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
     let data = data_dir(config, &args.data);
     let (meta, project) = open_project(&data, args.project.as_deref().unwrap_or_default())?;
     let erased: HashSet<String> = meta.erased_ids(project.id)?.into_iter().collect();
+    config.require_embedded("hearth export")?;
     let store = store::Store::open(&data, config.store_config())?;
     let names: HashSet<String> = args.events.into_iter().collect();
     let mut n_events = 0u64;

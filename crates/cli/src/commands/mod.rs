@@ -11,6 +11,7 @@ mod remote;
 mod guardrails;
 mod incident;
 mod keys;
+mod migrate;
 mod privacy;
 mod project;
 mod query;
@@ -43,6 +44,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Incident(command) => incident::run(&config, command),
         Command::Alerts(command) => guardrails::run_alerts(&config, command),
         Command::Exports(command) => guardrails::run_exports(&config, command),
+        Command::Migrate(args) => migrate::run(&config, args),
     }
 }
 

@@ -119,6 +119,7 @@ pub(crate) fn open(config: &Config, target: &ProjectArg) -> anyhow::Result<(Arc<
 }
 
 pub(crate) fn open_store(config: &Config, target: &ProjectArg) -> anyhow::Result<store::Store> {
+    config.require_embedded("rewriting stored events (retention, erasure, a new policy)")?;
     let data = data_dir(config, &target.data);
     store::Store::open(&data, config.store_config()).with_context(|| format!("opening the event store in {}", data.display()))
 }

@@ -23,7 +23,7 @@ pub(crate) fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         .install_recorder()
         .context("installing the metrics recorder")?;
     let enricher = Arc::new(build_enricher(&config)?);
-    let store = Arc::new(store::Store::open(&data, config.store_config()).with_context(|| format!("opening the event store in {}", data.display()))?);
+    let store = Arc::new(store::Store::open(&data, config.ingest_store_config()?).with_context(|| format!("opening the event store in {}", data.display()))?);
     let meta = Arc::new(meta::Meta::open(&data)?);
     let protector = crate::commands::open_protector(&config, &data, meta.clone())?;
     let stop_jobs = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -43,6 +43,7 @@ pub(crate) fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         tls: !config.tls.certificate.is_empty(),
         export_rows_per_day: config.exports.rows_per_day_per_credential,
         alert_delivery: config.alerts.delivery()?,
+        events_backend: if config.storage.clickhouse()?.is_some() { server::EventsBackend::ClickHouse } else { server::EventsBackend::Embedded },
         ..server::ServerConfig::default()
     };
     let audit = crate::commands::open_audit(&config, &data)?;

@@ -188,6 +188,7 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
     let (parts, body) = request.into_parts();
     let body = read_body(body, 64 * 1024).await?;
     let params = parse_params(&query_map(parts.uri.query(), &body))?;
+    state.inner.config.events_backend.require_embedded("raw export")?;
     let inner = state.inner.clone();
     let snapshot = state.inner.store.snapshot();
     let (params, principal, (erased, canaries), remaining) = {

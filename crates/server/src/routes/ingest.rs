@@ -38,6 +38,7 @@ fn reason_of(error: &ApiError) -> &'static str {
         ApiError::RateLimited { .. } => "rate_limited",
         ApiError::QuotaExceeded { .. } => "quota",
         ApiError::Unavailable => "unavailable",
+        ApiError::NotImplemented(_) => "not_implemented",
         ApiError::Internal(_) => "internal",
     }
 }

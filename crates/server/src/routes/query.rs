@@ -37,6 +37,7 @@ async fn report(state: AppState, request: Request) -> Result<Response, ApiError>
     let listing = matches!(spec, Ok(query::Spec::Profiles(_) | query::Spec::CohortMembers(_)));
     let principal = authorised(&state, &parts, if listing { Scope::Export } else { Scope::Read }).await?;
     let project = principal.project.clone();
+    state.inner.config.events_backend.require_embedded("reports")?;
     let spec = spec.map_err(|error| ApiError::BadRequest(format!("invalid report spec: {error}")))?;
     let inner = state.inner.clone();
     let started = std::time::Instant::now();
@@ -114,6 +115,7 @@ pub(crate) async fn list_cohorts(State(state): State<AppState>, request: Request
 pub(crate) async fn event_names(State(state): State<AppState>, request: Request) -> Response {
     async {
         let project = authorised(&state, &request.into_parts().0, Scope::Read).await?.project;
+        state.inner.config.events_backend.require_embedded("the list of event names")?;
         let inner = state.inner.clone();
         let names = tokio::task::spawn_blocking(move || inner.engine.event_names(&project)).await?.map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok::<_, ApiError>(json_response(StatusCode::OK, &json!({"events": names})))
@@ -134,6 +136,7 @@ pub(crate) async fn live_events(State(state): State<AppState>, request: Request)
     async {
         let parts = request.into_parts().0;
         let principal = authorised(&state, &parts, Scope::Read).await?;
+        state.inner.config.events_backend.require_embedded("the live view")?;
         let after_ms = form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
             .find(|(k, _)| k == "after_ms")
             .map(|(_, v)| v.parse::<i64>().map_err(|_| ApiError::BadRequest("after_ms must be milliseconds since 1970".to_owned())))

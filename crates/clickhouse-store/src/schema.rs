@@ -1,0 +1,75 @@
+//! The tables Hearth keeps in ClickHouse, as numbered migrations that
+//! `hearth` applies itself at start-up ([`migrate`]).
+//!
+//! Each migration is applied once per database and recorded in
+//! `hearth_schema_migrations`. Statements are idempotent (`IF NOT EXISTS`),
+//! so two nodes starting at the same moment may both run one harmlessly.
+//! A migration, once released, never changes: a new need is a new number.
+//!
+//! ## `events`
+//! One row per event. The sorting key is the project, the UTC day and then
+//! the deduplication key (distinct_id, time, event, $insert_id), so a
+//! `ReplacingMergeTree` folds copies of an event into one when it merges,
+//! and a person's events of a day lie together for funnels and retention.
+//! Merges happen at ClickHouse's pace, so every read uses `FINAL`, which
+//! folds the copies not yet merged. Partitions are (project, month): a
+//! project's retention or erasure drops or rewrites whole partitions.
+
+use crate::client::Client;
+use crate::error::ClickHouseError;
+
+/// One schema step: its number, a name for the log, and its statements
+/// (`{db}` stands for the database).
+pub struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub statements: &'static [&'static str],
+}
+
+/// Every migration, in order.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "events",
+    statements: &["CREATE TABLE IF NOT EXISTS {db}.events (
+            project UInt32,
+            time_ms Int64,
+            event String,
+            distinct_id String,
+            insert_id String,
+            properties String,
+            day Date MATERIALIZED toDate(intDiv(time_ms, 86400000))
+        ) ENGINE = ReplacingMergeTree()
+        PARTITION BY (project, toYYYYMM(day))
+        ORDER BY (project, day, distinct_id, time_ms, event, insert_id)"],
+}];
+
+const LEDGER: &str = "hearth_schema_migrations";
+
+/// Creates the database if need be and applies the migrations it lacks;
+/// answers the numbers applied now (none when it was up to date).
+pub fn migrate(client: &Client) -> Result<Vec<u32>, ClickHouseError> {
+    let db = client.database();
+    client.execute(&format!("CREATE DATABASE IF NOT EXISTS {db}"))?;
+    client.execute(&format!("CREATE TABLE IF NOT EXISTS {db}.{LEDGER} (version UInt32, name String, applied_at DateTime) ENGINE = TinyLog"))?;
+    let done = applied(client)?;
+    let mut applied_now = Vec::new();
+    for migration in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
+        for statement in migration.statements {
+            client.execute(&statement.replace("{db}", db))?;
+        }
+        client.execute(&format!("INSERT INTO {db}.{LEDGER} (version, name, applied_at) VALUES ({}, '{}', now())", migration.version, migration.name))?;
+        tracing::info!(version = migration.version, name = migration.name, "applied a ClickHouse schema migration");
+        applied_now.push(migration.version);
+    }
+    Ok(applied_now)
+}
+
+/// The migration numbers recorded as applied.
+pub fn applied(client: &Client) -> Result<Vec<u32>, ClickHouseError> {
+    #[derive(serde::Deserialize)]
+    struct Applied {
+        version: u32,
+    }
+    let rows: Vec<Applied> = client.query(&format!("SELECT DISTINCT version FROM {}.{LEDGER} ORDER BY version", client.database()))?;
+    Ok(rows.into_iter().map(|row| row.version).collect())
+}

@@ -1,0 +1,23 @@
+//! Where sealed buffers go when events live in an external database
+//! (ClickHouse, for a deployment that outgrew one machine) instead of parts.
+//!
+//! Only the destination changes. Ingestion still goes through this store's
+//! WAL and buffer, so an acknowledgement still means "fsynced on this node";
+//! the flush thread hands each sealed buffer to the sink and deletes the WAL
+//! segments only once the sink said the rows are safe. A crash before that
+//! replays the segments and hands the same rows over again, so a sink must
+//! absorb repeats: deduplication by (event, distinct_id, time, $insert_id)
+//! is the external database's job, as it is compaction's here.
+
+use crate::buffer::StoredEvent;
+use events::ProjectId;
+
+/// An external event database the flush thread writes to.
+pub trait EventSink: Send + Sync + std::fmt::Debug {
+    /// Writes one project's rows durably; an error makes the flush thread
+    /// keep the rows (in the WAL and the buffer) and try again later.
+    fn write(&self, project: ProjectId, rows: &[&StoredEvent]) -> Result<(), SinkError>;
+}
+
+/// Why a sink could not take rows; shown in the log and retried.
+pub type SinkError = Box<dyn std::error::Error + Send + Sync>;

@@ -1,0 +1,197 @@
+"""The ClickHouse backend against a real ClickHouse (Debian's 18.16, started by the test): events
+from the official Python SDK sent to two Hearth nodes land once; a node killed mid-batch, and a
+ClickHouse outage, lose no acknowledged event; `hearth migrate` moves a project's events to
+ClickHouse and back without losing or doubling any.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import random
+import subprocess
+import time
+import urllib.parse
+
+import pytest
+from mixpanel import BufferedConsumer, Consumer, Mixpanel
+
+from clickhouse_harness import ClickHouse
+from hearth_harness import HEARTH_BIN, REPO_ROOT
+from import_loader import Loader
+
+DAY = 86400
+DATABASE = "hearth_e2e"
+FAST_FLUSH = {"HEARTH_STORE__FLUSH_INTERVAL_MS": "300"}
+
+
+@pytest.fixture
+def clickhouse(tmp_path):
+    server = ClickHouse(tmp_path / "clickhouse").start()
+    yield server
+    server.kill()
+
+
+def stored_counts(clickhouse: ClickHouse, project: int) -> collections.Counter:
+    """$insert_id -> copies, as every read sees them (FINAL: deduplicated)."""
+    rows = clickhouse.query(f"SELECT insert_id, count() AS n FROM {DATABASE}.events FINAL "
+                            f"WHERE project = {project} GROUP BY insert_id")
+    return collections.Counter({row["insert_id"]: row["n"] for row in rows})
+
+
+def wait_for_rows(clickhouse: ClickHouse, project: int, expected: set, timeout=30.0) -> collections.Counter:
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = stored_counts(clickhouse, project)
+        if expected <= set(counts) or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.25)
+
+
+def urls(server) -> dict:
+    return {"events_url": server.url + "/track", "import_url": server.url + "/import",
+            "people_url": server.url + "/engage", "groups_url": server.url + "/groups"}
+
+
+def test_two_nodes_keep_sdk_events_in_clickhouse_once(hearth_factory, clickhouse):
+    env = {**clickhouse.hearth_env(DATABASE), **FAST_FLUSH}
+    node_a = hearth_factory(name="shared", env=env)
+    node_b = hearth_factory(name="shared", env=env)
+    assert node_a.project_id == node_b.project_id, "both nodes' first project has the same id"
+    project = node_a.project_id
+
+    # /track through the SDK's Consumer, to node A only.
+    mp_a = Mixpanel(node_a.token, consumer=Consumer(**urls(node_a)))
+    for i in range(40):
+        mp_a.track(f"user-{i % 5}", "Viewed Page", {"page": f"/p/{i}", "$insert_id": f"track-{i}"})
+
+    # The same import batch through each node (a client retrying on another node).
+    now = int(time.time())
+    sent = {}
+    for node in (node_a, node_b):
+        consumer = BufferedConsumer(max_size=50, **urls(node))
+        mp = Mixpanel(node.token, consumer=consumer)
+        for i in range(120):
+            properties = {"plan": ["free", "pro"][i % 2], "seats": i, "note": "Grüße \"quoted\" \t tab",
+                          "$insert_id": f"import-{i}"}
+            sent[f"import-{i}"] = properties
+            mp.import_data(None, f"org-user-{i % 9}", "Created API Key", now - 2 * DAY + i,
+                           properties=properties, api_secret=node.secret)
+        consumer.flush()
+
+    # An address as a property: used for geolocation, then dropped before storage.
+    body = urllib.parse.urlencode({"data": json.dumps({"event": "With IP", "properties": {
+        "token": node_b.token, "distinct_id": "ip-user", "ip": "203.0.113.77", "$insert_id": "with-ip"}})})
+    answer = node_b.request("POST", "/track", body=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status == 200 and answer.text.strip() == "1", answer
+
+    expected = {f"track-{i}" for i in range(40)} | set(sent) | {"with-ip"}
+    counts = wait_for_rows(clickhouse, project, expected)
+    assert set(counts) == expected, f"missing {sorted(expected - set(counts))[:5]}, unknown {sorted(set(counts) - expected)[:5]}"
+    assert max(counts.values()) == 1, [k for k, n in counts.items() if n > 1][:5]
+
+    rows = clickhouse.query(f"SELECT insert_id, event, distinct_id, time_ms, properties FROM {DATABASE}.events FINAL "
+                            f"WHERE project = {project} AND event = 'Created API Key'")
+    assert len(rows) == 120
+    for row in rows:
+        i = int(row["insert_id"].split("-")[1])
+        properties = json.loads(row["properties"])
+        assert row["distinct_id"] == f"org-user-{i % 9}"
+        assert row["time_ms"] == (now - 2 * DAY + i) * 1000
+        for key in ("plan", "seats", "note"):
+            assert properties[key] == sent[row["insert_id"]][key], (key, properties)
+    leaked = clickhouse.query(f"SELECT count() AS n FROM {DATABASE}.events WHERE position(properties, '203.0.113.77') > 0")
+    assert leaked == [{"n": 0}], "the IP address reached ClickHouse"
+
+    # What is not yet on this backend says so, in JSON, with 501.
+    report = node_a.request("POST", "/api/v1/query", body=json.dumps({"type": "insights", "events": [{"event": "Viewed Page"}]}),
+                            headers={"Content-Type": "application/json"}, auth=node_a.secret_auth)
+    assert report.status == 501, report
+    assert "ClickHouse" in report.json()["error"], report
+
+
+def test_no_acknowledged_event_is_lost_to_node_kills_or_a_clickhouse_outage(hearth_factory, clickhouse):
+    seed = int(os.environ.get("HEARTH_CRASH_SEED", str(time.time_ns() % 1_000_000_007)))
+    rng = random.Random(seed)
+    node = hearth_factory(name="crash", env={**clickhouse.hearth_env(DATABASE), **FAST_FLUSH})
+    loader = Loader(node, random.Random(seed + 1))
+    loader.start()
+    for cycle in range(6):
+        time.sleep(rng.uniform(0.2, 0.9))
+        if cycle == 2:
+            # ClickHouse goes away for a while: the node keeps acknowledging from its WAL.
+            clickhouse.kill()
+            with loader.lock:
+                acked_before = len(loader.acked)
+            time.sleep(1.5)
+            with loader.lock:
+                acked_during_outage = len(loader.acked) - acked_before
+            clickhouse.start()
+        node.kill()
+        node.start()
+    with loader.lock:
+        loader.generating = False
+    assert loader.join(timeout=90), f"seed={seed}: the loader could not finish"
+    assert not loader.unexpected, loader.unexpected[:5]
+    assert acked_during_outage > 0, f"seed={seed}: nothing was acknowledged while ClickHouse was down"
+
+    acked = {e["properties"]["$insert_id"] for n in loader.acked for e in loader.batches[n].events}
+    everything = {e["properties"]["$insert_id"] for b in loader.batches.values() for e in b.events}
+    counts = wait_for_rows(clickhouse, node.project_id, acked, timeout=60)
+    missing = acked - set(counts)
+    assert not missing, f"seed={seed}: {len(missing)} acknowledged events lost, e.g. {sorted(missing)[:5]}"
+    assert set(counts) <= everything, "events that were never sent"
+    assert max(counts.values()) == 1
+    assert loader.failures > 0, "no request was interrupted: the kills proved nothing"
+
+
+def run_hearth(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
+    result = subprocess.run([HEARTH_BIN, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
+                            env={**os.environ, **(env or {})})
+    assert result.returncode == 0, f"hearth {' '.join(args)} failed ({result.returncode}): {result.stderr[-3000:]}"
+    return result
+
+
+def export_all(server) -> dict:
+    events = server.export("2000-01-01", "2100-12-31")
+    return {e["properties"]["$insert_id"]: e for e in events}
+
+
+def test_migrate_to_clickhouse_and_back_keeps_every_event_once(hearth_factory, clickhouse):
+    ch_env = clickhouse.hearth_env(DATABASE)
+    source = hearth_factory(name="moving", start=False)
+    run_hearth("gen", "--events", "20000", "--project", "moving", "--data", str(source.data_dir))
+    source.start()
+    original = export_all(source)
+    assert len(original) > 15000
+    source.stop()
+
+    moved = run_hearth("migrate", "--to", "clickhouse", "--data", str(source.data_dir), env=ch_env)
+    assert f"copied {len(original)} events" in moved.stderr, moved.stderr
+    counts = stored_counts(clickhouse, source.project_id)
+    assert set(counts) == set(original) and max(counts.values()) == 1
+
+    # Resuming: a rerun copies nothing; forgetting the last days copies just those again.
+    again = run_hearth("migrate", "--to", "clickhouse", "--data", str(source.data_dir), env=ch_env)
+    assert "copied 0 events (0 days)" in again.stderr, again.stderr
+    progress_path = source.data_dir / "migrate-to-clickhouse.json"
+    progress = json.loads(progress_path.read_text())
+    forgotten = sorted(progress["done"])[-10:]
+    progress["done"] = sorted(progress["done"])[:-10]
+    progress_path.write_text(json.dumps(progress))
+    resumed = run_hearth("migrate", "--to", "clickhouse", "--data", str(source.data_dir), env=ch_env)
+    assert "(10 days)" in resumed.stderr and f"{len(progress['done'])} days were already done" in resumed.stderr, resumed.stderr
+    assert len(forgotten) == 10
+    assert stored_counts(clickhouse, source.project_id) == counts, "a resumed copy doubled events"
+
+    # And back, into a fresh node's embedded store.
+    target = hearth_factory(name="moving", start=False)
+    assert target.project_id == source.project_id
+    back = run_hearth("migrate", "--to", "embedded", "--data", str(target.data_dir), env=ch_env)
+    assert f"copied {len(original)} events" in back.stderr, back.stderr
+    target.start()
+    returned = export_all(target)
+    assert returned.keys() == original.keys()
+    for insert_id, event in original.items():
+        assert returned[insert_id] == event, (insert_id, returned[insert_id], event)
