@@ -506,6 +506,23 @@ mod tests {
     }
 
     #[test]
+    fn the_storage_backend_is_checked_and_read_from_the_environment() {
+        let mut merged = Value::try_from(Config::default()).unwrap();
+        let defaults = merged.clone();
+        let config: Config = merged.clone().try_into().unwrap();
+        assert!(config.storage.clickhouse().unwrap().is_none(), "embedded by default");
+        apply_env(&mut merged, &defaults, "STORAGE__BACKEND", "clickhouse").unwrap();
+        apply_env(&mut merged, &defaults, "STORAGE__CLICKHOUSE_PASSWORD", "s3cret").unwrap();
+        let config: Config = merged.try_into().unwrap();
+        let clickhouse = config.storage.clickhouse().unwrap().unwrap();
+        assert_eq!((clickhouse.password.as_str(), clickhouse.database.as_str()), ("s3cret", "hearth"));
+        let error = |storage: StorageSection| storage.clickhouse().unwrap_err().to_string();
+        assert!(error(StorageSection { backend: "postgres".into(), ..StorageSection::default() }).contains("\"postgres\""));
+        let bad_database = error(StorageSection { backend: "clickhouse".into(), clickhouse_database: "a; DROP".into(), ..StorageSection::default() });
+        assert!(bad_database.contains("clickhouse_database"), "{bad_database}");
+    }
+
+    #[test]
     fn unknown_file_keys_are_named_in_the_error() {
         let mut merged = Value::try_from(Config::default()).unwrap();
         merge(&mut merged, toml::from_str("[store]\nflush_rowz = 3").unwrap());
