@@ -94,7 +94,7 @@ fn a_store_keeps_acknowledged_events_through_a_clickhouse_outage() {
     let first: Vec<Event> = (0..500).map(|i| event("Page view", &format!("user-{}", i % 37), T0 + i * 1_000, &format!("first-{i}"), serde_json::json!({"i": i}))).collect();
     store.append_blocking(ProjectId(1), first).unwrap();
     store.flush().unwrap();
-    let reader = EventReader::new(client);
+    let reader = EventReader::new(client.clone());
     assert_eq!(reader.count(ProjectId(1)).unwrap(), 500);
     assert!(!data.path().join("parts").exists() || std::fs::read_dir(data.path().join("parts")).unwrap().next().is_none(), "no parts are written");
 
@@ -112,4 +112,9 @@ fn a_store_keeps_acknowledged_events_through_a_clickhouse_outage() {
     flushing.join().unwrap().unwrap();
     assert_eq!(reader.count(ProjectId(1)).unwrap(), 800);
     store.close().unwrap();
+    drop(store);
+    // The retried flushes left the node's files consistent: it opens again.
+    let config = store::StoreConfig { sink: Some(Arc::new(ClickHouseSink::new(client))), ..store::StoreConfig::default() };
+    let reopened = store::Store::open(data.path(), config).unwrap();
+    reopened.close().unwrap();
 }

@@ -153,6 +153,10 @@ impl UserKeys {
 #[derive(Debug)]
 pub(crate) struct UserLog {
     writer: wal::SegmentWriter,
+    /// Per project, the key after the last one appended to the log: a flush
+    /// that is retried (its sink was down, say) persists its ids again, and
+    /// what the log already holds must not be appended twice.
+    next_key: HashMap<ProjectId, u32>,
 }
 
 impl UserLog {
@@ -168,7 +172,8 @@ impl UserLog {
             return Err(Error::DataCorruption { path: dir.to_path_buf(), detail });
         }
         let writer = log.create_segment()?;
-        Ok((UserLog { writer }, keys))
+        let next_key = keys.projects.iter().map(|(project, users)| (*project, users.keys.len() as u32)).collect();
+        Ok((UserLog { writer, next_key }, keys))
     }
 
     pub(crate) fn persist(&mut self, pending: &PendingUsers) -> Result<(), Error> {
@@ -176,9 +181,18 @@ impl UserLog {
             return Ok(());
         }
         for record in &pending.records {
-            let payload = serde_json::to_vec(record).unwrap_or_default();
+            let next = self.next_key.get(&record.project).copied().unwrap_or(0);
+            let end = record.first_key + record.ids.len() as u32;
+            if end <= next {
+                continue; // appended by an earlier try of this flush
+            }
+            let skip = next.saturating_sub(record.first_key) as usize;
+            let tail = UserRecord { project: record.project, first_key: record.first_key + skip as u32, ids: record.ids[skip..].to_vec() };
+            let payload = serde_json::to_vec(&tail).unwrap_or_default();
             self.writer.append(&payload)?;
+            self.next_key.insert(record.project, end);
         }
+        // Always: an earlier try may have appended and then failed to sync.
         self.writer.sync()?;
         Ok(())
     }
@@ -225,5 +239,28 @@ mod tests {
         assert_eq!(reopened.key_for(a, "dave"), 2);
         assert_eq!(reopened.key_for(b, "carol"), 0);
         assert_eq!(reopened.key_for(a, "erin"), 3);
+    }
+
+    #[test]
+    fn persisting_the_same_ids_again_appends_nothing_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, mut keys) = UserLog::open(dir.path()).unwrap();
+        let a = ProjectId(1);
+        keys.key_for(a, "alice");
+        keys.key_for(a, "bob");
+        let pending = keys.take_pending();
+        log.persist(&pending).unwrap();
+        // A retried flush persists the same pending ids again.
+        log.persist(&pending).unwrap();
+        keys.key_for(a, "carol");
+        log.persist(&keys.take_pending()).unwrap();
+        drop(log);
+        let (mut log, mut reopened) = UserLog::open(dir.path()).unwrap();
+        assert_eq!(reopened.key_for(a, "carol"), 2);
+        assert_eq!(reopened.key_for(a, "dave"), 3);
+        log.persist(&reopened.take_pending()).unwrap();
+        drop(log);
+        let (_log, mut again) = UserLog::open(dir.path()).unwrap();
+        assert_eq!(again.key_for(a, "dave"), 3, "a log reopened twice still continues densely");
     }
 }
