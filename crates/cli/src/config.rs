@@ -397,12 +397,23 @@ impl Config {
     }
 
     /// The store's settings for a command that ingests: with the ClickHouse
-    /// backend, sealed buffers go there (connected, and its schema migrated,
-    /// here, so that a wrong URL or password stops the command at once).
-    pub(crate) fn ingest_store_config(&self) -> anyhow::Result<store::StoreConfig> {
+    /// backend, sealed buffers go there, its schema migrated first. A wrong
+    /// password or database stops the command at once. ClickHouse not
+    /// answering stops a CLI command too; a server (`Unreachable::Tolerate`)
+    /// starts anyway, acknowledging from its WAL, and keeps trying to migrate
+    /// in the background, its inserts retried until ClickHouse is back.
+    pub(crate) fn ingest_store_config(&self, unreachable: Unreachable) -> anyhow::Result<store::StoreConfig> {
         let mut config = self.store_config();
         if let Some(clickhouse) = self.storage.clickhouse()? {
-            let client = connect_clickhouse(&clickhouse)?;
+            let client = clickhouse_store::Client::new(&clickhouse)?;
+            match clickhouse_store::schema::migrate(&client) {
+                Ok(applied) => log_applied(&applied, &clickhouse),
+                Err(clickhouse_store::ClickHouseError::Unreachable { url, detail }) if unreachable == Unreachable::Tolerate => {
+                    tracing::error!(%url, %detail, "ClickHouse does not answer; serving from the WAL and retrying every 5 s");
+                    migrate_in_background(client.clone(), clickhouse.clone());
+                }
+                Err(error) => return Err(anyhow::Error::new(error).context(migrate_context(&clickhouse))),
+            }
             config.sink = Some(std::sync::Arc::new(clickhouse_store::ClickHouseSink::new(client)));
         }
         Ok(config)
@@ -471,15 +482,50 @@ fn apply_env(merged: &mut Value, defaults: &Value, name: &str, text: &str) -> an
     Ok(())
 }
 
+/// Whether ClickHouse not answering at start-up stops the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unreachable {
+    Fail,
+    Tolerate,
+}
+
 /// A client for ClickHouse with the schema migrated; the error says what to check.
 pub(crate) fn connect_clickhouse(config: &clickhouse_store::ClickHouseConfig) -> anyhow::Result<clickhouse_store::Client> {
     let client = clickhouse_store::Client::new(config)?;
-    let applied = clickhouse_store::schema::migrate(&client)
-        .with_context(|| format!("preparing the ClickHouse database {} at {} (check storage.clickhouse_url, _user and _password)", config.database, config.url))?;
+    let applied = clickhouse_store::schema::migrate(&client).with_context(|| migrate_context(config))?;
+    log_applied(&applied, config);
+    Ok(client)
+}
+
+fn migrate_context(config: &clickhouse_store::ClickHouseConfig) -> String {
+    format!("preparing the ClickHouse database {} at {} (check storage.clickhouse_url, _user and _password)", config.database, config.url)
+}
+
+fn log_applied(applied: &[u32], config: &clickhouse_store::ClickHouseConfig) {
     if !applied.is_empty() {
         tracing::info!(?applied, database = %config.database, "ClickHouse schema migrated");
     }
-    Ok(client)
+}
+
+/// Retries the schema migration until ClickHouse answers (and says yes).
+fn migrate_in_background(client: clickhouse_store::Client, config: clickhouse_store::ClickHouseConfig) {
+    let spawned = std::thread::Builder::new().name("hearth-ch-migrate".into()).spawn(move || {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(5));
+            match clickhouse_store::schema::migrate(&client) {
+                Ok(applied) => {
+                    log_applied(&applied, &config);
+                    tracing::info!(url = %config.url, "ClickHouse answers again; buffered events follow");
+                    return;
+                }
+                Err(clickhouse_store::ClickHouseError::Unreachable { .. }) => {}
+                Err(error) => tracing::error!(%error, "{}", migrate_context(&config)),
+            }
+        }
+    });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "could not start the ClickHouse migration thread");
+    }
 }
 
 fn lookup<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {

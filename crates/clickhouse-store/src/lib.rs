@@ -17,6 +17,7 @@
 //! formats; the rest of Hearth sees [`store::EventSink`] and [`EventReader`].
 
 mod client;
+pub mod local_server;
 mod error;
 mod reader;
 mod row_binary;

@@ -2,12 +2,12 @@
 //! sink's inserts and deduplication, reading back, and a store that keeps
 //! acknowledged events through a ClickHouse outage.
 
-mod support;
+
 
 use clickhouse_store::{schema, ClickHouseError, ClickHouseSink, EventReader};
 use events::{Event, ProjectId};
 use std::sync::Arc;
-use support::TestClickHouse;
+use clickhouse_store::local_server::LocalClickHouse;
 
 fn event(name: &str, user: &str, time_ms: i64, insert_id: &str, properties: serde_json::Value) -> Event {
     Event {
@@ -25,8 +25,8 @@ const DAY: i32 = (T0 / 86_400_000) as i32;
 
 #[test]
 fn migrations_apply_once_and_are_recorded() {
-    let server = TestClickHouse::start();
-    let client = server.client("hearth_schema_test");
+    let server = LocalClickHouse::start().unwrap();
+    let client = server.client("hearth_schema_test").unwrap();
     let first = schema::migrate(&client).unwrap();
     assert_eq!(first, schema::MIGRATIONS.iter().map(|m| m.version).collect::<Vec<_>>());
     assert_eq!(schema::migrate(&client).unwrap(), Vec::<u32>::new(), "a second start applies nothing");
@@ -37,8 +37,8 @@ fn migrations_apply_once_and_are_recorded() {
 
 #[test]
 fn repeated_inserts_count_once_and_read_back_exactly() {
-    let server = TestClickHouse::start();
-    let client = server.client("hearth_dedup_test");
+    let server = LocalClickHouse::start().unwrap();
+    let client = server.client("hearth_dedup_test").unwrap();
     schema::migrate(&client).unwrap();
     let sink = ClickHouseSink::new(client.clone());
     let tricky = "quote \" backslash \\ tab \t newline \n unicode é 漢字 🙂 nul-free";
@@ -71,7 +71,7 @@ fn repeated_inserts_count_once_and_read_back_exactly() {
 
 #[test]
 fn a_wrong_password_is_refused_with_clickhouses_reason() {
-    let server = TestClickHouse::start();
+    let server = LocalClickHouse::start().unwrap();
     let mut config = server.config("default");
     config.password = "wrong".into();
     let client = clickhouse_store::Client::new(&config).unwrap();
@@ -85,8 +85,8 @@ fn a_wrong_password_is_refused_with_clickhouses_reason() {
 
 #[test]
 fn a_store_keeps_acknowledged_events_through_a_clickhouse_outage() {
-    let mut server = TestClickHouse::start();
-    let client = server.client("hearth_outage_test");
+    let mut server = LocalClickHouse::start().unwrap();
+    let client = server.client("hearth_outage_test").unwrap();
     schema::migrate(&client).unwrap();
     let data = tempfile::tempdir().unwrap();
     let config = store::StoreConfig { sink: Some(Arc::new(ClickHouseSink::new(client.clone()))), ..store::StoreConfig::default() };
@@ -108,7 +108,7 @@ fn a_store_keeps_acknowledged_events_through_a_clickhouse_outage() {
     };
     std::thread::sleep(std::time::Duration::from_millis(1_500));
     assert!(!flushing.is_finished(), "a flush cannot finish while ClickHouse is down");
-    server.launch();
+    server.launch().unwrap();
     flushing.join().unwrap().unwrap();
     assert_eq!(reader.count(ProjectId(1)).unwrap(), 800);
     store.close().unwrap();

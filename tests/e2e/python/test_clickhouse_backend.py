@@ -195,3 +195,26 @@ def test_migrate_to_clickhouse_and_back_keeps_every_event_once(hearth_factory, c
     assert returned.keys() == original.keys()
     for insert_id, event in original.items():
         assert returned[insert_id] == event, (insert_id, returned[insert_id], event)
+
+
+def test_a_node_starts_while_clickhouse_is_down_and_catches_up(hearth_factory, clickhouse):
+    clickhouse.kill()
+    node = hearth_factory(name="early", env={**clickhouse.hearth_env("hearth_late"), **FAST_FLUSH})
+    now = time.time()
+    batch = [{"event": "Early", "properties": {"time": round(now - i, 3), "distinct_id": f"u{i % 4}",
+                                                "$insert_id": f"early-{i}"}} for i in range(100)]
+    answer = node.request("POST", "/import?strict=1", body=json.dumps(batch),
+                          headers={"Content-Type": "application/json"}, auth=node.secret_auth)
+    assert answer.status == 200 and answer.json()["num_records_imported"] == 100, answer
+    clickhouse.start()
+    rows = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            rows = clickhouse.query("SELECT insert_id FROM hearth_late.events FINAL")
+        except AssertionError:
+            rows = []  # the node has not created the database yet
+        if len(rows) >= 100:
+            break
+        time.sleep(0.5)
+    assert sorted(r["insert_id"] for r in rows) == sorted(f"early-{i}" for i in range(100))
