@@ -36,6 +36,20 @@ impl LoadResult {
         }
     }
 
+    /// Two loads that ran at the same time, as one: their sums, over the
+    /// longer one's time.
+    pub(crate) fn combine(a: LoadResult, b: LoadResult) -> LoadResult {
+        let mut latencies_us = a.latencies_us;
+        latencies_us.extend(b.latencies_us);
+        LoadResult {
+            n_events: a.n_events + b.n_events,
+            n_requests: a.n_requests + b.n_requests,
+            n_failed: a.n_failed + b.n_failed,
+            elapsed: a.elapsed.max(b.elapsed),
+            latencies_us,
+        }
+    }
+
     pub(crate) fn events_per_second(&self) -> f64 {
         self.n_events as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }

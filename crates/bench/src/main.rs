@@ -7,6 +7,7 @@
 //! Parquet of the same events, and the server's peak RSS.
 
 mod bodies;
+mod clickhouse_bench;
 mod duckdb;
 mod load;
 mod privacy_bench;
@@ -26,6 +27,8 @@ enum Cli {
     /// process, and /import throughput with the default policy and with
     /// every rule off.
     Privacy(privacy_bench::PrivacyArgs),
+    /// Ingestion through two nodes sharing one ClickHouse.
+    IngestClickhouse(clickhouse_bench::ClickHouseArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,6 +63,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse() {
         Cli::Ingest(args) => ingest(args),
         Cli::Privacy(args) => privacy_bench::run(args),
+        Cli::IngestClickhouse(args) => clickhouse_bench::run(args),
     }
 }
 

@@ -27,6 +27,11 @@ impl Server {
     /// Starts a server whose project has the privacy policy of `policy` (a
     /// TOML file), or the default one.
     pub(crate) fn start_with_policy(hearth: &Path, data: &Path, policy: Option<&Path>) -> anyhow::Result<Server> {
+        Server::start_with(hearth, data, policy, &[])
+    }
+
+    /// Starts a server with extra `HEARTH_*` settings in its environment.
+    pub(crate) fn start_with(hearth: &Path, data: &Path, policy: Option<&Path>, env: &[(String, String)]) -> anyhow::Result<Server> {
         let output = Command::new(hearth)
             .args(["project", "create", "bench", "--json", "--data"])
             .arg(data)
@@ -51,6 +56,7 @@ impl Server {
             .args(["serve", "--listen", &addr.to_string(), "--data"])
             .arg(data)
             .env("HEARTH_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()?;
@@ -78,15 +84,29 @@ impl Server {
 
     /// The server's peak resident set size so far (VmHWM), in MB.
     pub(crate) fn peak_rss_mb(&self) -> anyhow::Result<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let kb: f64 = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0.0);
-        Ok(kb / 1024.0)
+        peak_rss_mb_of(self.child.id())
     }
 
+    /// Stops the server gracefully (it flushes what it buffers first).
+    pub(crate) fn stop(mut self) -> anyhow::Result<()> {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+/// A process's peak resident set size so far (VmHWM), in MB.
+pub(crate) fn peak_rss_mb_of(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    Ok(kb / 1024.0)
+}
+
+impl Server {
     /// Waits until the server has settled (compaction backlog empty; it
     /// settles after `store.settle_after_ms` without writes, 30 s by default).
     pub(crate) fn wait_settled(&self, timeout: Duration) -> anyhow::Result<Duration> {

@@ -108,6 +108,11 @@ impl LocalClickHouse {
         }
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Where the server keeps its files.
     pub fn path(&self) -> &Path {
         self.dir.path()
