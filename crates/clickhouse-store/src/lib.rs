@@ -19,7 +19,9 @@
 mod client;
 pub mod local_server;
 mod error;
+mod properties;
 mod reader;
+pub mod reports;
 mod row_binary;
 pub mod schema;
 mod sink;

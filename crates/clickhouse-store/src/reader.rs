@@ -7,14 +7,37 @@ use crate::error::ClickHouseError;
 use events::ProjectId;
 
 /// One event as ClickHouse holds it.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoredRow {
     pub time_ms: i64,
     pub event: String,
     pub distinct_id: String,
     pub insert_id: String,
-    /// A JSON object.
+    /// A JSON object, compact.
     pub properties: String,
+}
+
+/// A row as the query returns it: properties as the two arrays.
+#[derive(serde::Deserialize)]
+struct RawRow {
+    time_ms: i64,
+    event: String,
+    distinct_id: String,
+    insert_id: String,
+    property_keys: Vec<String>,
+    property_values: Vec<String>,
+}
+
+impl From<RawRow> for StoredRow {
+    fn from(row: RawRow) -> StoredRow {
+        StoredRow {
+            time_ms: row.time_ms,
+            event: row.event,
+            distinct_id: row.distinct_id,
+            insert_id: row.insert_id,
+            properties: crate::properties::join(&row.property_keys, &row.property_values),
+        }
+    }
 }
 
 impl StoredRow {
@@ -61,12 +84,12 @@ impl EventReader {
     /// A project's events of one UTC day, each once, in time order.
     pub fn day_rows(&self, project: ProjectId, day: i32) -> Result<Vec<StoredRow>, ClickHouseError> {
         let sql = format!(
-            "SELECT time_ms, event, distinct_id, insert_id, properties FROM {}.events FINAL WHERE project = {} AND day = toDate({}) ORDER BY time_ms, distinct_id, event, insert_id",
+            "SELECT time_ms, event, distinct_id, insert_id, property_keys, property_values FROM {}.events FINAL WHERE project = {} AND day = toDate({}) ORDER BY time_ms, distinct_id, event, insert_id",
             self.client.database(),
             project.0,
             day.max(0)
         );
-        self.client.query(&sql)
+        Ok(self.client.query::<RawRow>(&sql)?.into_iter().map(StoredRow::from).collect())
     }
 
     /// Events of a project, each counted once.

@@ -2,6 +2,10 @@
 //! integers little-endian, strings as a LEB128 length and their bytes. No
 //! escaping, so any property text goes in exactly as it is.
 
+pub(crate) fn put_u8(out: &mut Vec<u8>, value: u8) {
+    out.push(value);
+}
+
 pub(crate) fn put_u32(out: &mut Vec<u8>, value: u32) {
     out.extend_from_slice(&value.to_le_bytes());
 }
@@ -11,7 +15,13 @@ pub(crate) fn put_i64(out: &mut Vec<u8>, value: i64) {
 }
 
 pub(crate) fn put_str(out: &mut Vec<u8>, value: &str) {
-    let mut length = value.len() as u64;
+    put_len(out, value.len());
+    out.extend_from_slice(value.as_bytes());
+}
+
+/// A LEB128 length: of a string's bytes, or of an array's elements.
+pub(crate) fn put_len(out: &mut Vec<u8>, length: usize) {
+    let mut length = length as u64;
     loop {
         let byte = (length & 0x7f) as u8;
         length >>= 7;
@@ -21,7 +31,6 @@ pub(crate) fn put_str(out: &mut Vec<u8>, value: &str) {
         }
         out.push(byte | 0x80);
     }
-    out.extend_from_slice(value.as_bytes());
 }
 
 #[cfg(test)]

@@ -14,6 +14,12 @@
 //! Merges happen at ClickHouse's pace, so every read uses `FINAL`, which
 //! folds the copies not yet merged. Partitions are (project, month): a
 //! project's retention or erasure drops or rewrites whole partitions.
+//!
+//! Properties are two parallel arrays: the top-level keys, and each value as
+//! compact JSON text. `property_values[indexOf(property_keys, 'plan')]` reads
+//! exactly the top-level `plan` (ClickHouse 18.16's `visitParamExtract*`
+//! would find a nested `plan` first), and is `''` when it is absent. The
+//! object's JSON text is rebuilt from the arrays on reading.
 
 use crate::client::Client;
 use crate::error::ClickHouseError;
@@ -36,7 +42,8 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             event String,
             distinct_id String,
             insert_id String,
-            properties String,
+            property_keys Array(String),
+            property_values Array(String),
             day Date MATERIALIZED toDate(intDiv(time_ms, 86400000))
         ) ENGINE = ReplacingMergeTree()
         PARTITION BY (project, toYYYYMM(day))

@@ -8,7 +8,7 @@ use events::ProjectId;
 use store::{EventSink, SinkError, StoredEvent};
 
 /// The columns an insert fills; `day` is computed by ClickHouse.
-pub(crate) const COLUMNS: &[&str] = &["project", "time_ms", "event", "distinct_id", "insert_id", "properties"];
+pub(crate) const COLUMNS: &[&str] = &["project", "time_ms", "event", "distinct_id", "insert_id", "property_keys", "property_values"];
 
 #[derive(Debug, Clone)]
 pub struct ClickHouseSink {
@@ -30,7 +30,7 @@ impl ClickHouseSink {
             put_str(&mut body, row.event);
             put_str(&mut body, row.distinct_id);
             put_str(&mut body, row.insert_id);
-            put_str(&mut body, row.properties);
+            put_properties(&mut body, row.properties)?;
             n += 1;
         }
         if n > 0 {
@@ -38,6 +38,21 @@ impl ClickHouseSink {
         }
         Ok(n)
     }
+}
+
+/// The top-level keys of a JSON object and each value's JSON text, as two
+/// `Array(String)` columns, in the object's own order.
+fn put_properties(body: &mut Vec<u8>, properties: &str) -> Result<(), crate::ClickHouseError> {
+    let pairs = crate::properties::split(properties).map_err(|detail| crate::ClickHouseError::Decode { detail })?;
+    crate::row_binary::put_len(body, pairs.len());
+    for (key, _) in &pairs {
+        put_str(body, key);
+    }
+    crate::row_binary::put_len(body, pairs.len());
+    for (_, value) in &pairs {
+        put_str(body, value);
+    }
+    Ok(())
 }
 
 /// One event's columns, borrowed.

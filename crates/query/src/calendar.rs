@@ -13,22 +13,22 @@ pub(crate) const MS_PER_HOUR: i64 = 3_600_000;
 pub(crate) const MS_PER_DAY: i64 = 86_400_000;
 
 #[derive(Debug, Clone)]
-pub(crate) struct Calendar {
+pub struct Calendar {
     zone: TimeZone,
 }
 
-pub(crate) fn parse_date(text: &str, field: &str) -> Result<Date, QueryError> {
+pub fn parse_date(text: &str, field: &str) -> Result<Date, QueryError> {
     text.parse::<Date>().map_err(|_| QueryError::bad(format!("{field} must be a date YYYY-MM-DD, got {text:?}")))
 }
 
 impl Calendar {
-    pub(crate) fn new(zone_name: &str) -> Result<Calendar, QueryError> {
+    pub fn new(zone_name: &str) -> Result<Calendar, QueryError> {
         let zone = TimeZone::get(zone_name).map_err(|_| QueryError::bad(format!("unknown time zone {zone_name:?}")))?;
         Ok(Calendar { zone })
     }
 
     /// The UTC instant (ms) at which local day `date` starts.
-    pub(crate) fn day_start(&self, date: Date) -> i64 {
+    pub fn day_start(&self, date: Date) -> i64 {
         date.to_datetime(Time::midnight())
             .to_zoned(self.zone.clone())
             .map(|zoned| zoned.timestamp().as_millisecond())
@@ -43,7 +43,7 @@ impl Calendar {
     }
 
     /// `[start, end)` of the days `from..=to`.
-    pub(crate) fn range(&self, from: Date, to: Date) -> Result<(i64, i64), QueryError> {
+    pub fn range(&self, from: Date, to: Date) -> Result<(i64, i64), QueryError> {
         if to < from {
             return Err(QueryError::bad("to is before from"));
         }
@@ -51,7 +51,7 @@ impl Calendar {
     }
 
     /// The buckets of an interval over the days `from..=to`.
-    pub(crate) fn buckets(&self, from: Date, to: Date, interval: Interval) -> Buckets {
+    pub fn buckets(&self, from: Date, to: Date, interval: Interval) -> Buckets {
         let mut buckets = Buckets::default();
         let mut label_index = std::collections::HashMap::new();
         let mut add = |buckets: &mut Buckets, start: i64, label: String| {
@@ -97,6 +97,29 @@ impl Calendar {
     }
 }
 
+impl Calendar {
+    /// The zone's offsets from UTC over `[start, end)`: `(from, offset)` in
+    /// ms, the first `from` being `start`, for an engine that buckets by
+    /// local time with integer arithmetic. Offsets change on whole quarter
+    /// hours in every zone, so sampling each quarter hour finds each change.
+    pub fn utc_offsets(&self, start: i64, end: i64) -> Vec<(i64, i64)> {
+        const QUARTER_HOUR: i64 = 900_000;
+        let offset_at = |time: i64| -> i64 {
+            jiff::Timestamp::from_millisecond(time).map(|ts| i64::from(self.zone.to_offset(ts).seconds()) * 1000).unwrap_or(0)
+        };
+        let mut offsets = vec![(start, offset_at(start))];
+        let mut time = start - start.rem_euclid(QUARTER_HOUR) + QUARTER_HOUR;
+        while time < end {
+            let offset = offset_at(time);
+            if offsets.last().is_some_and(|(_, last)| *last != offset) {
+                offsets.push((time, offset));
+            }
+            time += QUARTER_HOUR;
+        }
+        offsets
+    }
+}
+
 pub(crate) fn next_day(date: Date) -> Date {
     date.checked_add(1.day()).unwrap_or(date)
 }
@@ -114,10 +137,10 @@ pub(crate) fn week_start(date: Date) -> Date {
 /// Slots (hours or days) with their UTC starts, and the label each slot counts
 /// under. `starts` has one more entry than `label_of`: the end of the range.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Buckets {
-    pub(crate) starts: Vec<i64>,
-    pub(crate) label_of: Vec<u32>,
-    pub(crate) labels: Vec<String>,
+pub struct Buckets {
+    pub starts: Vec<i64>,
+    pub label_of: Vec<u32>,
+    pub labels: Vec<String>,
     index: SlotIndex,
 }
 

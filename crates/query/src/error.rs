@@ -12,6 +12,12 @@ pub enum QueryError {
     Store(#[from] store::Error),
     #[error(transparent)]
     Meta(#[from] meta::Error),
+    /// The report, or one of its options, is not available on this backend.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The external event database failed.
+    #[error("the event database failed: {0}")]
+    Backend(String),
 }
 
 impl QueryError {

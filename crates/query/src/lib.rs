@@ -47,6 +47,28 @@ pub use engine::{Engine, ReadFacts};
 pub use error::QueryError;
 pub use result::ReportResult;
 pub use spec::Spec;
+pub use calendar::{parse_date, Buckets, Calendar};
+pub use value::compare_segments;
+
+/// Reports computed elsewhere than this engine: by an external event
+/// database (ClickHouse), from the same specs and into the same results.
+pub trait ReportBackend: Send + Sync {
+    fn run(&self, project: &meta::Project, spec: &Spec) -> Result<ReportResult, QueryError>;
+}
+
+/// Each linked distinct id with the person it resolves to (chains followed,
+/// the first link of an id winning), as the engine resolves them.
+pub fn resolve_identity_links(links: Vec<(String, String)>) -> Vec<(String, String)> {
+    let ids: Vec<String> = links.iter().map(|(id, _)| id.clone()).collect();
+    let identities = table::Identities::new(links);
+    let mut resolved: Vec<(String, String)> = ids.into_iter().map(|id| {
+        let person = identities.resolve(&id).to_owned();
+        (id, person)
+    }).collect();
+    resolved.sort();
+    resolved.dedup_by(|a, b| a.0 == b.0);
+    resolved
+}
 
 /// Whether `name` is a time zone the engine knows (IANA names).
 pub fn is_time_zone(name: &str) -> bool {

@@ -192,7 +192,7 @@ impl Column {
 }
 
 /// Orders segment labels: booleans, numbers, strings, JSON text; null last.
-pub(crate) fn compare_segments(a: &Json, b: &Json) -> std::cmp::Ordering {
+pub fn compare_segments(a: &Json, b: &Json) -> std::cmp::Ordering {
     use std::cmp::Ordering;
     fn rank(value: &Json) -> u8 {
         match value {

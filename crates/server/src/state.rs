@@ -21,6 +21,9 @@ pub struct Services {
     pub audit: Arc<audit::AuditLog>,
     pub access: Arc<access::Access>,
     pub enricher: Arc<Enricher>,
+    /// Reports computed by an external event database (ClickHouse) instead
+    /// of the engine; profile searches still use the engine.
+    pub reports: Option<Arc<dyn query::ReportBackend>>,
 }
 
 pub(crate) struct Inner {
@@ -37,6 +40,7 @@ pub(crate) struct Inner {
     projects_by_token: RwLock<HashMap<String, (Project, std::time::Instant)>>,
     pub(crate) identity: meta::LinkCache,
     pub(crate) engine: query::Engine,
+    pub(crate) reports: Option<Arc<dyn query::ReportBackend>>,
     pub(crate) protector: Arc<protect::Protector>,
     pub(crate) limiters: crate::rate_limit::Limiters,
     /// Addresses blocked by containment, with the meta generation they were read at.
@@ -46,7 +50,7 @@ pub(crate) struct Inner {
 
 impl AppState {
     pub fn new(services: Services, config: ServerConfig, metrics: Option<PrometheusHandle>) -> AppState {
-        let Services { store, meta, protector, audit, access, enricher } = services;
+        let Services { store, meta, protector, audit, access, enricher, reports } = services;
         AppState {
             inner: Arc::new(Inner {
                 limiters: crate::rate_limit::Limiters::new(&config.rate_limits),
@@ -56,6 +60,7 @@ impl AppState {
                 audit,
                 protector,
                 engine: query::Engine::new(store.clone(), meta.clone()),
+                reports,
                 store,
                 meta,
                 enricher,

@@ -48,7 +48,11 @@ pub(crate) fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     };
     let audit = crate::commands::open_audit(&config, &data)?;
     let access = crate::commands::open_access(&config, &protector)?;
-    let services = server::Services { store: store.clone(), meta, protector, audit, access, enricher };
+    let reports: Option<Arc<dyn query::ReportBackend>> = match config.storage.clickhouse()? {
+        Some(clickhouse) => Some(Arc::new(clickhouse_store::reports::ClickHouseReports::new(clickhouse_store::Client::new(&clickhouse)?, meta.clone()))),
+        None => None,
+    };
+    let services = server::Services { store: store.clone(), meta, protector, audit, access, enricher, reports };
     let state = server::AppState::new(services, server_config, Some(metrics));
     // Decoding runs in blocking tasks; a few threads use the cores, and more
     // would only hold more requests (and allocator heaps) in memory at once.

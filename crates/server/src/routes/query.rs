@@ -19,7 +19,15 @@ const OPENAPI: &str = include_str!("openapi.json");
 
 impl From<query::QueryError> for ApiError {
     fn from(error: query::QueryError) -> Self {
-        if error.is_client_error() { ApiError::BadRequest(error.to_string()) } else { ApiError::Internal(error.to_string()) }
+        match error {
+            query::QueryError::Unsupported(reason) => ApiError::NotImplemented(reason),
+            query::QueryError::Backend(detail) => {
+                tracing::error!(%detail, "a report failed in the event database");
+                ApiError::Unavailable
+            }
+            error if error.is_client_error() => ApiError::BadRequest(error.to_string()),
+            error => ApiError::Internal(error.to_string()),
+        }
     }
 }
 
@@ -37,12 +45,19 @@ async fn report(state: AppState, request: Request) -> Result<Response, ApiError>
     let listing = matches!(spec, Ok(query::Spec::Profiles(_) | query::Spec::CohortMembers(_)));
     let principal = authorised(&state, &parts, if listing { Scope::Export } else { Scope::Read }).await?;
     let project = principal.project.clone();
-    state.inner.config.events_backend.require_embedded("reports")?;
     let spec = spec.map_err(|error| ApiError::BadRequest(format!("invalid report spec: {error}")))?;
+    // Profile searches read only the metadata: the engine answers them on any backend.
+    let external = state.inner.reports.clone().filter(|_| !matches!(spec, query::Spec::Profiles(_)));
+    if external.is_none() && !matches!(spec, query::Spec::Profiles(_)) {
+        state.inner.config.events_backend.require_embedded("reports")?;
+    }
     let inner = state.inner.clone();
     let started = std::time::Instant::now();
     let result = tokio::task::spawn_blocking(move || -> Result<query::ReportResult, ApiError> {
-        let (mut result, facts) = inner.engine.run_audited(&project, &spec)?;
+        let (mut result, facts) = match &external {
+            Some(backend) => (backend.run(&project, &spec)?, query::ReadFacts::default()),
+            None => inner.engine.run_audited(&project, &spec)?,
+        };
         if let query::ReportResult::Profiles(profiles) = &mut result {
             // Listings leave personal fields (their tokens too) out.
             for profile in &mut profiles.profiles {

@@ -23,6 +23,6 @@ pub(crate) fn services() -> (Instance, server::Services) {
     let protector = Arc::new(protect::Protector::new(meta.clone(), Arc::new(key_store)));
     let access = Arc::new(access::Access::new(meta.clone(), protector.keys().clone(), access::AccessConfig::new("http://localhost:8080").unwrap()).unwrap());
     let audit = Arc::new(audit::AuditLog::open(dir.path(), None).unwrap());
-    let services = server::Services { store: store.clone(), meta: meta.clone(), protector, audit, access: access.clone(), enricher: Arc::new(enrich::Enricher::default()) };
+    let services = server::Services { store: store.clone(), meta: meta.clone(), protector, audit, access: access.clone(), enricher: Arc::new(enrich::Enricher::default()), reports: None };
     (Instance { dir, keys_dir, store, meta, access }, services)
 }

@@ -1,0 +1,132 @@
+//! Insights in ClickHouse SQL: per entry, one `GROUP BY bucket, segment`
+//! statement for the points and, with a breakdown, one `GROUP BY segment`
+//! for the whole-range totals that order and limit the segments (uniques
+//! cannot be summed from the points). Shaped into the engine's result.
+
+use super::scope::Scope;
+use super::sql;
+use super::{backend, unsupported};
+use crate::client::Client;
+use query::result::{InsightsResult, Series};
+use query::spec::{Breakdown, InsightsSpec, Measure, Source, Unit};
+use query::{parse_date, Calendar, QueryError};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(serde::Deserialize)]
+struct Cell {
+    bucket: i64,
+    segment: String,
+    n: f64,
+}
+
+#[derive(serde::Deserialize)]
+struct Total {
+    segment: String,
+    n: f64,
+}
+
+pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, spec: &InsightsSpec) -> Result<InsightsResult, QueryError> {
+    if spec.events.is_empty() {
+        return Err(QueryError::BadSpec("events must list at least one event".into()));
+    }
+    if spec.events.len() > 26 {
+        return Err(QueryError::BadSpec("at most 26 events (A to Z)".into()));
+    }
+    if spec.compare.is_some() {
+        return Err(unsupported("compare"));
+    }
+    if !spec.formulas.is_empty() {
+        return Err(unsupported("a formula"));
+    }
+    if spec.other {
+        return Err(unsupported("\"other\""));
+    }
+    if spec.unit != Unit::Users {
+        return Err(unsupported("a group unit"));
+    }
+    let breakdown_key: Option<&str> = match &spec.breakdown {
+        None => None,
+        Some(Breakdown::Name(key)) => Some(key),
+        Some(Breakdown::Property { property, source: Source::Event, buckets: None }) => Some(property),
+        Some(_) => return Err(unsupported("a profile, bucketed or cohort breakdown")),
+    };
+    let calendar = Calendar::new(&project.timezone)?;
+    let from = parse_date(&spec.from, "from")?;
+    let to = parse_date(&spec.to, "to")?;
+    let (start, end) = calendar.range(from, to)?;
+    let buckets = calendar.buckets(from, to, spec.interval);
+    let label_index: HashMap<&str, usize> = buckets.labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+    let bucket_sql = sql::bucket(spec.interval, &calendar.utc_offsets(start, end));
+    // A property set to null is "not set", one segment with the absent.
+    let segment_sql = breakdown_key.map_or("''".to_owned(), |key| {
+        let raw = sql::property(key);
+        format!("if({raw} = 'null', '', {raw})")
+    });
+    let scope = Scope::open(client, meta, project.id, start, end)?;
+    let shared_filters = sql::filters(&spec.filters)?;
+
+    let mut result = InsightsResult::default();
+    for entry in &spec.events {
+        let measure_sql = match entry.measure {
+            Measure::Total => "toFloat64(count())",
+            Measure::Uniques => "toFloat64(uniqExact(unit))",
+            other => return Err(unsupported(format!("the measure {}", measure_name(other)))),
+        };
+        let event_test = if entry.event == "$any" { "1".to_owned() } else { format!("event = {}", sql::string(&entry.event)) };
+        let predicate = format!("{event_test} AND {shared_filters} AND {}", sql::filters(&entry.filters)?);
+        let events = scope.events(&predicate);
+        let cells: Vec<Cell> = client
+            .query(&format!("SELECT {bucket_sql} AS bucket, {segment_sql} AS segment, {measure_sql} AS n FROM ({events}) GROUP BY bucket, segment"))
+            .map_err(backend)?;
+        let totals: HashMap<String, f64> = if breakdown_key.is_some() {
+            let rows: Vec<Total> = client.query(&format!("SELECT {segment_sql} AS segment, {measure_sql} AS n FROM ({events}) GROUP BY segment")).map_err(backend)?;
+            rows.into_iter().map(|t| (t.segment, t.n)).collect()
+        } else {
+            HashMap::new()
+        };
+        let mut points: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
+        if breakdown_key.is_none() {
+            points.insert(String::new(), vec![Some(0.0); buckets.labels.len()]);
+        }
+        for cell in cells {
+            let label = sql::bucket_label(spec.interval, cell.bucket);
+            let Some(&index) = label_index.get(label.as_str()) else { continue };
+            points.entry(cell.segment).or_insert_with(|| vec![Some(0.0); buckets.labels.len()])[index] = Some(cell.n);
+        }
+        let measure = measure_name(entry.measure);
+        let mut series: Vec<Series> = points
+            .into_iter()
+            .map(|(segment, values)| Series {
+                event: entry.event.clone(),
+                measure: measure.clone(),
+                segment: breakdown_key.map(|_| segment_value(&segment)),
+                points: buckets.labels.iter().cloned().zip(values).collect(),
+                total: totals.get(&segment).copied(),
+            })
+            .collect();
+        if breakdown_key.is_some() {
+            series.sort_by(|a, b| {
+                let (x, y) = (a.total.unwrap_or(f64::NEG_INFINITY), b.total.unwrap_or(f64::NEG_INFINITY));
+                y.total_cmp(&x).then_with(|| query::compare_segments(a.segment.as_ref().unwrap_or(&Value::Null), b.segment.as_ref().unwrap_or(&Value::Null)))
+            });
+            if let Some(limit) = spec.limit {
+                series.truncate(limit);
+            }
+        }
+        if spec.limit.is_none() || breakdown_key.is_none() {
+            series.iter_mut().for_each(|s| s.total = None);
+        }
+        result.series.extend(series);
+    }
+    Ok(result)
+}
+
+/// A segment's JSON value from the property's JSON text (`''`: not set).
+fn segment_value(raw: &str) -> Value {
+    if raw.is_empty() { Value::Null } else { serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned())) }
+}
+
+fn measure_name(measure: Measure) -> String {
+    serde_json::to_value(measure).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}

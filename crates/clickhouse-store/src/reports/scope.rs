@@ -1,0 +1,92 @@
+//! What every report statement reads: a project's events in a UTC range,
+//! deduplicated (`FINAL`), each with its `unit`, the person it belongs to
+//! after identity resolution, erased and canary ids left out.
+//!
+//! The links, erasures and canaries live in the metadata, not in ClickHouse,
+//! so a report uploads them into a `Memory` table of its own (dropped when
+//! the report is done) that the events join by distinct_id. A project
+//! without any needs no table and no join.
+
+use super::backend;
+use crate::client::Client;
+use crate::row_binary::{put_str, put_u8};
+use events::ProjectId;
+use query::QueryError;
+
+const MS_PER_DAY: i64 = 86_400_000;
+
+pub(crate) struct Scope<'a> {
+    client: &'a Client,
+    project: ProjectId,
+    start: i64,
+    end: i64,
+    /// The uploaded identity table, when the project has links or hidden ids.
+    identities: Option<String>,
+}
+
+impl<'a> Scope<'a> {
+    /// The events of `project` with `start <= time_ms < end`.
+    pub(crate) fn open(client: &'a Client, meta: &meta::Meta, project: ProjectId, start: i64, end: i64) -> Result<Scope<'a>, QueryError> {
+        let links = query::resolve_identity_links(meta.identity_links(project)?);
+        let mut hidden: Vec<String> = meta.erased_ids(project)?;
+        hidden.extend(meta.canaries(project)?);
+        hidden.sort();
+        hidden.dedup();
+        let mut scope = Scope { client, project, start, end, identities: None };
+        if links.is_empty() && hidden.is_empty() {
+            return Ok(scope);
+        }
+        let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+        let table = format!("report_ids_{}_{nonce}_{}", project.0, std::process::id());
+        client
+            .execute(&format!("CREATE TABLE {}.{table} (distinct_id String, person String, hidden UInt8) ENGINE = Memory", client.database()))
+            .map_err(backend)?;
+        scope.identities = Some(table.clone());
+        let mut body = Vec::with_capacity(64 * (links.len() + hidden.len()));
+        let hidden_set: std::collections::HashSet<&str> = hidden.iter().map(String::as_str).collect();
+        for (distinct_id, person) in &links {
+            put_str(&mut body, distinct_id);
+            put_str(&mut body, person);
+            put_u8(&mut body, u8::from(hidden_set.contains(distinct_id.as_str())));
+        }
+        let linked: std::collections::HashSet<&str> = links.iter().map(|(id, _)| id.as_str()).collect();
+        for id in hidden.iter().filter(|id| !linked.contains(id.as_str())) {
+            put_str(&mut body, id);
+            put_str(&mut body, id);
+            put_u8(&mut body, 1);
+        }
+        client.insert_row_binary(&table, &["distinct_id", "person", "hidden"], body).map_err(backend)?;
+        Ok(scope)
+    }
+
+    /// A subquery of the events in range that pass `predicate` (over the
+    /// `events` columns), with columns `time_ms`, `event`, `property_keys`,
+    /// `property_values` and `unit`.
+    pub(crate) fn events(&self, predicate: &str) -> String {
+        let db = self.client.database();
+        let (first_day, last_day) = (self.start.div_euclid(MS_PER_DAY).max(0), (self.end - 1).div_euclid(MS_PER_DAY).max(0));
+        let source = format!(
+            "SELECT time_ms, event, distinct_id, property_keys, property_values FROM {db}.events FINAL \
+             WHERE project = {} AND day BETWEEN toDate(toUInt16({first_day})) AND toDate(toUInt16({last_day})) \
+             AND time_ms >= {} AND time_ms < {} AND {predicate}",
+            self.project.0, self.start, self.end
+        );
+        match &self.identities {
+            None => format!("SELECT time_ms, event, property_keys, property_values, distinct_id AS unit FROM ({source})"),
+            Some(table) => format!(
+                "SELECT time_ms, event, property_keys, property_values, if(person = '', distinct_id, person) AS unit \
+                 FROM ({source}) ANY LEFT JOIN {db}.{table} USING distinct_id WHERE hidden = 0"
+            ),
+        }
+    }
+}
+
+impl Drop for Scope<'_> {
+    fn drop(&mut self) {
+        if let Some(table) = &self.identities
+            && let Err(error) = self.client.execute(&format!("DROP TABLE IF EXISTS {}.{table}", self.client.database()))
+        {
+            tracing::warn!(%error, %table, "a report's identity table was left behind");
+        }
+    }
+}
