@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 const MAX_STEPS: usize = 20;
 
-pub(crate) fn parse_window(text: Option<&str>, default_ms: i64) -> Result<i64, QueryError> {
+pub fn parse_window(text: Option<&str>, default_ms: i64) -> Result<i64, QueryError> {
     let Some(text) = text else { return Ok(default_ms) };
     let bad = || QueryError::bad(format!("window must look like 14d, 12h or 30m, got {text:?}"));
     let (number, unit) = text.split_at(text.len().saturating_sub(1));

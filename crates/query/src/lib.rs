@@ -49,6 +49,7 @@ pub use result::ReportResult;
 pub use spec::Spec;
 pub use calendar::{parse_date, Buckets, Calendar};
 pub use value::compare_segments;
+pub use funnel::parse_window;
 
 /// Reports computed elsewhere than this engine: by an external event
 /// database (ClickHouse), from the same specs and into the same results.

@@ -4,7 +4,8 @@
 //! compare the two on the same events).
 //!
 //! So far: insights with `total` and `uniques`, event-property filters and
-//! breakdowns, every interval and time zone. Everything else answers
+//! breakdowns, every interval and time zone; funnels of people in strict
+//! order, entry `first` or `any`. Everything else answers
 //! [`QueryError::Unsupported`] (HTTP 501) rather than a different number.
 //!
 //! People are resolved as the engine resolves them: the identity links in
@@ -12,6 +13,7 @@
 //! for the report into a small `Memory` table, which each event joins by its
 //! distinct_id ([`scope`]).
 
+mod funnel;
 mod insights;
 mod scope;
 mod sql;
@@ -37,6 +39,7 @@ impl query::ReportBackend for ClickHouseReports {
     fn run(&self, project: &meta::Project, spec: &Spec) -> Result<ReportResult, QueryError> {
         match spec {
             Spec::Insights(insights) => insights::run(&self.client, &self.meta, project, insights).map(ReportResult::Insights),
+            Spec::Funnel(funnel) => funnel::run(&self.client, &self.meta, project, funnel).map(ReportResult::Funnel),
             other => Err(QueryError::Unsupported(format!(
                 "{} reports are not yet translated to ClickHouse SQL (insights are); storage.backend = \"clickhouse\"",
                 report_name(other)

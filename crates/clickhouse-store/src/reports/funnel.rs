@@ -1,0 +1,143 @@
+//! Funnels in ClickHouse SQL, strict order, counting people, entry `first`
+//! or `any`, without ClickHouse's `windowFunnel` (18.16's takes whole
+//! seconds, and the rule here is "strictly later", to the millisecond).
+//!
+//! Per person, one array of times per step (`arraySort(groupArrayIf(...))`).
+//! The attempts start at the entries (the first Step 1 in range, or every
+//! one); step `k` of each attempt is the first Step k time strictly after
+//! step `k-1`'s and within the window of the entry (`arrayFirst`), 0 when
+//! the attempt stopped earlier. Each step is one `arrayMap` over the
+//! previous step's array, so the statement grows linearly with the steps.
+//! The person's attempt is the earliest of those that went furthest. The
+//! outer query counts people per step and the times between steps: sums for
+//! the averages, sorted arrays for the medians (interpolated as the engine
+//! does).
+
+use super::scope::Scope;
+use super::sql;
+use super::{backend, unsupported};
+use crate::client::Client;
+use query::result::{FunnelResult, FunnelStep};
+use query::spec::{Counting, Entry, FunnelSpec, StepOrder, Unit};
+use query::{parse_date, Calendar, QueryError};
+use serde_json::{Map, Value};
+
+const MAX_STEPS: usize = 20;
+const MS_PER_DAY: i64 = 86_400_000;
+
+pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, spec: &FunnelSpec) -> Result<FunnelResult, QueryError> {
+    let n = spec.steps.len();
+    if !(2..=MAX_STEPS).contains(&n) {
+        return Err(QueryError::BadSpec(format!("a funnel has 2 to {MAX_STEPS} steps, got {n}")));
+    }
+    let window = query::parse_window(spec.window.as_deref(), 7 * MS_PER_DAY)?;
+    if spec.counting != Counting::Uniques {
+        return Err(unsupported("a funnel counting totals"));
+    }
+    if spec.order != StepOrder::Strict {
+        return Err(unsupported("a funnel in any order"));
+    }
+    if !spec.exclusions.is_empty() || !spec.hold_constant.is_empty() {
+        return Err(unsupported("a funnel with exclusions or held properties"));
+    }
+    if spec.breakdown.is_some() {
+        return Err(unsupported("a funnel breakdown"));
+    }
+    if spec.unit != Unit::Users {
+        return Err(unsupported("a group unit"));
+    }
+    let calendar = Calendar::new(&project.timezone)?;
+    let (start, end) = calendar.range(parse_date(&spec.from, "from")?, parse_date(&spec.to, "to")?)?;
+    // Later steps may fall up to a window after the range.
+    let scope = Scope::open(client, meta, project.id, start, end.saturating_add(window))?;
+    let shared = sql::filters(&spec.filters)?;
+    let step_tests: Vec<String> = spec
+        .steps
+        .iter()
+        .map(|step| {
+            let event = if step.event == "$any" { "1".to_owned() } else { format!("event = {}", sql::string(&step.event)) };
+            Ok(format!("({event} AND {})", sql::filters(&step.filters)?))
+        })
+        .collect::<Result<_, QueryError>>()?;
+    let events = scope.events(&format!("{shared} AND ({})", step_tests.join(" OR ")));
+
+    // Per person: each step's times, then the attempts' step times.
+    let mut per_person: Vec<String> = vec!["unit".to_owned()];
+    for (k, test) in step_tests.iter().enumerate() {
+        let in_range = if k == 0 { format!(" AND time_ms < {end}") } else { String::new() };
+        per_person.push(format!("arraySort(groupArrayIf(time_ms, {test}{in_range})) AS t{k}"));
+    }
+    let entries = match spec.entry {
+        Entry::First => "[t0[1]]",
+        Entry::Any => "t0",
+    };
+    let mut attempts: Vec<String> = vec![format!("{entries} AS a0")];
+    for k in 1..n {
+        attempts.push(format!(
+            // `length(t{k}) >= 0` names the column outside the lambdas: ClickHouse
+            // 18.16 drops a subquery column that only a nested lambda reads.
+            "if(length(t{k}) >= 0, arrayMap((entry, previous) -> if(previous = 0, 0, arrayFirst(t -> t > previous AND t <= entry + {window}, t{k})), a0, a{}), emptyArrayInt64()) AS a{k}",
+            k - 1
+        ));
+    }
+    let depth: Vec<String> = (1..n).map(|k| format!("(a{k}[i] > 0)")).collect();
+    let chosen: Vec<String> = (0..n).map(|k| format!("a{k}[best] AS s{k}")).collect();
+    let person_sql = format!(
+        "SELECT {attempts}, arrayMap(i -> 1 + {depth}, arrayEnumerate(a0)) AS depths, indexOf(depths, arrayReduce('max', depths)) AS best, {chosen} \
+         FROM (SELECT {per_person} FROM ({events}) GROUP BY unit) WHERE length(t0) > 0",
+        attempts = attempts.join(", "),
+        depth = depth.join(" + "),
+        chosen = chosen.join(", "),
+        per_person = per_person.join(", "),
+    );
+    let mut measures: Vec<String> = Vec::new();
+    for k in 0..n {
+        measures.push(format!("countIf(s{k} > 0) AS count{k}"));
+        if k > 0 {
+            let previous = k - 1;
+            measures.push(format!("sumIf(s{k} - s{previous}, s{k} > 0) AS sum_previous{k}"));
+            measures.push(format!("sumIf(s{k} - s0, s{k} > 0) AS sum_start{k}"));
+            measures.push(format!("arraySort(groupArrayIf(s{k} - s{previous}, s{k} > 0)) AS sorted_previous{k}"));
+            measures.push(format!("arraySort(groupArrayIf(s{k} - s0, s{k} > 0)) AS sorted_start{k}"));
+        }
+    }
+    let mut medians: Vec<String> = vec!["*".to_owned()];
+    for k in 1..n {
+        medians.push(format!("{} AS median_previous{k}", median(&format!("sorted_previous{k}"))));
+        medians.push(format!("{} AS median_start{k}", median(&format!("sorted_start{k}"))));
+    }
+    let statement = format!("SELECT {} FROM (SELECT {} FROM ({person_sql}))", medians.join(", "), measures.join(", "));
+    let rows: Vec<Map<String, Value>> = client.query(&statement).map_err(backend)?;
+    let row = rows.into_iter().next().unwrap_or_default();
+    let number = |name: String| row.get(&name).and_then(Value::as_f64);
+    let counts: Vec<u64> = (0..n).map(|k| row.get(&format!("count{k}")).and_then(Value::as_u64).unwrap_or(0)).collect();
+    let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let steps = (0..n)
+        .map(|k| {
+            let count = counts[k];
+            let previous = if k == 0 { count } else { counts[k - 1] };
+            let average = |sum: Option<f64>| sum.filter(|_| count > 0).map(|s| s / count as f64);
+            FunnelStep {
+                event: spec.steps[k].event.clone(),
+                count,
+                conversion_from_previous: ratio(count, previous),
+                conversion_from_start: ratio(count, counts[0]),
+                avg_time_from_previous_ms: if k == 0 { None } else { average(number(format!("sum_previous{k}"))) },
+                median_time_from_previous_ms: if k == 0 { None } else { number(format!("median_previous{k}")) },
+                avg_time_from_start_ms: if k == 0 { None } else { average(number(format!("sum_start{k}"))) },
+                median_time_from_start_ms: if k == 0 { None } else { number(format!("median_start{k}")) },
+            }
+        })
+        .collect();
+    Ok(FunnelResult { steps, segments: None })
+}
+
+/// The median of a sorted array column, interpolated between the two middle
+/// values as the engine's quantile does; NULL for an empty array.
+fn median(sorted: &str) -> String {
+    let lower = format!("{sorted}[intDiv(length({sorted}) - 1, 2) + 1]");
+    let upper = format!("{sorted}[intDiv(length({sorted}) - 1, 2) + 2]");
+    format!(
+        "if(length({sorted}) = 0, NULL, if(length({sorted}) % 2 = 1, toFloat64({lower}), toFloat64({lower}) + (toFloat64({upper}) - toFloat64({lower})) * 0.5))"
+    )
+}
