@@ -107,7 +107,7 @@ def test_two_nodes_keep_sdk_events_in_clickhouse_once(hearth_factory, clickhouse
     assert leaked == [{"n": 0}], "the IP address reached ClickHouse"
 
     # What is not yet on this backend says so, in JSON, with 501.
-    report = node_a.request("POST", "/api/v1/query", body=json.dumps({"report": "retention", "from": "2025-01-01", "to": "2025-01-02", "born": {"event": "a"}, "return": {"event": "b"}}),
+    report = node_a.request("POST", "/api/v1/query", body=json.dumps({"report": "flows", "from": "2025-01-01", "to": "2025-01-02", "anchor": {"event": "a"}}),
                             headers={"Content-Type": "application/json"}, auth=node_a.secret_auth)
     assert report.status == 501, report
     assert "ClickHouse" in report.json()["error"], report
@@ -239,6 +239,16 @@ FUNNEL_SPECS = {
                                   "steps": [{"event": "Sign Up"}, {"event": "Create API Key"}, {"event": "API Request"}]},
 }
 
+RETENTION_SPECS = {
+    "retention_weekly": BENCH_SPECS["retention_weekly"],
+    "retention_daily_any_on_or_after": {"report": "retention", "from": "2025-02-01", "to": "2025-02-20",
+                                        "born": {"event": "Sign Up"}, "return": {"event": "$any"},
+                                        "unit": "day", "periods": 10, "mode": "on_or_after"},
+    "retention_monthly_same_event": {"report": "retention", **WHOLE, "born": {"event": "API Request"},
+                                     "return": {"event": "API Request", "where": [{"property": "plan", "op": "set"}]},
+                                     "unit": "month", "periods": 3},
+}
+
 INSIGHTS_SPECS.update({
     "hourly_two_days": {"report": "insights", "from": "2025-03-08", "to": "2025-03-09", "interval": "hour",
                         "events": [{"event": "Page View", "measure": "total"}, {"event": "$any", "measure": "uniques"}]},
@@ -278,14 +288,19 @@ def test_reports_on_clickhouse_equal_the_embedded_engine(hearth_factory, clickho
         return node.request("POST", "/api/v1/query", body=json.dumps(spec),
                             headers={"Content-Type": "application/json"}, auth=node.secret_auth)
 
-    for name, spec in {**INSIGHTS_SPECS, **FUNNEL_SPECS}.items():
+    for name, spec in {**INSIGHTS_SPECS, **FUNNEL_SPECS, **RETENTION_SPECS}.items():
         expected, got = report(embedded, spec), report(in_clickhouse, spec)
         assert expected.status == 200, (name, expected)
         assert got.status == 200, (name, got)
         assert got.json() == expected.json(), f"{name}: ClickHouse and the embedded engine differ"
         answer = expected.json()
-        counted = [s["points"].values() for s in answer["series"]] if "series" in answer else [[s["count"] for s in answer["steps"][1:]]]
+        if "series" in answer:
+            counted = [s["points"].values() for s in answer["series"]]
+        elif "steps" in answer:
+            counted = [[s["count"] for s in answer["steps"][1:]]]
+        else:
+            counted = [c["counts"][1:] for c in answer["cohorts"]]
         assert any(any(v for v in values) for values in counted), f"{name} counted nothing"
 
-    retention = report(in_clickhouse, BENCH_SPECS["retention_weekly"])
-    assert retention.status == 501 and "ClickHouse" in retention.json()["error"], retention
+    flows = report(in_clickhouse, {"report": "flows", **WHOLE, "anchor": {"event": "Sign Up"}})
+    assert flows.status == 501 and "ClickHouse" in flows.json()["error"], flows

@@ -5,7 +5,8 @@
 //!
 //! So far: insights with `total` and `uniques`, event-property filters and
 //! breakdowns, every interval and time zone; funnels of people in strict
-//! order, entry `first` or `any`. Everything else answers
+//! order, entry `first` or `any`; first-time retention, `on` or
+//! `on_or_after`. Everything else answers
 //! [`QueryError::Unsupported`] (HTTP 501) rather than a different number.
 //!
 //! People are resolved as the engine resolves them: the identity links in
@@ -15,6 +16,7 @@
 
 mod funnel;
 mod insights;
+mod retention;
 mod scope;
 mod sql;
 
@@ -40,6 +42,7 @@ impl query::ReportBackend for ClickHouseReports {
         match spec {
             Spec::Insights(insights) => insights::run(&self.client, &self.meta, project, insights).map(ReportResult::Insights),
             Spec::Funnel(funnel) => funnel::run(&self.client, &self.meta, project, funnel).map(ReportResult::Funnel),
+            Spec::Retention(retention) => retention::run(&self.client, &self.meta, project, retention).map(ReportResult::Retention),
             other => Err(QueryError::Unsupported(format!(
                 "{} reports are not yet translated to ClickHouse SQL (insights are); storage.backend = \"clickhouse\"",
                 report_name(other)

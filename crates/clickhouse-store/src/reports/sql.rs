@@ -92,6 +92,11 @@ fn property_test(raw: &str, op: Op, value: &Value) -> Result<String, QueryError>
 /// else the local day number of the bucket's first day (the day, its week's
 /// Monday, its month's first). `offsets` are the zone's `(from, offset)`.
 pub(crate) fn bucket(interval: Interval, offsets: &[(i64, i64)]) -> String {
+    bucket_of("time_ms", interval, offsets)
+}
+
+/// [`bucket`] of another column of milliseconds.
+pub(crate) fn bucket_of(column: &str, interval: Interval, offsets: &[(i64, i64)]) -> String {
     let offset = match offsets {
         [] => "0".to_owned(),
         [(_, only)] => only.to_string(),
@@ -99,13 +104,13 @@ pub(crate) fn bucket(interval: Interval, offsets: &[(i64, i64)]) -> String {
             let mut cases: Vec<String> = Vec::new();
             let mut previous = *first;
             for (from, offset) in rest {
-                cases.push(format!("time_ms < {from}, {previous}"));
+                cases.push(format!("{column} < {from}, {previous}"));
                 previous = *offset;
             }
             format!("multiIf({}, {previous})", cases.join(", "))
         }
     };
-    let local = format!("(time_ms + {offset})");
+    let local = format!("({column} + {offset})");
     let day = format!("intDiv({local}, {MS_PER_DAY})");
     match interval {
         Interval::Hour => format!("intDiv({local}, {MS_PER_HOUR})"),
