@@ -17,7 +17,10 @@ Steps:
    folder (chdb reads a config.xml from the current directory). The events go into a MergeTree
    table ordered by (distinct_id, time_ms) from a Parquet copy; `ev` (MergeTree ordered by
    (event, time_ms)) is built once, untimed; `use_query_cache = 0`.
-5. A table of medians: Hearth, DuckDB and chdb in ms, and the faster engine's time over
+5. Hearth on its ClickHouse backend: Debian's ClickHouse 18.16 on loopback, `hearth import`
+   straight into it, `OPTIMIZE TABLE ... FINAL` (the settled state), then the same reports over
+   HTTP, translated by Hearth to ClickHouse SQL.
+6. A table of medians: Hearth, DuckDB and chdb in ms, and the faster engine's time over
    Hearth's (above 1: Hearth is faster). Hearth's and chdb's answers are checked against DuckDB's;
    a mismatch is printed and the timing goes on.
 
@@ -175,6 +178,53 @@ def bench_hearth(hearth_bin: str, jsonl: pathlib.Path, work: pathlib.Path, runs:
     return out
 
 
+def bench_hearth_clickhouse(hearth_bin: str, jsonl: pathlib.Path, work: pathlib.Path, runs: int) -> dict:
+    """The same reports through Hearth on its ClickHouse backend: Debian's ClickHouse 18.16 on
+    loopback, `hearth import` straight into it, the table merged (`OPTIMIZE ... FINAL`, the
+    settled state, as Hearth's own is waited for), then the reports over HTTP."""
+    os.environ["HEARTH_BIN"] = hearth_bin
+    from clickhouse_harness import ClickHouse
+    from hearth_harness import Hearth, basic_auth
+
+    clickhouse = ClickHouse(work / "clickhouse").start()
+    env = clickhouse.hearth_env("hearth_bench")
+    server = Hearth(work / "hearth-clickhouse", name="bench", env=env)
+    out = {"timings": {}, "results": {}, "errors": {}}
+    try:
+        start = time.perf_counter()
+        completed = subprocess.run([hearth_bin, "import", "--data", str(server.data_dir), "--project", "bench", str(jsonl)],
+                                   cwd=REPO_ROOT, capture_output=True, text=True, env={**os.environ, **env})
+        if completed.returncode != 0:
+            raise SystemExit(f"hearth import into ClickHouse failed: {completed.stderr[-2000:]}")
+        out["import_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        clickhouse.execute("OPTIMIZE TABLE hearth_bench.events FINAL")
+        out["optimize_s"] = time.perf_counter() - start
+        log(f"hearth import into ClickHouse: {out['import_s']:.1f} s, OPTIMIZE FINAL {out['optimize_s']:.1f} s")
+        server.start()
+        auth = basic_auth(server.secret)
+        for name, spec in BENCH_SPECS.items():
+            def run(spec=spec):
+                response = server.request("POST", "/api/v1/query", body=json.dumps(spec), auth=auth,
+                                          headers={"Content-Type": "application/json"}, timeout=900)
+                if response.status != 200:
+                    raise RuntimeError(f"HTTP {response.status}: {response.text[:300]}")
+                return response.json()
+            try:
+                out["timings"][name], out["results"][name] = timed_runs(run, runs)
+                log(f"hearth on ClickHouse {name}: {statistics.median(out['timings'][name]):.1f} ms")
+            except (RuntimeError, OSError) as err:
+                out["errors"][name] = str(err)
+                log(f"hearth on ClickHouse {name}: {err}")
+        out["vmhwm_mb"] = peak_rss_mb(server.proc.pid)
+        out["clickhouse_vmhwm_mb"] = peak_rss_mb(clickhouse.proc.pid)
+    finally:
+        if server.proc is not None:
+            server.stop()
+        clickhouse.kill()
+    return out
+
+
 # -- DuckDB ---------------------------------------------------------------------------------------
 
 def bench_duckdb(jsonl: pathlib.Path, parquet: pathlib.Path, runs: int) -> dict:
@@ -266,7 +316,7 @@ def verdict(reference: dict, engine: dict, name: str, label: str, notes: list[st
     return "NO"
 
 
-def print_report(args, hearth: dict, duck: dict, chdb: dict) -> None:
+def print_report(args, hearth: dict, duck: dict, chdb: dict, on_clickhouse: dict) -> None:
     print()
     print(f"Reports over {FIRST_DAY}..{LAST_DAY}: {duck['events']:,} events generated, "
           f"{duck['ev_rows']:,} after deduplication; median of {args.runs} warm runs "
@@ -277,7 +327,7 @@ def print_report(args, hearth: dict, duck: dict, chdb: dict) -> None:
           "for the times.")
     print()
     header = (f"{'report':38} {'Hearth ms':>10} {'DuckDB ms':>10} {'chdb ms':>10} "
-              f"{'best/Hearth':>11}  Hearth=DuckDB  chdb=DuckDB")
+              f"{'best/Hearth':>11}  Hearth=DuckDB  chdb=DuckDB  {'Hearth/CH ms':>12}  Hearth/CH=DuckDB")
     print(header)
     print("-" * len(header))
     notes: list[str] = []
@@ -287,14 +337,22 @@ def print_report(args, hearth: dict, duck: dict, chdb: dict) -> None:
         ratio = f"{min(known) / ours:10.2f}x" if ours and known else f"{'n/a':>11}"
         print(f"{DESCRIPTIONS[name]:38} {cell(ours)} {cell(theirs[0])} {cell(theirs[1])} {ratio}  "
               f"{verdict(duck, hearth, name, 'Hearth', notes):13}  "
-              f"{verdict(duck, chdb, name, 'chdb', notes)}")
+              f"{verdict(duck, chdb, name, 'chdb', notes):11}  {cell(median_ms(on_clickhouse, name), 12)}  "
+              f"{verdict(duck, on_clickhouse, name, 'Hearth on ClickHouse', notes)}")
     print()
+    print("Hearth/CH: the same server on its ClickHouse backend (Debian's ClickHouse 18.16 on loopback, "
+          "the reports translated to ClickHouse SQL, the table merged with OPTIMIZE FINAL first).")
     for note in notes:
         print(note)
     print("best/Hearth: the faster engine's time over Hearth's (above 1: Hearth is faster).")
     print(f"Load: hearth import {cell(hearth.get('import_s'), 0)} s; "
           f"DuckDB load {duck['load_s']:.1f} s + ev {duck['derive_s']:.1f} s; "
           f"chdb load {cell(chdb.get('load_s'), 0)} s (from Parquet) + ev {cell(chdb.get('derive_s'), 0)} s")
+    print(f"Hearth on ClickHouse: import {cell(on_clickhouse.get('import_s'), 0)} s, OPTIMIZE FINAL "
+          f"{cell(on_clickhouse.get('optimize_s'), 0)} s; peak RSS: Hearth {cell(on_clickhouse.get('vmhwm_mb'), 0)} MB, "
+          f"ClickHouse {cell(on_clickhouse.get('clickhouse_vmhwm_mb'), 0)} MB")
+    for name, error in on_clickhouse.get("errors", {}).items():
+        print(f"Hearth on ClickHouse error on {name}: {error}")
     print(f"Peak RSS (VmHWM): Hearth server {cell(hearth.get('vmhwm_mb'), 0)} MB; "
           f"DuckDB process {cell(duck.get('vmhwm_mb'), 0)} MB; "
           f"chdb process {cell(chdb.get('vmhwm_mb'), 0)} MB")
@@ -311,6 +369,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--hearth-bin", default=str(REPO_ROOT / "target" / "release" / "hearth"))
     parser.add_argument("--chdb-python", default=str(REPO_ROOT / ".test-deps" / "bench-venv" / "bin" / "python"),
                         help="a python with chdb; empty to skip chdb")
+    parser.add_argument("--no-clickhouse", action="store_true",
+                        help="leave out Hearth on its ClickHouse backend (Debian's clickhouse-server)")
     parser.add_argument("--work", help="working folder (default: a temporary one, removed after)")
     parser.add_argument("--chdb-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--parquet", help=argparse.SUPPRESS)
@@ -336,7 +396,9 @@ def main() -> None:
         duck = bench_duckdb(jsonl, work / "events.parquet", args.runs)
         chdb = (bench_chdb(args.chdb_python, work / "events.parquet", work, args.runs)
                 if args.chdb_python else {"failed": "skipped (--chdb-python '')"})
-        print_report(args, hearth, duck, chdb)
+        on_clickhouse = (bench_hearth_clickhouse(args.hearth_bin, jsonl, work, args.runs)
+                         if not args.no_clickhouse else {"errors": {}})
+        print_report(args, hearth, duck, chdb, on_clickhouse)
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
