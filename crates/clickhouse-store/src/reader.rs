@@ -72,9 +72,10 @@ impl EventReader {
         struct Day {
             utc_day: i32,
         }
-        let (from_day, to_day) = (from_day.max(0), to_day.max(0));
+        // Dates are 16-bit day numbers in ClickHouse (up to 2149).
+        let (from_day, to_day) = (from_day.clamp(0, i32::from(u16::MAX)), to_day.clamp(0, i32::from(u16::MAX)));
         let sql = format!(
-            "SELECT DISTINCT toInt32(intDiv(time_ms, {DAY_MS})) AS utc_day FROM {}.events WHERE project = {} AND day BETWEEN toDate({from_day}) AND toDate({to_day}) ORDER BY utc_day",
+            "SELECT DISTINCT toInt32(intDiv(time_ms, {DAY_MS})) AS utc_day FROM {}.events WHERE project = {} AND day BETWEEN toDate(toUInt16({from_day})) AND toDate(toUInt16({to_day})) ORDER BY utc_day",
             self.client.database(),
             project.0,
         );
@@ -84,10 +85,10 @@ impl EventReader {
     /// A project's events of one UTC day, each once, in time order.
     pub fn day_rows(&self, project: ProjectId, day: i32) -> Result<Vec<StoredRow>, ClickHouseError> {
         let sql = format!(
-            "SELECT time_ms, event, distinct_id, insert_id, property_keys, property_values FROM {}.events FINAL WHERE project = {} AND day = toDate({}) ORDER BY time_ms, distinct_id, event, insert_id",
+            "SELECT time_ms, event, distinct_id, insert_id, property_keys, property_values FROM {}.events FINAL WHERE project = {} AND day = toDate(toUInt16({})) ORDER BY time_ms, distinct_id, event, insert_id",
             self.client.database(),
             project.0,
-            day.max(0)
+            day.clamp(0, i32::from(u16::MAX))
         );
         Ok(self.client.query::<RawRow>(&sql)?.into_iter().map(StoredRow::from).collect())
     }

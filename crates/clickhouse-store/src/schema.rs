@@ -29,14 +29,42 @@ use crate::error::ClickHouseError;
 pub struct Migration {
     pub version: u32,
     pub name: &'static str,
-    pub statements: &'static [&'static str],
+    pub statements: Vec<String>,
 }
 
+/// Properties every report may read that also get a column of their own,
+/// filled by ClickHouse at insert (`MATERIALIZED`) from the arrays: reading
+/// one column is far cheaper than the arrays of every property. Each maps the
+/// property key to its column; the column holds the value's JSON text, `''`
+/// when absent, exactly as the array expression gives it.
+pub const PROPERTY_COLUMNS: &[(&str, &str)] = &[
+    ("mp_country_code", "p_country_code"),
+    ("$region", "p_region"),
+    ("$city", "p_city"),
+    ("$browser", "p_browser"),
+    ("$os", "p_os"),
+    ("$device", "p_device"),
+    ("$referring_domain", "p_referring_domain"),
+    ("$current_url", "p_current_url"),
+    ("mp_lib", "p_lib"),
+    ("utm_source", "p_utm_source"),
+    ("utm_medium", "p_utm_medium"),
+    ("utm_campaign", "p_utm_campaign"),
+    ("$device_id", "p_device_id"),
+    ("$user_id", "p_user_id"),
+];
+
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "events",
-    statements: &["CREATE TABLE IF NOT EXISTS {db}.events (
+pub fn migrations() -> Vec<Migration> {
+    let property_columns: String = PROPERTY_COLUMNS
+        .iter()
+        .map(|(key, column)| format!(",\n            {column} String MATERIALIZED property_values[indexOf(property_keys, '{key}')]"))
+        .collect();
+    vec![Migration {
+        version: 1,
+        name: "events",
+        statements: vec![format!(
+            "CREATE TABLE IF NOT EXISTS {{db}}.events (
             project UInt32,
             time_ms Int64,
             event String,
@@ -44,11 +72,13 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             insert_id String,
             property_keys Array(String),
             property_values Array(String),
-            day Date MATERIALIZED toDate(intDiv(time_ms, 86400000))
+            day Date MATERIALIZED toDate(intDiv(time_ms, 86400000)){property_columns}
         ) ENGINE = ReplacingMergeTree()
         PARTITION BY (project, toYYYYMM(day))
-        ORDER BY (project, day, distinct_id, time_ms, event, insert_id)"],
-}];
+        ORDER BY (project, day, distinct_id, time_ms, event, insert_id)"
+        )],
+    }]
+}
 
 const LEDGER: &str = "hearth_schema_migrations";
 
@@ -60,8 +90,8 @@ pub fn migrate(client: &Client) -> Result<Vec<u32>, ClickHouseError> {
     client.execute(&format!("CREATE TABLE IF NOT EXISTS {db}.{LEDGER} (version UInt32, name String, applied_at DateTime) ENGINE = TinyLog"))?;
     let done = applied(client)?;
     let mut applied_now = Vec::new();
-    for migration in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
-        for statement in migration.statements {
+    for migration in migrations().into_iter().filter(|m| !done.contains(&m.version)) {
+        for statement in &migration.statements {
             client.execute(&statement.replace("{db}", db))?;
         }
         client.execute(&format!("INSERT INTO {db}.{LEDGER} (version, name, applied_at) VALUES ({}, '{}', now())", migration.version, migration.name))?;

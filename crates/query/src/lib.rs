@@ -55,6 +55,23 @@ pub use funnel::parse_window;
 /// database (ClickHouse), from the same specs and into the same results.
 pub trait ReportBackend: Send + Sync {
     fn run(&self, project: &meta::Project, spec: &Spec) -> Result<ReportResult, QueryError>;
+
+    /// The project's event names, most frequent first (ties by name), as
+    /// [`Engine::event_names`].
+    fn event_names(&self, project: &meta::Project) -> Result<Vec<String>, QueryError>;
+
+    /// The newest `limit` events with `time_ms > after_ms` and not before
+    /// `from_ms`, newest first, each with only the listed properties; erased
+    /// and canary ids left out.
+    fn latest_events(&self, project: &meta::Project, from_ms: i64, after_ms: i64, limit: usize, fields: &[&str]) -> Result<Vec<LiveEvent>, QueryError>;
+}
+
+/// One event of the live view: what and where, never who.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveEvent {
+    pub event: String,
+    pub time_ms: i64,
+    pub properties: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Each linked distinct id with the person it resolves to (chains followed,

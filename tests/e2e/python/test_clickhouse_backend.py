@@ -302,5 +302,27 @@ def test_reports_on_clickhouse_equal_the_embedded_engine(hearth_factory, clickho
             counted = [c["counts"][1:] for c in answer["cohorts"]]
         assert any(any(v for v in values) for values in counted), f"{name} counted nothing"
 
+    # The event-name list and the live view (a few events of now, on both).
+    names = [node.request("GET", "/api/v1/events/names", auth=node.secret_auth) for node in (embedded, in_clickhouse)]
+    assert names[0].status == names[1].status == 200, names
+    assert names[1].json() == names[0].json() and len(names[0].json()["events"]) > 5, names
+    now = time.time()
+    live_batch = [{"event": f"Live {i % 3}", "properties": {"time": round(now - 60 + i, 3), "distinct_id": f"live-{i}",
+                                                            "$insert_id": f"live-{i}", "$browser": "Firefox",
+                                                            "mp_country_code": "NL", "plan": "hidden from the live view"}}
+                  for i in range(30)]
+    for node in (embedded, in_clickhouse):
+        answer = node.request("POST", "/import?strict=1", body=json.dumps(live_batch),
+                              headers={"Content-Type": "application/json"}, auth=node.secret_auth)
+        assert answer.status == 200, answer
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        lives = [node.request("GET", "/api/v1/events/live", auth=node.secret_auth) for node in (embedded, in_clickhouse)]
+        if all(live.status == 200 and len(live.json()["events"]) == 30 for live in lives):
+            break
+        time.sleep(0.3)
+    assert lives[0].json()["events"] and lives[1].json() == lives[0].json(), lives
+    assert "plan" not in lives[1].json()["events"][0]["properties"]
+
     flows = report(in_clickhouse, {"report": "flows", **WHOLE, "anchor": {"event": "Sign Up"}})
     assert flows.status == 501 and "ClickHouse" in flows.json()["error"], flows

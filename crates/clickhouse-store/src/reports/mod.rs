@@ -44,10 +44,52 @@ impl query::ReportBackend for ClickHouseReports {
             Spec::Funnel(funnel) => funnel::run(&self.client, &self.meta, project, funnel).map(ReportResult::Funnel),
             Spec::Retention(retention) => retention::run(&self.client, &self.meta, project, retention).map(ReportResult::Retention),
             other => Err(QueryError::Unsupported(format!(
-                "{} reports are not yet translated to ClickHouse SQL (insights are); storage.backend = \"clickhouse\"",
+                "{} reports are not yet translated to ClickHouse SQL (insights, funnels and retention are); storage.backend = \"clickhouse\"",
                 report_name(other)
             ))),
         }
+    }
+
+    fn event_names(&self, project: &meta::Project) -> Result<Vec<String>, QueryError> {
+        #[derive(serde::Deserialize)]
+        struct Named {
+            event: String,
+            n: u64,
+        }
+        let scope = scope::Scope::open(&self.client, &self.meta, project.id, 0, i64::MAX / 2)?;
+        let sql = format!("SELECT event, count() AS n FROM ({}) WHERE event != '' GROUP BY event", scope.events("1"));
+        let mut named: Vec<Named> = self.client.query(&sql).map_err(backend)?;
+        named.sort_by(|a, b| b.n.cmp(&a.n).then_with(|| a.event.cmp(&b.event)));
+        Ok(named.into_iter().map(|n| n.event).collect())
+    }
+
+    fn latest_events(&self, project: &meta::Project, from_ms: i64, after_ms: i64, limit: usize, fields: &[&str]) -> Result<Vec<query::LiveEvent>, QueryError> {
+        #[derive(serde::Deserialize)]
+        struct Latest {
+            event: String,
+            time_ms: i64,
+            values: Vec<String>,
+        }
+        let scope = scope::Scope::open(&self.client, &self.meta, project.id, from_ms.max(after_ms.saturating_add(1)), i64::MAX / 2)?;
+        let values: Vec<String> = fields.iter().map(|key| sql::property(key)).collect();
+        let statement = format!(
+            "SELECT event, time_ms, [{}] AS values FROM ({}) ORDER BY time_ms DESC LIMIT {limit}",
+            values.join(", "),
+            scope.events("1")
+        );
+        let rows: Vec<Latest> = self.client.query(&statement).map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let properties = fields
+                    .iter()
+                    .zip(&row.values)
+                    .filter(|(_, raw)| !raw.is_empty())
+                    .filter_map(|(key, raw)| serde_json::from_str(raw).ok().map(|value| ((*key).to_owned(), value)))
+                    .collect();
+                query::LiveEvent { event: row.event, time_ms: row.time_ms, properties }
+            })
+            .collect())
     }
 }
 

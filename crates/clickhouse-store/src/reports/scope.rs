@@ -61,20 +61,28 @@ impl<'a> Scope<'a> {
 
     /// A subquery of the events in range that pass `predicate` (over the
     /// `events` columns), with columns `time_ms`, `event`, `property_keys`,
-    /// `property_values` and `unit`.
+    /// `property_values`, the property columns, and `unit`.
     pub(crate) fn events(&self, predicate: &str) -> String {
         let db = self.client.database();
-        let (first_day, last_day) = (self.start.div_euclid(MS_PER_DAY).max(0), (self.end - 1).div_euclid(MS_PER_DAY).max(0));
+        // ClickHouse reads only the columns a statement uses, however many a
+        // subquery lists.
+        let columns: String = std::iter::once("time_ms, event, property_keys, property_values".to_owned())
+            .chain(crate::schema::PROPERTY_COLUMNS.iter().map(|(_, column)| (*column).to_owned()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // Dates are 16-bit day numbers in ClickHouse (up to 2149).
+        let day_of = |ms: i64| ms.div_euclid(MS_PER_DAY).clamp(0, i64::from(u16::MAX));
+        let (first_day, last_day) = (day_of(self.start), day_of(self.end - 1));
         let source = format!(
-            "SELECT time_ms, event, distinct_id, property_keys, property_values FROM {db}.events FINAL \
+            "SELECT distinct_id, {columns} FROM {db}.events FINAL \
              WHERE project = {} AND day BETWEEN toDate(toUInt16({first_day})) AND toDate(toUInt16({last_day})) \
              AND time_ms >= {} AND time_ms < {} AND {predicate}",
             self.project.0, self.start, self.end
         );
         match &self.identities {
-            None => format!("SELECT time_ms, event, property_keys, property_values, distinct_id AS unit FROM ({source})"),
+            None => format!("SELECT {columns}, distinct_id AS unit FROM ({source})"),
             Some(table) => format!(
-                "SELECT time_ms, event, property_keys, property_values, if(person = '', distinct_id, person) AS unit \
+                "SELECT {columns}, if(person = '', distinct_id, person) AS unit \
                  FROM ({source}) ANY LEFT JOIN {db}.{table} USING distinct_id WHERE hidden = 0"
             ),
         }

@@ -15,8 +15,12 @@ pub(crate) fn string(text: &str) -> String {
 }
 
 /// The JSON text of a top-level property of the event: `''` when absent.
+/// Its own column when it has one (see `schema::PROPERTY_COLUMNS`).
 pub(crate) fn property(key: &str) -> String {
-    format!("property_values[indexOf(property_keys, {})]", string(key))
+    match crate::schema::PROPERTY_COLUMNS.iter().find(|(k, _)| *k == key) {
+        Some((_, column)) => (*column).to_owned(),
+        None => format!("property_values[indexOf(property_keys, {})]", string(key)),
+    }
 }
 
 /// The predicate of a list of filters (all must hold); `1` for none.

@@ -130,9 +130,16 @@ pub(crate) async fn list_cohorts(State(state): State<AppState>, request: Request
 pub(crate) async fn event_names(State(state): State<AppState>, request: Request) -> Response {
     async {
         let project = authorised(&state, &request.into_parts().0, Scope::Read).await?.project;
-        state.inner.config.events_backend.require_embedded("the list of event names")?;
+        let external = state.inner.reports.clone();
+        if external.is_none() {
+            state.inner.config.events_backend.require_embedded("the list of event names")?;
+        }
         let inner = state.inner.clone();
-        let names = tokio::task::spawn_blocking(move || inner.engine.event_names(&project)).await?.map_err(|e| ApiError::Internal(e.to_string()))?;
+        let names = tokio::task::spawn_blocking(move || match &external {
+            Some(backend) => backend.event_names(&project),
+            None => inner.engine.event_names(&project),
+        })
+        .await??;
         Ok::<_, ApiError>(json_response(StatusCode::OK, &json!({"events": names})))
     }
     .await
@@ -151,7 +158,10 @@ pub(crate) async fn live_events(State(state): State<AppState>, request: Request)
     async {
         let parts = request.into_parts().0;
         let principal = authorised(&state, &parts, Scope::Read).await?;
-        state.inner.config.events_backend.require_embedded("the live view")?;
+        let external = state.inner.reports.clone();
+        if external.is_none() {
+            state.inner.config.events_backend.require_embedded("the live view")?;
+        }
         let after_ms = form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
             .find(|(k, _)| k == "after_ms")
             .map(|(_, v)| v.parse::<i64>().map_err(|_| ApiError::BadRequest("after_ms must be milliseconds since 1970".to_owned())))
@@ -162,6 +172,13 @@ pub(crate) async fn live_events(State(state): State<AppState>, request: Request)
             let project = principal.project.id;
             let hidden: std::collections::HashSet<String> = inner.meta.canaries(project)?.into_iter().chain(inner.meta.erased_ids(project)?).collect();
             let today = events::now_ms().div_euclid(events::MS_PER_DAY) as i32;
+            if let Some(backend) = &external {
+                let from_ms = i64::from(today - 1) * events::MS_PER_DAY;
+                let latest = backend.latest_events(&principal.project, from_ms, after_ms, LIVE_ROWS, &LIVE_FIELDS)?;
+                let rows: Vec<Value> = latest.into_iter().map(|e| json!({"event": e.event, "time_ms": e.time_ms, "properties": e.properties})).collect();
+                record(&inner, &principal, "events.live", json!({"rows": rows.len(), "fields": LIVE_FIELDS}), None)?;
+                return Ok(rows);
+            }
             let mut latest: Vec<store::StoredEvent> = Vec::new();
             inner.store.snapshot().scan_days(project, today - 1, today, |day| {
                 // Only rows that can still make the newest LIVE_ROWS are copied.
