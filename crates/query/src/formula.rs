@@ -5,7 +5,7 @@
 use crate::error::QueryError;
 
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Expression {
+pub enum Expression {
     Letter(usize),
     Number(f64),
     Negate(Box<Expression>),
@@ -13,7 +13,7 @@ pub(crate) enum Expression {
 }
 
 impl Expression {
-    pub(crate) fn evaluate(&self, letter: &dyn Fn(usize) -> Option<f64>) -> Option<f64> {
+    pub fn evaluate(&self, letter: &dyn Fn(usize) -> Option<f64>) -> Option<f64> {
         match self {
             Expression::Letter(i) => letter(*i),
             Expression::Number(n) => Some(*n),
@@ -32,7 +32,7 @@ impl Expression {
     }
 }
 
-pub(crate) fn parse(text: &str, n_letters: usize) -> Result<Expression, QueryError> {
+pub fn parse(text: &str, n_letters: usize) -> Result<Expression, QueryError> {
     let tokens: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
     let mut parser = Parser { tokens: &tokens, at: 0, n_letters, text };
     let expression = parser.sum()?;

@@ -50,6 +50,7 @@ pub use spec::Spec;
 pub use calendar::{parse_date, Buckets, Calendar};
 pub use value::compare_segments;
 pub use funnel::parse_window;
+pub use formula::{parse as parse_formula, Expression as FormulaExpression};
 
 /// Reports computed elsewhere than this engine: by an external event
 /// database (ClickHouse), from the same specs and into the same results.

@@ -7,7 +7,7 @@ use super::scope::Scope;
 use super::sql;
 use super::{backend, unsupported};
 use crate::client::Client;
-use query::result::{InsightsResult, Series};
+use query::result::{FormulaSeries, InsightsResult, Series};
 use query::spec::{Breakdown, InsightsSpec, Measure, Source, Unit};
 use query::{parse_date, Calendar, QueryError};
 use serde_json::Value;
@@ -33,18 +33,42 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
     if spec.events.len() > 26 {
         return Err(QueryError::BadSpec("at most 26 events (A to Z)".into()));
     }
-    if spec.compare.is_some() {
-        return Err(unsupported("compare"));
-    }
-    if !spec.formulas.is_empty() {
-        return Err(unsupported("a formula"));
-    }
     if spec.other {
         return Err(unsupported("\"other\""));
     }
     if spec.unit != Unit::Users {
         return Err(unsupported("a group unit"));
     }
+    let formulas = spec
+        .formulas
+        .iter()
+        .map(|formula| query::parse_formula(&formula.expression, spec.events.len()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let from = parse_date(&spec.from, "from")?;
+    let to = parse_date(&spec.to, "to")?;
+    let mut result = run_period(client, meta, project, spec, &formulas, from, to)?;
+    if spec.compare.is_some() {
+        // The range of equal length ending the day before `from`.
+        let days = (to - from).get_days() as i64 + 1;
+        let previous_to = from.checked_sub(jiff::Span::new().days(1)).map_err(|_| QueryError::BadSpec("from is too early".into()))?;
+        let previous_from = previous_to.checked_sub(jiff::Span::new().days(days - 1)).map_err(|_| QueryError::BadSpec("from is too early".into()))?;
+        result.previous = Some(Box::new(run_period(client, meta, project, spec, &formulas, previous_from, previous_to)?));
+    }
+    Ok(result)
+}
+
+/// One entry's points per segment (`None`: no breakdown), in the order met.
+type EntryPoints = Vec<(Option<Value>, Vec<Option<f64>>)>;
+
+fn run_period(
+    client: &Client,
+    meta: &meta::Meta,
+    project: &meta::Project,
+    spec: &InsightsSpec,
+    formulas: &[query::FormulaExpression],
+    from: jiff::civil::Date,
+    to: jiff::civil::Date,
+) -> Result<InsightsResult, QueryError> {
     let breakdown_key: Option<&str> = match &spec.breakdown {
         None => None,
         Some(Breakdown::Name(key)) => Some(key),
@@ -52,8 +76,6 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
         Some(_) => return Err(unsupported("a profile, bucketed or cohort breakdown")),
     };
     let calendar = Calendar::new(&project.timezone)?;
-    let from = parse_date(&spec.from, "from")?;
-    let to = parse_date(&spec.to, "to")?;
     let (start, end) = calendar.range(from, to)?;
     let buckets = calendar.buckets(from, to, spec.interval);
     let label_index: HashMap<&str, usize> = buckets.labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
@@ -67,6 +89,7 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
     let shared_filters = sql::filters(&spec.filters)?;
 
     let mut result = InsightsResult::default();
+    let mut entries: Vec<EntryPoints> = Vec::with_capacity(spec.events.len());
     for entry in &spec.events {
         let measure_sql = match entry.measure {
             Measure::Total => "toFloat64(count())",
@@ -96,15 +119,16 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
         }
         let measure = measure_name(entry.measure);
         let mut series: Vec<Series> = points
-            .into_iter()
+            .iter()
             .map(|(segment, values)| Series {
                 event: entry.event.clone(),
                 measure: measure.clone(),
-                segment: breakdown_key.map(|_| segment_value(&segment)),
-                points: buckets.labels.iter().cloned().zip(values).collect(),
-                total: totals.get(&segment).copied(),
+                segment: breakdown_key.map(|_| segment_value(segment)),
+                points: buckets.labels.iter().cloned().zip(values.iter().copied()).collect(),
+                total: totals.get(segment).copied(),
             })
             .collect();
+        entries.push(points.into_iter().map(|(segment, values)| (breakdown_key.map(|_| segment_value(&segment)), values)).collect());
         if breakdown_key.is_some() {
             series.sort_by(|a, b| {
                 let (x, y) = (a.total.unwrap_or(f64::NEG_INFINITY), b.total.unwrap_or(f64::NEG_INFINITY));
@@ -118,6 +142,30 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
             series.iter_mut().for_each(|s| s.total = None);
         }
         result.series.extend(series);
+    }
+    // Formulas: per segment of the listed series, in order of first
+    // appearance; a letter without the segment counts no events (0).
+    let mut kept: Vec<Option<Value>> = Vec::new();
+    for series in &result.series {
+        if !kept.contains(&series.segment) {
+            kept.push(series.segment.clone());
+        }
+    }
+    for (formula, expression) in spec.formulas.iter().zip(formulas) {
+        for segment in &kept {
+            let points = buckets
+                .labels
+                .iter()
+                .enumerate()
+                .map(|(l, label)| {
+                    let value = expression.evaluate(&|letter| {
+                        entries[letter].iter().find(|(s, _)| s == segment).map_or(Some(0.0), |(_, values)| values[l])
+                    });
+                    (label.clone(), value)
+                })
+                .collect();
+            result.formulas.push(FormulaSeries { name: formula.name.clone(), expression: formula.expression.clone(), segment: segment.clone(), points });
+        }
     }
     Ok(result)
 }
