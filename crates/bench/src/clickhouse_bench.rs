@@ -123,7 +123,7 @@ pub(crate) fn run(args: ClickHouseArgs) -> anyhow::Result<()> {
     let bytes = bytes.first().map_or(0, |c| c.n);
     println!("\n== in ClickHouse");
     println!("events acknowledged: {sent}; stored once each (FINAL): {stored} (the data set has ~0.5% duplicates)");
-    println!("bytes on disk after OPTIMIZE FINAL: {bytes} ({:.1} bytes/event; properties as JSON text, LZ4)", bytes as f64 / stored.max(1) as f64);
+    println!("bytes on disk after OPTIMIZE FINAL: {bytes} ({:.1} bytes/event; properties as key and value arrays plus the standard property columns, LZ4)", bytes as f64 / stored.max(1) as f64);
     for node in nodes {
         node.stop()?;
     }
