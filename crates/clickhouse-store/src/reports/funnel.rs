@@ -8,7 +8,9 @@
 //! step `k-1`'s and within the window of the entry (`arrayFirst`), 0 when
 //! the attempt stopped earlier. Each step is one `arrayMap` over the
 //! previous step's array, so the statement grows linearly with the steps.
-//! The person's attempt is the earliest of those that went furthest. The
+//! The person's attempt is the earliest of those that went furthest. With a
+//! breakdown, a person's Step 1 events are split by segment (`ARRAY JOIN`)
+//! and each segment's entries run the same rules. The
 //! outer query counts people per step and the times between steps: sums for
 //! the averages, sorted arrays for the medians (interpolated as the engine
 //! does).
@@ -17,8 +19,8 @@ use super::scope::Scope;
 use super::sql;
 use super::{backend, unsupported};
 use crate::client::Client;
-use query::result::{FunnelResult, FunnelStep};
-use query::spec::{Counting, Entry, FunnelSpec, StepOrder, Unit};
+use query::result::{FunnelResult, FunnelSegment, FunnelStep};
+use query::spec::{Breakdown, Counting, Entry, FunnelSpec, Source, StepOrder, Unit};
 use query::{parse_date, Calendar, QueryError};
 use serde_json::{Map, Value};
 
@@ -40,9 +42,6 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
     if !spec.exclusions.is_empty() || !spec.hold_constant.is_empty() {
         return Err(unsupported("a funnel with exclusions or held properties"));
     }
-    if spec.breakdown.is_some() {
-        return Err(unsupported("a funnel breakdown"));
-    }
     if spec.unit != Unit::Users {
         return Err(unsupported("a group unit"));
     }
@@ -61,17 +60,32 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
         .collect::<Result<_, QueryError>>()?;
     let events = scope.events(&format!("{shared} AND ({})", step_tests.join(" OR ")));
 
-    // Per person: each step's times, then the attempts' step times.
-    let mut per_person: Vec<String> = vec!["unit".to_owned()];
-    for (k, test) in step_tests.iter().enumerate() {
-        let in_range = if k == 0 { format!(" AND time_ms < {end}") } else { String::new() };
-        per_person.push(format!("arraySort(groupArrayIf(time_ms, {test}{in_range})) AS t{k}"));
+    // A breakdown segments the entries: a person enters once per segment of
+    // their Step 1 events (the value's JSON text, '' when not set).
+    let segment_sql = match &spec.breakdown {
+        None => "''".to_owned(),
+        Some(Breakdown::Name(key)) | Some(Breakdown::Property { property: key, source: Source::Event, buckets: None }) => sql::segment(key),
+        Some(_) => return Err(unsupported("a profile, bucketed or cohort breakdown")),
+    };
+    // Per person: the Step 1 events (time, segment) and each later step's
+    // times; then per person and segment, that segment's entries.
+    let mut per_person: Vec<String> = vec![format!("groupArrayIf(tuple(time_ms, {segment_sql}), {} AND time_ms < {end}) AS entries", step_tests[0])];
+    for (k, test) in step_tests.iter().enumerate().skip(1) {
+        per_person.push(format!("arraySort(groupArrayIf(time_ms, {test})) AS t{k}"));
     }
-    let entries = match spec.entry {
+    let later_steps: Vec<String> = (1..n).map(|k| format!("t{k}")).collect();
+    let per_segment = format!(
+        "SELECT segment, arraySort(arrayMap(x -> tupleElement(x, 1), arrayFilter(x -> tupleElement(x, 2) = segment, entries))) AS t0, {later} \
+         FROM (SELECT {per_person} FROM ({events}) GROUP BY unit) \
+         ARRAY JOIN arrayReduce('groupUniqArray', arrayMap(x -> tupleElement(x, 2), entries)) AS segment",
+        later = later_steps.join(", "),
+        per_person = per_person.join(", "),
+    );
+    let first_entries = match spec.entry {
         Entry::First => "[t0[1]]",
         Entry::Any => "t0",
     };
-    let mut attempts: Vec<String> = vec![format!("{entries} AS a0")];
+    let mut attempts: Vec<String> = vec![format!("{first_entries} AS a0")];
     for k in 1..n {
         attempts.push(format!(
             // `length(t{k}) >= 0` names the column outside the lambdas: ClickHouse
@@ -83,14 +97,13 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
     let depth: Vec<String> = (1..n).map(|k| format!("(a{k}[i] > 0)")).collect();
     let chosen: Vec<String> = (0..n).map(|k| format!("a{k}[best] AS s{k}")).collect();
     let person_sql = format!(
-        "SELECT {attempts}, arrayMap(i -> 1 + {depth}, arrayEnumerate(a0)) AS depths, indexOf(depths, arrayReduce('max', depths)) AS best, {chosen} \
-         FROM (SELECT {per_person} FROM ({events}) GROUP BY unit) WHERE length(t0) > 0",
+        "SELECT segment, {attempts}, arrayMap(i -> 1 + {depth}, arrayEnumerate(a0)) AS depths, indexOf(depths, arrayReduce('max', depths)) AS best, {chosen} \
+         FROM ({per_segment}) WHERE length(t0) > 0",
         attempts = attempts.join(", "),
         depth = depth.join(" + "),
         chosen = chosen.join(", "),
-        per_person = per_person.join(", "),
     );
-    let mut measures: Vec<String> = Vec::new();
+    let mut measures: Vec<String> = vec!["segment".to_owned()];
     for k in 0..n {
         measures.push(format!("countIf(s{k} > 0) AS count{k}"));
         if k > 0 {
@@ -106,13 +119,37 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
         medians.push(format!("{} AS median_previous{k}", median(&format!("sorted_previous{k}"))));
         medians.push(format!("{} AS median_start{k}", median(&format!("sorted_start{k}"))));
     }
-    let statement = format!("SELECT {} FROM (SELECT {} FROM ({person_sql}))", medians.join(", "), measures.join(", "));
+    let statement = format!("SELECT {} FROM (SELECT {} FROM ({person_sql}) GROUP BY segment)", medians.join(", "), measures.join(", "));
     let rows: Vec<Map<String, Value>> = client.query(&statement).map_err(backend)?;
-    let row = rows.into_iter().next().unwrap_or_default();
+    let mut segments: Vec<FunnelSegment> = rows
+        .iter()
+        .map(|row| FunnelSegment {
+            segment: sql::segment_value(row.get("segment").and_then(Value::as_str).unwrap_or_default()),
+            steps: steps_of(spec, row),
+        })
+        .filter(|segment| segment.steps[0].count > 0)
+        .collect();
+    if spec.breakdown.is_none() {
+        let steps = match segments.pop() {
+            Some(only) => only.steps,
+            None => steps_of(spec, &Map::new()),
+        };
+        return Ok(FunnelResult { steps, segments: None });
+    }
+    segments.sort_by(|a, b| b.steps[0].count.cmp(&a.steps[0].count).then_with(|| query::compare_segments(&a.segment, &b.segment)));
+    if let Some(limit) = spec.limit {
+        segments.truncate(limit);
+    }
+    Ok(FunnelResult { steps: Vec::new(), segments: Some(segments) })
+}
+
+/// The steps of one row of counts, sums and medians (all zero when empty).
+fn steps_of(spec: &FunnelSpec, row: &Map<String, Value>) -> Vec<FunnelStep> {
+    let n = spec.steps.len();
     let number = |name: String| row.get(&name).and_then(Value::as_f64);
     let counts: Vec<u64> = (0..n).map(|k| row.get(&format!("count{k}")).and_then(Value::as_u64).unwrap_or(0)).collect();
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-    let steps = (0..n)
+    (0..n)
         .map(|k| {
             let count = counts[k];
             let previous = if k == 0 { count } else { counts[k - 1] };
@@ -128,9 +165,9 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
                 median_time_from_start_ms: if k == 0 { None } else { number(format!("median_start{k}")) },
             }
         })
-        .collect();
-    Ok(FunnelResult { steps, segments: None })
+        .collect()
 }
+
 
 /// The median of a sorted array column, interpolated between the two middle
 /// values as the engine's quantile does; NULL for an empty array.

@@ -81,10 +81,7 @@ fn run_period(
     let label_index: HashMap<&str, usize> = buckets.labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
     let bucket_sql = sql::bucket(spec.interval, &calendar.utc_offsets(start, end));
     // A property set to null is "not set", one segment with the absent.
-    let segment_sql = breakdown_key.map_or("''".to_owned(), |key| {
-        let raw = sql::property(key);
-        format!("if({raw} = 'null', '', {raw})")
-    });
+    let segment_sql = breakdown_key.map_or("''".to_owned(), sql::segment);
     let scope = Scope::open(client, meta, project.id, start, end)?;
     let shared_filters = sql::filters(&spec.filters)?;
 
@@ -123,12 +120,12 @@ fn run_period(
             .map(|(segment, values)| Series {
                 event: entry.event.clone(),
                 measure: measure.clone(),
-                segment: breakdown_key.map(|_| segment_value(segment)),
+                segment: breakdown_key.map(|_| sql::segment_value(segment)),
                 points: buckets.labels.iter().cloned().zip(values.iter().copied()).collect(),
                 total: totals.get(segment).copied(),
             })
             .collect();
-        entries.push(points.into_iter().map(|(segment, values)| (breakdown_key.map(|_| segment_value(&segment)), values)).collect());
+        entries.push(points.into_iter().map(|(segment, values)| (breakdown_key.map(|_| sql::segment_value(&segment)), values)).collect());
         if breakdown_key.is_some() {
             series.sort_by(|a, b| {
                 let (x, y) = (a.total.unwrap_or(f64::NEG_INFINITY), b.total.unwrap_or(f64::NEG_INFINITY));
@@ -170,10 +167,6 @@ fn run_period(
     Ok(result)
 }
 
-/// A segment's JSON value from the property's JSON text (`''`: not set).
-fn segment_value(raw: &str) -> Value {
-    if raw.is_empty() { Value::Null } else { serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned())) }
-}
 
 fn measure_name(measure: Measure) -> String {
     serde_json::to_value(measure).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()

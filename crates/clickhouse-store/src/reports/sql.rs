@@ -23,6 +23,18 @@ pub(crate) fn property(key: &str) -> String {
     }
 }
 
+/// A breakdown segment of a property: its JSON text, `''` when absent or
+/// null (one "not set" segment).
+pub(crate) fn segment(key: &str) -> String {
+    let raw = property(key);
+    format!("if({raw} = 'null', '', {raw})")
+}
+
+/// A segment's JSON value from [`segment`]'s text (`''`: not set).
+pub(crate) fn segment_value(raw: &str) -> Value {
+    if raw.is_empty() { Value::Null } else { serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned())) }
+}
+
 /// The predicate of a list of filters (all must hold); `1` for none.
 pub(crate) fn filters(list: &[Filter]) -> Result<String, QueryError> {
     if list.is_empty() {
