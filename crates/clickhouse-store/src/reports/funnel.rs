@@ -20,7 +20,7 @@ use super::sql;
 use super::{backend, unsupported};
 use crate::client::Client;
 use query::result::{FunnelResult, FunnelSegment, FunnelStep};
-use query::spec::{Breakdown, Counting, Entry, FunnelSpec, Source, StepOrder, Unit};
+use query::spec::{Breakdown, Counting, Entry, FunnelSpec, Source, StepOrder};
 use query::{parse_date, Calendar, QueryError};
 use serde_json::{Map, Value};
 
@@ -42,9 +42,6 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
     if !spec.exclusions.is_empty() || !spec.hold_constant.is_empty() {
         return Err(unsupported("a funnel with exclusions or held properties"));
     }
-    if spec.unit != Unit::Users {
-        return Err(unsupported("a group unit"));
-    }
     let calendar = Calendar::new(&project.timezone)?;
     let (start, end) = calendar.range(parse_date(&spec.from, "from")?, parse_date(&spec.to, "to")?)?;
     // Later steps may fall up to a window after the range.
@@ -58,7 +55,7 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
             Ok(format!("({event} AND {})", sql::filters(&step.filters)?))
         })
         .collect::<Result<_, QueryError>>()?;
-    let events = scope.events(&format!("{shared} AND ({})", step_tests.join(" OR ")));
+    let events = scope.events_of(&spec.unit, &format!("{shared} AND ({})", step_tests.join(" OR ")));
 
     // A breakdown segments the entries: a person enters once per segment of
     // their Step 1 events (the value's JSON text, '' when not set).

@@ -8,7 +8,7 @@ use super::sql;
 use super::{backend, unsupported};
 use crate::client::Client;
 use query::result::{FormulaSeries, InsightsResult, Series};
-use query::spec::{Breakdown, InsightsSpec, Measure, Source, Unit};
+use query::spec::{Breakdown, InsightsSpec, Measure, Source};
 use query::{parse_date, Calendar, QueryError};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -35,9 +35,6 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
     }
     if spec.other {
         return Err(unsupported("\"other\""));
-    }
-    if spec.unit != Unit::Users {
-        return Err(unsupported("a group unit"));
     }
     let formulas = spec
         .formulas
@@ -95,7 +92,7 @@ fn run_period(
         };
         let event_test = if entry.event == "$any" { "1".to_owned() } else { format!("event = {}", sql::string(&entry.event)) };
         let predicate = format!("{event_test} AND {shared_filters} AND {}", sql::filters(&entry.filters)?);
-        let events = scope.events(&predicate);
+        let events = scope.events_of(&spec.unit, &predicate);
         let cells: Vec<Cell> = client
             .query(&format!("SELECT {bucket_sql} AS bucket, {segment_sql} AS segment, {measure_sql} AS n FROM ({events}) GROUP BY bucket, segment"))
             .map_err(backend)?;

@@ -15,7 +15,7 @@ use super::sql;
 use super::{backend, unsupported};
 use crate::client::Client;
 use query::result::{RetentionCohort, RetentionResult};
-use query::spec::{Interval, RetentionKind, RetentionMode, RetentionSpec, RetentionUnit, Unit};
+use query::spec::{Interval, RetentionKind, RetentionMode, RetentionSpec, RetentionUnit};
 use query::{parse_date, Calendar, QueryError};
 use std::collections::BTreeMap;
 
@@ -42,9 +42,6 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
     if spec.retention != RetentionKind::FirstTime {
         return Err(unsupported("recurring retention"));
     }
-    if spec.counted != Unit::Users {
-        return Err(unsupported("a group unit"));
-    }
     let calendar = Calendar::new(&project.timezone)?;
     let from = parse_date(&spec.from, "from")?;
     let to = parse_date(&spec.to, "to")?;
@@ -70,7 +67,7 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
     // Births may lie anywhere before `end` ("first-ever"); returns up to the
     // last bracket's end.
     let scope = Scope::open(client, meta, project.id, 0, horizon)?;
-    let events = scope.events(&format!("({born} OR {returns})"));
+    let events = scope.events_of(&spec.counted, &format!("({born} OR {returns})"));
     let cohort = sql::bucket_of("birth", interval, &calendar.utc_offsets(start, end));
     let person_sql = format!(
         "SELECT birth, is_return, {cohort} AS cohort, \

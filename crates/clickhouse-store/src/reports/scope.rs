@@ -11,6 +11,7 @@ use super::backend;
 use crate::client::Client;
 use crate::row_binary::{put_str, put_u8};
 use events::ProjectId;
+use query::spec::Unit;
 use query::QueryError;
 
 const MS_PER_DAY: i64 = 86_400_000;
@@ -61,8 +62,15 @@ impl<'a> Scope<'a> {
 
     /// A subquery of the events in range that pass `predicate` (over the
     /// `events` columns), with columns `time_ms`, `event`, `property_keys`,
-    /// `property_values`, the property columns, and `unit`.
+    /// `property_values`, the property columns, and `unit`: the person.
     pub(crate) fn events(&self, predicate: &str) -> String {
+        self.events_of(&Unit::Users, predicate)
+    }
+
+    /// [`Scope::events`] counting `unit`: people, or the values of a group
+    /// key (events without it left out; a string and a number with the same
+    /// text are one group, as in the engine).
+    pub(crate) fn events_of(&self, unit: &Unit, predicate: &str) -> String {
         let db = self.client.database();
         // ClickHouse reads only the columns a statement uses, however many a
         // subquery lists.
@@ -73,18 +81,27 @@ impl<'a> Scope<'a> {
         // Dates are 16-bit day numbers in ClickHouse (up to 2149).
         let day_of = |ms: i64| ms.div_euclid(MS_PER_DAY).clamp(0, i64::from(u16::MAX));
         let (first_day, last_day) = (day_of(self.start), day_of(self.end - 1));
+        let (unit_sql, unit_test) = match unit {
+            Unit::Users => (None, "1".to_owned()),
+            Unit::Group { group } => {
+                let raw = super::sql::property(group);
+                (Some(format!("if(startsWith({raw}, '\"'), substring({raw}, 2, length({raw}) - 2), {raw})")), format!("{raw} != '' AND {raw} != 'null'"))
+            }
+        };
         let source = format!(
             "SELECT distinct_id, {columns} FROM {db}.events FINAL \
              WHERE project = {} AND day BETWEEN toDate(toUInt16({first_day})) AND toDate(toUInt16({last_day})) \
-             AND time_ms >= {} AND time_ms < {} AND {predicate}",
+             AND time_ms >= {} AND time_ms < {} AND {unit_test} AND {predicate}",
             self.project.0, self.start, self.end
         );
-        match &self.identities {
-            None => format!("SELECT {columns}, distinct_id AS unit FROM ({source})"),
-            Some(table) => format!(
+        match (&self.identities, unit_sql) {
+            (None, None) => format!("SELECT {columns}, distinct_id AS unit FROM ({source})"),
+            (None, Some(group)) => format!("SELECT {columns}, {group} AS unit FROM ({source})"),
+            (Some(table), None) => format!(
                 "SELECT {columns}, if(person = '', distinct_id, person) AS unit \
                  FROM ({source}) ANY LEFT JOIN {db}.{table} USING distinct_id WHERE hidden = 0"
             ),
+            (Some(table), Some(group)) => format!("SELECT {columns}, {group} AS unit FROM ({source}) ANY LEFT JOIN {db}.{table} USING distinct_id WHERE hidden = 0"),
         }
     }
 }
