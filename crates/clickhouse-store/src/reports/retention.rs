@@ -1,5 +1,5 @@
-//! Retention in ClickHouse SQL: first-time births, brackets `on` or
-//! `on_or_after`, by day, week or month.
+//! Retention in ClickHouse SQL: first-time or recurring births, brackets
+//! `on` or `on_or_after`, by day, week or month.
 //!
 //! Per person: the first-ever `born` event (all of the project's history is
 //! read for it, as the rule says "first-ever"), as the smallest (time, event)
@@ -9,10 +9,12 @@
 //! 18.16 drops a subquery column that only a lambda reads.) Each return's bracket is `intDiv(t - birth, unit)`; the outer
 //! query counts people per (cohort, bracket) after an `ARRAY JOIN` of each
 //! person's distinct brackets (or, `on_or_after`, of `0..=last`).
+//! Recurring births are the first born event in range of each cohort bucket,
+//! one row per birth after an `ARRAY JOIN`.
 
 use super::scope::Scope;
 use super::sql;
-use super::{backend, unsupported};
+use super::backend;
 use crate::client::Client;
 use query::result::{RetentionCohort, RetentionResult};
 use query::spec::{Interval, RetentionKind, RetentionMode, RetentionSpec, RetentionUnit};
@@ -38,9 +40,6 @@ struct Count {
 pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, spec: &RetentionSpec) -> Result<RetentionResult, QueryError> {
     if spec.periods == 0 || spec.periods > MAX_PERIODS {
         return Err(QueryError::BadSpec(format!("periods must be 1 to {MAX_PERIODS}")));
-    }
-    if spec.retention != RetentionKind::FirstTime {
-        return Err(unsupported("recurring retention"));
     }
     let calendar = Calendar::new(&project.timezone)?;
     let from = parse_date(&spec.from, "from")?;
@@ -68,16 +67,34 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
     // last bracket's end.
     let scope = Scope::open(client, meta, project.id, 0, horizon)?;
     let events = scope.events_of(&spec.counted, &format!("({born} OR {returns})"));
-    let cohort = sql::bucket_of("birth", interval, &calendar.utc_offsets(start, end));
+    let offsets = calendar.utc_offsets(start, end);
+    let cohort = sql::bucket_of("birth", interval, &offsets);
+    // Each birth as (time, event, whether that row is also a return).
+    let born_row = format!("tuple(time_ms, event, toUInt8({returns}))");
+    // The expression of the person's births, and the columns it reads.
+    let (births, helpers) = match spec.retention {
+        // The first-ever born event (a birth before the range makes no cohort).
+        RetentionKind::FirstTime => (format!("[arraySort(groupArrayIf({born_row}, {born}))[1]]"), String::new()),
+        // The first born event in range of each cohort bucket.
+        RetentionKind::Recurring => {
+            let cohort_of_row = sql::bucket_of("tupleElement(x, 1)", interval, &offsets);
+            (
+                "arrayFilter((x, c, i) -> i = indexOf(row_cohorts, c), born_rows, row_cohorts, arrayEnumerate(row_cohorts))".to_owned(),
+                format!(
+                    "arraySort(groupArrayIf({born_row}, {born} AND time_ms >= {start} AND time_ms < {end})) AS born_rows, \
+                     arrayMap(x -> {cohort_of_row}, born_rows) AS row_cohorts, "
+                ),
+            )
+        }
+    };
     let person_sql = format!(
         "SELECT birth, is_return, {cohort} AS cohort, \
                 arrayFilter(t -> t >= birth AND t < birth + {window}, return_times) AS in_window, \
                 if(is_return = 1, arrayFilter((t, i) -> NOT (t = birth AND i = indexOf(in_window, birth)), in_window, arrayEnumerate(in_window)), in_window) AS returned, \
                 arrayReduce('groupUniqArray', arrayMap(t -> intDiv(t - birth, {unit_ms}), returned)) AS brackets \
-         FROM (SELECT arraySort(groupArrayIf(tuple(time_ms, event, toUInt8({returns})), {born}))[1] AS first_born, \
-                      tupleElement(first_born, 1) AS birth, tupleElement(first_born, 3) AS is_return, \
-                      groupArrayIf(time_ms, {returns}) AS return_times \
-               FROM ({events}) GROUP BY unit HAVING length(groupArrayIf(time_ms, {born})) > 0) \
+         FROM (SELECT tupleElement(first_born, 1) AS birth, tupleElement(first_born, 3) AS is_return, return_times \
+               FROM (SELECT {helpers}{births} AS births, groupArrayIf(time_ms, {returns}) AS return_times FROM ({events}) GROUP BY unit) \
+               ARRAY JOIN births AS first_born) \
          WHERE birth >= {start} AND birth < {end}",
         window = unit_ms * periods,
     );
