@@ -277,7 +277,9 @@ INSIGHTS_SPECS.update({
     "filters": {"report": "insights", **WHOLE, "interval": "week",
                 "events": [{"event": "$any", "measure": "total",
                             "where": [{"property": "mp_country_code", "op": "in", "value": ["US", "DE", "GB"]}]}],
-                "where": [{"any": [{"property": "plan", "op": "neq", "value": "free"},
+                "where": [{"property": "$current_url", "op": "not_contains", "value": "/docs"},
+                          {"any": [{"property": "plan", "op": "neq", "value": "free"},
+                                   {"property": "$referring_domain", "op": "contains", "value": "oo"},
                                    {"property": "$os", "op": "set"}]}],
                 "breakdown": "$browser"},
 })

@@ -100,7 +100,13 @@ fn property_test(raw: &str, op: Op, value: &Value) -> Result<String, QueryError>
         }
         Op::Set => format!("({raw} != '' AND {raw} != 'null')"),
         Op::NotSet => format!("({raw} = '' OR {raw} = 'null')"),
-        Op::Contains | Op::NotContains => return Err(unsupported("a contains filter")),
+        Op::Contains | Op::NotContains => {
+            let needle = value.as_str().ok_or_else(|| QueryError::BadSpec(format!("{op:?} needs a string value, got {value}")))?;
+            // A string value, decoded from its JSON text, containing the needle.
+            let decoded = format!("visitParamExtractString(concat('{{\"v\":', {raw}, '}}'), 'v')");
+            let contains = format!("(startsWith({raw}, '\"') AND position({decoded}, {}) > 0)", string(needle));
+            if op == Op::Contains { contains } else { format!("NOT {contains}") }
+        }
     })
 }
 
