@@ -33,9 +33,6 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
     if spec.events.len() > 26 {
         return Err(QueryError::BadSpec("at most 26 events (A to Z)".into()));
     }
-    if spec.other {
-        return Err(unsupported("\"other\""));
-    }
     let formulas = spec
         .formulas
         .iter()
@@ -53,6 +50,9 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
     }
     Ok(result)
 }
+
+/// The segment of the segments a limit left out (docs/reports.md).
+const OTHER: &str = "$other";
 
 /// One entry's points per segment (`None`: no breakdown), in the order met.
 type EntryPoints = Vec<(Option<Value>, Vec<Option<f64>>)>;
@@ -112,26 +112,60 @@ fn run_period(
             points.entry(cell.segment).or_insert_with(|| vec![Some(0.0); buckets.labels.len()])[index] = Some(cell.n);
         }
         let measure = measure_name(entry.measure);
-        let mut series: Vec<Series> = points
+        // Each series with its segment's JSON text.
+        let mut series: Vec<(String, Series)> = points
             .iter()
-            .map(|(segment, values)| Series {
-                event: entry.event.clone(),
-                measure: measure.clone(),
-                segment: breakdown_key.map(|_| sql::segment_value(segment)),
-                points: buckets.labels.iter().cloned().zip(values.iter().copied()).collect(),
-                total: totals.get(segment).copied(),
+            .map(|(segment, values)| {
+                let series = Series {
+                    event: entry.event.clone(),
+                    measure: measure.clone(),
+                    segment: breakdown_key.map(|_| sql::segment_value(segment)),
+                    points: buckets.labels.iter().cloned().zip(values.iter().copied()).collect(),
+                    total: totals.get(segment).copied(),
+                };
+                (segment.clone(), series)
             })
             .collect();
-        entries.push(points.into_iter().map(|(segment, values)| (breakdown_key.map(|_| sql::segment_value(&segment)), values)).collect());
+        let mut entry_points: EntryPoints = points.into_iter().map(|(segment, values)| (breakdown_key.map(|_| sql::segment_value(&segment)), values)).collect();
         if breakdown_key.is_some() {
-            series.sort_by(|a, b| {
+            series.sort_by(|(_, a), (_, b)| {
                 let (x, y) = (a.total.unwrap_or(f64::NEG_INFINITY), b.total.unwrap_or(f64::NEG_INFINITY));
                 y.total_cmp(&x).then_with(|| query::compare_segments(a.segment.as_ref().unwrap_or(&Value::Null), b.segment.as_ref().unwrap_or(&Value::Null)))
             });
             if let Some(limit) = spec.limit {
+                let left_out: Vec<String> = series.iter().skip(limit).map(|(raw, _)| raw.clone()).collect();
                 series.truncate(limit);
+                if spec.other && !left_out.is_empty() {
+                    // "$other": the left-out segments as one, counted again
+                    // (uniques cannot be summed).
+                    let listed: Vec<String> = left_out.iter().map(|raw| sql::string(raw)).collect();
+                    let folded = format!("SELECT * FROM ({events}) WHERE {segment_sql} IN ({})", listed.join(", "));
+                    let cells: Vec<Total> = client.query(&format!("SELECT toString({bucket_sql}) AS segment, {measure_sql} AS n FROM ({folded}) GROUP BY segment")).map_err(backend)?;
+                    let total: Vec<Total> = client.query(&format!("SELECT '' AS segment, {measure_sql} AS n FROM ({folded})")).map_err(backend)?;
+                    let mut values = vec![Some(0.0); buckets.labels.len()];
+                    for cell in cells {
+                        let label = cell.segment.parse::<i64>().map(|bucket| sql::bucket_label(spec.interval, bucket)).unwrap_or_default();
+                        if let Some(&index) = label_index.get(label.as_str()) {
+                            values[index] = Some(cell.n);
+                        }
+                    }
+                    let other = Value::from(OTHER);
+                    series.push((
+                        String::new(),
+                        Series {
+                            event: entry.event.clone(),
+                            measure: measure.clone(),
+                            segment: Some(other.clone()),
+                            points: buckets.labels.iter().cloned().zip(values.iter().copied()).collect(),
+                            total: Some(total.first().map_or(0.0, |t| t.n)),
+                        },
+                    ));
+                    entry_points.push((Some(other), values));
+                }
             }
         }
+        entries.push(entry_points);
+        let mut series: Vec<Series> = series.into_iter().map(|(_, series)| series).collect();
         if spec.limit.is_none() || breakdown_key.is_none() {
             series.iter_mut().for_each(|s| s.total = None);
         }
