@@ -80,6 +80,10 @@ impl Client {
     }
 
     fn post(&self, params: &[(&str, &str)], body: Vec<u8>) -> Result<String, ClickHouseError> {
+        // Statements only (inserts carry rows): HEARTH_LOG=clickhouse_store=debug shows them.
+        if !params.iter().any(|(name, _)| *name == "query") {
+            tracing::debug!(statement = %String::from_utf8_lossy(&body), "ClickHouse");
+        }
         let mut request = self.agent.post(&self.url).header("authorization", &self.authorization);
         for (name, value) in params {
             request = request.query(*name, *value);

@@ -19,6 +19,7 @@ from mixpanel import BufferedConsumer, Consumer, Mixpanel
 
 from bench_reports import BENCH_SPECS, WHOLE
 from clickhouse_harness import ClickHouse
+from reports_sql import describe_difference
 from hearth_harness import HEARTH_BIN, REPO_ROOT
 from import_loader import Loader
 
@@ -274,6 +275,17 @@ INSIGHTS_SPECS.update({
     "top_countries_and_other": {"report": "insights", **WHOLE, "interval": "month",
                                 "events": [{"event": "Sign Up", "measure": "uniques"}], "breakdown": "mp_country_code",
                                 "limit": 4, "other": True},
+    "active_people": {"report": "insights", "from": "2025-02-10", "to": "2025-03-20", "interval": "day",
+                      "events": [{"event": "$any", "measure": "dau"}, {"event": "API Request", "measure": "wau"},
+                                 {"event": "$any", "measure": "mau"}],
+                      "breakdown": "plan", "limit": 2, "other": True},
+    "frequency": {"report": "insights", **WHOLE, "interval": "week",
+                  "events": [{"event": "API Request", "measure": "frequency"},
+                             {"event": "API Request", "measure": "frequency", "aggregate": "median"},
+                             {"event": "Page View", "measure": "frequency", "aggregate": "p90"},
+                             {"event": "$any", "measure": "frequency", "aggregate": "max"}],
+                  "breakdown": "mp_country_code", "limit": 3,
+                  "formulas": [{"name": "spread", "expression": "D - B"}]},
     "companies_by_week": {"report": "insights", **WHOLE, "interval": "week", "unit": {"group": "company_id"},
                           "events": [{"event": "API Request", "measure": "uniques"}, {"event": "$any", "measure": "total"}],
                           "breakdown": "plan"},
@@ -317,7 +329,9 @@ def test_reports_on_clickhouse_equal_the_embedded_engine(hearth_factory, clickho
         expected, got = report(embedded, spec), report(in_clickhouse, spec)
         assert expected.status == 200, (name, expected)
         assert got.status == 200, (name, got)
-        assert got.json() == expected.json(), f"{name}: ClickHouse and the embedded engine differ"
+        assert got.json() == expected.json(), (
+            f"{name}: ClickHouse and the embedded engine differ: "
+            f"{describe_difference(expected.json(), got.json(), ('embedded', 'ClickHouse'))}")
         answer = expected.json()
         if "series" in answer:
             counted = [s["points"].values() for s in answer["series"]]

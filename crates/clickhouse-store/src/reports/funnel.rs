@@ -113,8 +113,8 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
     }
     let mut medians: Vec<String> = vec!["*".to_owned()];
     for k in 1..n {
-        medians.push(format!("{} AS median_previous{k}", median(&format!("sorted_previous{k}"))));
-        medians.push(format!("{} AS median_start{k}", median(&format!("sorted_start{k}"))));
+        medians.push(format!("{} AS median_previous{k}", sql::quantile(&format!("sorted_previous{k}"), 1, 2)));
+        medians.push(format!("{} AS median_start{k}", sql::quantile(&format!("sorted_start{k}"), 1, 2)));
     }
     let statement = format!("SELECT {} FROM (SELECT {} FROM ({person_sql}) GROUP BY segment)", medians.join(", "), measures.join(", "));
     let rows: Vec<Map<String, Value>> = client.query(&statement).map_err(backend)?;
@@ -166,12 +166,3 @@ fn steps_of(spec: &FunnelSpec, row: &Map<String, Value>) -> Vec<FunnelStep> {
 }
 
 
-/// The median of a sorted array column, interpolated between the two middle
-/// values as the engine's quantile does; NULL for an empty array.
-fn median(sorted: &str) -> String {
-    let lower = format!("{sorted}[intDiv(length({sorted}) - 1, 2) + 1]");
-    let upper = format!("{sorted}[intDiv(length({sorted}) - 1, 2) + 2]");
-    format!(
-        "if(length({sorted}) = 0, NULL, if(length({sorted}) % 2 = 1, toFloat64({lower}), toFloat64({lower}) + (toFloat64({upper}) - toFloat64({lower})) * 0.5))"
-    )
-}

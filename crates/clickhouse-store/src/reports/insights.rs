@@ -8,7 +8,7 @@ use super::sql;
 use super::{backend, unsupported};
 use crate::client::Client;
 use query::result::{FormulaSeries, InsightsResult, Series};
-use query::spec::{Breakdown, InsightsSpec, Measure, Source};
+use query::spec::{Aggregate, Breakdown, InsightsEvent, InsightsSpec, Interval, Measure, Source};
 use query::{parse_date, Calendar, QueryError};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -17,12 +17,14 @@ use std::collections::{BTreeMap, HashMap};
 struct Cell {
     bucket: i64,
     segment: String,
+    #[serde(deserialize_with = "super::exact_f64")]
     n: f64,
 }
 
 #[derive(serde::Deserialize)]
 struct Total {
     segment: String,
+    #[serde(deserialize_with = "super::exact_f64")]
     n: f64,
 }
 
@@ -85,23 +87,59 @@ fn run_period(
     let mut result = InsightsResult::default();
     let mut entries: Vec<EntryPoints> = Vec::with_capacity(spec.events.len());
     for entry in &spec.events {
-        let measure_sql = match entry.measure {
-            Measure::Total => "toFloat64(count())",
-            Measure::Uniques => "toFloat64(uniqExact(unit))",
-            other => return Err(unsupported(format!("the measure {}", measure_name(other)))),
-        };
         let event_test = if entry.event == "$any" { "1".to_owned() } else { format!("event = {}", sql::string(&entry.event)) };
         let predicate = format!("{event_test} AND {shared_filters} AND {}", sql::filters(&entry.filters)?);
-        let events = scope.events_of(&spec.unit, &predicate);
-        let cells: Vec<Cell> = client
-            .query(&format!("SELECT {bucket_sql} AS bucket, {segment_sql} AS segment, {measure_sql} AS n FROM ({events}) GROUP BY bucket, segment"))
-            .map_err(backend)?;
-        let totals: HashMap<String, f64> = if breakdown_key.is_some() {
-            let rows: Vec<Total> = client.query(&format!("SELECT {segment_sql} AS segment, {measure_sql} AS n FROM ({events}) GROUP BY segment")).map_err(backend)?;
-            rows.into_iter().map(|t| (t.segment, t.n)).collect()
-        } else {
-            HashMap::new()
+        // The entry's cells (bucket, segment) and whole-range totals per
+        // segment, over the events that also pass `extra`.
+        let measure_of = |extra: &str, segment_sql: &str| -> Result<(Vec<Cell>, HashMap<String, f64>), QueryError> {
+            let predicate = format!("{predicate} AND {extra}");
+            Ok(match entry.measure {
+                Measure::Dau | Measure::Wau | Measure::Mau => {
+                    if spec.interval != Interval::Day {
+                        return Err(QueryError::BadSpec("dau, wau and mau need interval \"day\"".into()));
+                    }
+                    let window: i64 = match entry.measure {
+                        Measure::Dau => 1,
+                        Measure::Wau => 7,
+                        _ => 30,
+                    };
+                    // Each event counts on its local day and the window-1 days after.
+                    let early = from.checked_sub(jiff::Span::new().days(window - 1)).map_err(|_| QueryError::BadSpec("from is too early".into()))?;
+                    let early_start = calendar.day_start(early);
+                    let day_sql = sql::bucket(Interval::Day, &calendar.utc_offsets(early_start, end));
+                    let events = scope.events_from(&spec.unit, &predicate, early_start);
+                    let (first_day, last_day) = (day_number(from), day_number(to));
+                    let cells: Vec<Cell> = client
+                        .query(&format!(
+                            "SELECT local_day + offset AS bucket, segment, toFloat64(uniqExact(unit)) AS n \
+                             FROM (SELECT {day_sql} AS local_day, {segment_sql} AS segment, unit FROM ({events})) \
+                             ARRAY JOIN range({window}) AS offset WHERE bucket >= {first_day} AND bucket <= {last_day} GROUP BY bucket, segment"
+                        ))
+                        .map_err(backend)?;
+                    // People active in the range itself: the segment's total, and
+                    // whether it has a series at all.
+                    let rows: Vec<Total> = client
+                        .query(&format!("SELECT {segment_sql} AS segment, toFloat64(uniqExact(unit)) AS n FROM ({events}) WHERE time_ms >= {start} GROUP BY segment"))
+                        .map_err(backend)?;
+                    let totals: HashMap<String, f64> = rows.into_iter().map(|t| (t.segment, t.n)).collect();
+                    let cells = cells.into_iter().filter(|cell| breakdown_key.is_none() || totals.contains_key(&cell.segment)).collect();
+                    (cells, totals)
+                }
+                Measure::Total | Measure::Uniques | Measure::Frequency => {
+                    let events = scope.events_of(&spec.unit, &predicate);
+                    let cells: Vec<Cell> = client.query(&grouped(entry, &[("bucket", &bucket_sql), ("segment", &segment_sql)], &events)).map_err(backend)?;
+                    let totals = if breakdown_key.is_some() {
+                        let rows: Vec<Total> = client.query(&grouped(entry, &[("segment", &segment_sql)], &events)).map_err(backend)?;
+                        rows.into_iter().map(|t| (t.segment, t.n)).collect()
+                    } else {
+                        HashMap::new()
+                    };
+                    (cells, totals)
+                }
+                other => return Err(unsupported(format!("the measure {}", measure_name(other)))),
+            })
         };
+        let (cells, totals) = measure_of("1", &segment_sql)?;
         let mut points: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
         if breakdown_key.is_none() {
             points.insert(String::new(), vec![Some(0.0); buckets.labels.len()]);
@@ -139,16 +177,15 @@ fn run_period(
                     // "$other": the left-out segments as one, counted again
                     // (uniques cannot be summed).
                     let listed: Vec<String> = left_out.iter().map(|raw| sql::string(raw)).collect();
-                    let folded = format!("SELECT * FROM ({events}) WHERE {segment_sql} IN ({})", listed.join(", "));
-                    let cells: Vec<Total> = client.query(&format!("SELECT toString({bucket_sql}) AS segment, {measure_sql} AS n FROM ({folded}) GROUP BY segment")).map_err(backend)?;
-                    let total: Vec<Total> = client.query(&format!("SELECT '' AS segment, {measure_sql} AS n FROM ({folded})")).map_err(backend)?;
+                    let (cells, totals) = measure_of(&format!("{segment_sql} IN ({})", listed.join(", ")), "''")?;
                     let mut values = vec![Some(0.0); buckets.labels.len()];
                     for cell in cells {
-                        let label = cell.segment.parse::<i64>().map(|bucket| sql::bucket_label(spec.interval, bucket)).unwrap_or_default();
+                        let label = sql::bucket_label(spec.interval, cell.bucket);
                         if let Some(&index) = label_index.get(label.as_str()) {
                             values[index] = Some(cell.n);
                         }
                     }
+                    let total = totals.get("").copied().unwrap_or(0.0);
                     let other = Value::from(OTHER);
                     series.push((
                         String::new(),
@@ -157,7 +194,7 @@ fn run_period(
                             measure: measure.clone(),
                             segment: Some(other.clone()),
                             points: buckets.labels.iter().cloned().zip(values.iter().copied()).collect(),
-                            total: Some(total.first().map_or(0.0, |t| t.n)),
+                            total: Some(total),
                         },
                     ));
                     entry_points.push((Some(other), values));
@@ -201,4 +238,35 @@ fn run_period(
 
 fn measure_name(measure: Measure) -> String {
     serde_json::to_value(measure).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// A statement of one measure grouped by `keys` (alias, expression), with
+/// the value as `n`: events, people, or (`frequency`) each person's events
+/// folded by the entry's aggregate as the engine folds them.
+fn grouped(entry: &InsightsEvent, keys: &[(&str, &str)], events: &str) -> String {
+    let aliases: Vec<&str> = keys.iter().map(|(alias, _)| *alias).collect();
+    let selected: Vec<String> = keys.iter().map(|(alias, expression)| format!("{expression} AS {alias}")).collect();
+    let (selected, aliases) = (selected.join(", "), aliases.join(", "));
+    match entry.measure {
+        Measure::Uniques => format!("SELECT {selected}, toFloat64(uniqExact(unit)) AS n FROM ({events}) GROUP BY {aliases}"),
+        Measure::Frequency => {
+            let fold = match entry.aggregate.unwrap_or_default() {
+                Aggregate::Avg => "arraySum(counts) / length(counts)".to_owned(),
+                Aggregate::Min => "toFloat64(counts[1])".to_owned(),
+                Aggregate::Max => "toFloat64(counts[length(counts)])".to_owned(),
+                Aggregate::Median => sql::quantile("counts", 1, 2),
+                Aggregate::P90 => sql::quantile("counts", 9, 10),
+            };
+            format!(
+                "SELECT {aliases}, toFloat64({fold}) AS n FROM (SELECT {aliases}, arraySort(groupArray(per_unit)) AS counts \
+                 FROM (SELECT {selected}, unit, count() AS per_unit FROM ({events}) GROUP BY {aliases}, unit) GROUP BY {aliases})"
+            )
+        }
+        _ => format!("SELECT {selected}, toFloat64(count()) AS n FROM ({events}) GROUP BY {aliases}"),
+    }
+}
+
+/// Days since 1970-01-01 of a date.
+fn day_number(date: jiff::civil::Date) -> i64 {
+    (date - jiff::civil::date(1970, 1, 1)).get_days() as i64
 }

@@ -71,6 +71,11 @@ impl<'a> Scope<'a> {
     /// key (events without it left out; a string and a number with the same
     /// text are one group, as in the engine).
     pub(crate) fn events_of(&self, unit: &Unit, predicate: &str) -> String {
+        self.events_from(unit, predicate, self.start)
+    }
+
+    /// [`Scope::events_of`] from an earlier `start` (a rolling window's).
+    pub(crate) fn events_from(&self, unit: &Unit, predicate: &str, start: i64) -> String {
         let db = self.client.database();
         // ClickHouse reads only the columns a statement uses, however many a
         // subquery lists.
@@ -80,7 +85,7 @@ impl<'a> Scope<'a> {
             .join(", ");
         // Dates are 16-bit day numbers in ClickHouse (up to 2149).
         let day_of = |ms: i64| ms.div_euclid(MS_PER_DAY).clamp(0, i64::from(u16::MAX));
-        let (first_day, last_day) = (day_of(self.start), day_of(self.end - 1));
+        let (first_day, last_day) = (day_of(start), day_of(self.end - 1));
         let (unit_sql, unit_test) = match unit {
             Unit::Users => (None, "1".to_owned()),
             Unit::Group { group } => {
@@ -92,7 +97,7 @@ impl<'a> Scope<'a> {
             "SELECT distinct_id, {columns} FROM {db}.events FINAL \
              WHERE project = {} AND day BETWEEN toDate(toUInt16({first_day})) AND toDate(toUInt16({last_day})) \
              AND time_ms >= {} AND time_ms < {} AND {unit_test} AND {predicate}",
-            self.project.0, self.start, self.end
+            self.project.0, start, self.end
         );
         match (&self.identities, unit_sql) {
             (None, None) => format!("SELECT {columns}, distinct_id AS unit FROM ({source})"),

@@ -110,6 +110,20 @@ fn property_test(raw: &str, op: Op, value: &Value) -> Result<String, QueryError>
     })
 }
 
+/// The `numerator / denominator` quantile of a sorted array column,
+/// interpolated between the two nearest ranks exactly as the engine's
+/// `quantile` computes it (the same floating-point steps); NULL for an empty
+/// array. The fraction is written as an integer division, which gives the
+/// same double as the engine's literal whatever the engine's literal parser.
+pub(crate) fn quantile(sorted: &str, numerator: u32, denominator: u32) -> String {
+    let position = format!("(({numerator} / {denominator}) * (length({sorted}) - 1))");
+    let lower = format!("toUInt64(floor({position}))");
+    let fraction = format!("({position} - floor({position}))");
+    let low = format!("toFloat64({sorted}[{lower} + 1])");
+    let high = format!("toFloat64({sorted}[{lower} + 2])");
+    format!("if(length({sorted}) = 0, NULL, if({fraction} = 0 OR {lower} + 1 >= length({sorted}), {low}, {low} + ({high} - {low}) * {fraction}))")
+}
+
 /// The bucket of `time_ms` as an integer: for `hour` the local hour number,
 /// else the local day number of the bucket's first day (the day, its week's
 /// Monday, its month's first). `offsets` are the zone's `(from, offset)`.
