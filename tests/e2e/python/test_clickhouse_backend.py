@@ -240,6 +240,8 @@ FUNNEL_SPECS = {
                                     "limit": 5, "steps": [{"event": "Sign Up"}, {"event": "Create API Key"}]},
     "funnel_breakdown_by_plan": {"report": "funnel", **WHOLE, "breakdown": "plan",
                                  "steps": [{"event": "Page View"}, {"event": "Sign Up"}, {"event": "Upgrade Plan"}]},
+    "funnel_by_profile_plan": {"report": "funnel", **WHOLE, "breakdown": {"property": "plan", "source": "profile"},
+                               "steps": [{"event": "Sign Up"}, {"event": "Create API Key"}, {"event": "API Request"}]},
     "funnel_of_companies": {"report": "funnel", **WHOLE, "unit": {"group": "company_id"}, "entry": "any",
                             "steps": [{"event": "Create API Key"}, {"event": "API Request"}, {"event": "Upgrade Plan"}]},
     "funnel_first_short_window": {"report": "funnel", "from": "2025-02-01", "to": "2025-03-15", "window": "90m",
@@ -251,6 +253,8 @@ RETENTION_SPECS = {
     "retention_daily_any_on_or_after": {"report": "retention", "from": "2025-02-01", "to": "2025-02-20",
                                         "born": {"event": "Sign Up"}, "return": {"event": "$any"},
                                         "unit": "day", "periods": 10, "mode": "on_or_after"},
+    "retention_of_pro_people": {"report": "retention", **WHOLE, "born": {"event": "Sign Up"}, "return": {"event": "API Request"},
+                                "where": [{"property": "plan", "source": "profile", "op": "eq", "value": "pro"}]},
     "retention_of_companies": {"report": "retention", **WHOLE, "born": {"event": "Create API Key"},
                                "return": {"event": "API Request"}, "unit": "week", "periods": 6,
                                "count": {"group": "company_id"}},
@@ -286,6 +290,10 @@ INSIGHTS_SPECS.update({
                              {"event": "$any", "measure": "frequency", "aggregate": "max"}],
                   "breakdown": "mp_country_code", "limit": 3,
                   "formulas": [{"name": "spread", "expression": "D - B"}]},
+    "by_profile_plan": {"report": "insights", **WHOLE, "interval": "week",
+                        "events": [{"event": "API Request", "measure": "uniques"}],
+                        "breakdown": {"property": "plan", "source": "profile"},
+                        "where": [{"property": "$country_code", "source": "profile", "op": "in", "value": ["US", "DE", "IN"]}]},
     "companies_by_week": {"report": "insights", **WHOLE, "interval": "week", "unit": {"group": "company_id"},
                           "events": [{"event": "API Request", "measure": "uniques"}, {"event": "$any", "measure": "total"}],
                           "breakdown": "plan"},
@@ -301,8 +309,9 @@ INSIGHTS_SPECS.update({
 
 
 def test_reports_on_clickhouse_equal_the_embedded_engine(hearth_factory, clickhouse, tmp_path):
-    jsonl = tmp_path / "gen.jsonl"
-    run_hearth("gen", "--events", "30000", "--out", str(jsonl))
+    jsonl, profiles = tmp_path / "gen.jsonl", tmp_path / "profiles.jsonl"
+    run_hearth("gen", "--events", "30000", "--out", str(jsonl), "--profiles", str(profiles))
+    updates = [json.loads(line) for line in profiles.read_text().splitlines() if line.strip()]
     embedded = hearth_factory(name="reports", start=False)
     in_clickhouse = hearth_factory(name="reports", start=False,
                                    env={**clickhouse.hearth_env("hearth_reports"), **FAST_FLUSH})
@@ -310,6 +319,11 @@ def test_reports_on_clickhouse_equal_the_embedded_engine(hearth_factory, clickho
         run_hearth("project", "set", "reports", "--timezone", "America/New_York", "--data", str(node.data_dir))
         node.start()
         run_hearth("import", "--url", node.url, str(jsonl), env={"HEARTH_SECRET": node.secret})
+        for first in range(0, len(updates), 50):
+            batch = [{**update, "$token": node.token} for update in updates[first:first + 50]]
+            answer = node.request("POST", "/engage", body=urllib.parse.urlencode({"data": json.dumps(batch)}),
+                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+            assert answer.status == 200 and answer.text.strip() == "1", answer
     # Every imported event is in ClickHouse once the count stops growing.
     deadline, last, stable_since = time.monotonic() + 60, -1, time.monotonic()
     while time.monotonic() < deadline:

@@ -20,7 +20,7 @@ use super::sql;
 use super::{backend, unsupported};
 use crate::client::Client;
 use query::result::{FunnelResult, FunnelSegment, FunnelStep};
-use query::spec::{Breakdown, Counting, Entry, FunnelSpec, Source, StepOrder};
+use query::spec::{Breakdown, Counting, Entry, FunnelSpec, StepOrder};
 use query::{parse_date, Calendar, QueryError};
 use serde_json::{Map, Value};
 
@@ -45,7 +45,9 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
     let calendar = Calendar::new(&project.timezone)?;
     let (start, end) = calendar.range(parse_date(&spec.from, "from")?, parse_date(&spec.to, "to")?)?;
     // Later steps may fall up to a window after the range.
-    let scope = Scope::open(client, meta, project.id, start, end.saturating_add(window))?;
+    let mut scope = Scope::open(client, meta, project.id, start, end.saturating_add(window))?;
+    let filters = spec.filters.iter().chain(spec.steps.iter().flat_map(|step| step.filters.iter()));
+    scope.with_profiles(&spec.unit, &super::profile_keys(filters, spec.breakdown.as_ref()))?;
     let shared = sql::filters(&spec.filters)?;
     let step_tests: Vec<String> = spec
         .steps
@@ -61,8 +63,9 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
     // their Step 1 events (the value's JSON text, '' when not set).
     let segment_sql = match &spec.breakdown {
         None => "''".to_owned(),
-        Some(Breakdown::Name(key)) | Some(Breakdown::Property { property: key, source: Source::Event, buckets: None }) => sql::segment(key),
-        Some(_) => return Err(unsupported("a profile, bucketed or cohort breakdown")),
+        Some(Breakdown::Name(key)) => sql::segment(key),
+        Some(Breakdown::Property { property, source, buckets: None }) => sql::segment_of(*source, property),
+        Some(_) => return Err(unsupported("a bucketed or cohort breakdown")),
     };
     // Per person: the Step 1 events (time, segment) and each later step's
     // times; then per person and segment, that segment's entries.

@@ -68,11 +68,11 @@ fn run_period(
     from: jiff::civil::Date,
     to: jiff::civil::Date,
 ) -> Result<InsightsResult, QueryError> {
-    let breakdown_key: Option<&str> = match &spec.breakdown {
+    let breakdown_key: Option<(Source, &str)> = match &spec.breakdown {
         None => None,
-        Some(Breakdown::Name(key)) => Some(key),
-        Some(Breakdown::Property { property, source: Source::Event, buckets: None }) => Some(property),
-        Some(_) => return Err(unsupported("a profile, bucketed or cohort breakdown")),
+        Some(Breakdown::Name(key)) => Some((Source::Event, key)),
+        Some(Breakdown::Property { property, source, buckets: None }) => Some((*source, property)),
+        Some(_) => return Err(unsupported("a bucketed or cohort breakdown")),
     };
     let calendar = Calendar::new(&project.timezone)?;
     let (start, end) = calendar.range(from, to)?;
@@ -80,8 +80,10 @@ fn run_period(
     let label_index: HashMap<&str, usize> = buckets.labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
     let bucket_sql = sql::bucket(spec.interval, &calendar.utc_offsets(start, end));
     // A property set to null is "not set", one segment with the absent.
-    let segment_sql = breakdown_key.map_or("''".to_owned(), sql::segment);
-    let scope = Scope::open(client, meta, project.id, start, end)?;
+    let segment_sql = breakdown_key.map_or("''".to_owned(), |(source, key)| sql::segment_of(source, key));
+    let mut scope = Scope::open(client, meta, project.id, start, end)?;
+    let filters = spec.filters.iter().chain(spec.events.iter().flat_map(|entry| entry.filters.iter()));
+    scope.with_profiles(&spec.unit, &super::profile_keys(filters, spec.breakdown.as_ref()))?;
     let shared_filters = sql::filters(&spec.filters)?;
 
     let mut result = InsightsResult::default();

@@ -114,6 +114,27 @@ pub(crate) fn exact_f64<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Re
     raw.get().trim_matches('"').parse::<f64>().map_err(serde::de::Error::custom)
 }
 
+/// The profile property keys that filters (nested ones too) and a breakdown
+/// read, each once.
+pub(crate) fn profile_keys<'a>(filters: impl IntoIterator<Item = &'a query::spec::Filter>, breakdown: Option<&query::spec::Breakdown>) -> Vec<String> {
+    use query::spec::{Breakdown, Filter, Source};
+    fn walk(filter: &Filter, keys: &mut Vec<String>) {
+        match filter {
+            Filter::Property { property, source: Source::Profile, .. } => keys.push(property.clone()),
+            Filter::Any { any: list } | Filter::All { all: list } => list.iter().for_each(|f| walk(f, keys)),
+            _ => {}
+        }
+    }
+    let mut keys = Vec::new();
+    filters.into_iter().for_each(|f| walk(f, &mut keys));
+    if let Some(Breakdown::Property { property, source: Source::Profile, .. }) = breakdown {
+        keys.push(property.clone());
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 pub(crate) fn unsupported(what: impl std::fmt::Display) -> QueryError {
     QueryError::Unsupported(format!("{what} is not yet translated to ClickHouse SQL"))
 }

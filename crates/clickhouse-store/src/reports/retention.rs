@@ -65,7 +65,9 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
     let returns = test(&spec.returning.event, &spec.returning.filters)?;
     // Births may lie anywhere before `end` ("first-ever"); returns up to the
     // last bracket's end.
-    let scope = Scope::open(client, meta, project.id, 0, horizon)?;
+    let mut scope = Scope::open(client, meta, project.id, 0, horizon)?;
+    let filters = spec.filters.iter().chain(spec.born.filters.iter()).chain(spec.returning.filters.iter());
+    scope.with_profiles(&spec.counted, &super::profile_keys(filters, None))?;
     let events = scope.events_of(&spec.counted, &format!("({born} OR {returns})"));
     let offsets = calendar.utc_offsets(start, end);
     let cohort = sql::bucket_of("birth", interval, &offsets);

@@ -18,27 +18,31 @@ const MS_PER_DAY: i64 = 86_400_000;
 
 pub(crate) struct Scope<'a> {
     client: &'a Client,
+    meta: &'a meta::Meta,
     project: ProjectId,
     start: i64,
     end: i64,
     /// The uploaded identity table, when the project has links or hidden ids.
     identities: Option<String>,
+    /// The uploaded table of each unit's profile properties the report reads.
+    profiles: Option<String>,
+    /// Resolved identity links (distinct id, person), for matching profiles.
+    links: Vec<(String, String)>,
 }
 
 impl<'a> Scope<'a> {
     /// The events of `project` with `start <= time_ms < end`.
-    pub(crate) fn open(client: &'a Client, meta: &meta::Meta, project: ProjectId, start: i64, end: i64) -> Result<Scope<'a>, QueryError> {
+    pub(crate) fn open(client: &'a Client, meta: &'a meta::Meta, project: ProjectId, start: i64, end: i64) -> Result<Scope<'a>, QueryError> {
         let links = query::resolve_identity_links(meta.identity_links(project)?);
         let mut hidden: Vec<String> = meta.erased_ids(project)?;
         hidden.extend(meta.canaries(project)?);
         hidden.sort();
         hidden.dedup();
-        let mut scope = Scope { client, project, start, end, identities: None };
+        let mut scope = Scope { client, meta, project, start, end, identities: None, profiles: None, links: Vec::new() };
         if links.is_empty() && hidden.is_empty() {
             return Ok(scope);
         }
-        let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
-        let table = format!("report_ids_{}_{nonce}_{}", project.0, std::process::id());
+        let table = table_name("report_ids", project);
         client
             .execute(&format!("CREATE TABLE {}.{table} (distinct_id String, person String, hidden UInt8) ENGINE = Memory", client.database()))
             .map_err(backend)?;
@@ -57,7 +61,67 @@ impl<'a> Scope<'a> {
             put_u8(&mut body, 1);
         }
         client.insert_row_binary(&table, &["distinct_id", "person", "hidden"], body).map_err(backend)?;
+        scope.links = links;
         Ok(scope)
+    }
+
+    /// Uploads the profile properties `keys` of every unit (people, or the
+    /// groups of a group key) that the report's profile filters and
+    /// breakdowns read, into columns named by `sql::profile_property`. A
+    /// unit's profile is chosen as the engine chooses it: the profile of its
+    /// own id, else the first (by id) of those whose ids resolve to it.
+    pub(crate) fn with_profiles(&mut self, unit: &Unit, keys: &[String]) -> Result<(), QueryError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let profiles: Vec<(String, events::Properties)> = match unit {
+            Unit::Users => {
+                let canaries: std::collections::HashSet<String> = self.meta.canaries(self.project)?.into_iter().collect();
+                self.meta.profiles(self.project, &[], usize::MAX)?.into_iter().filter(|(id, _)| !canaries.contains(id)).collect()
+            }
+            Unit::Group { group } => self.meta.group_profiles(self.project, group, &[], usize::MAX)?,
+        };
+        let person_of: std::collections::HashMap<&str, &str> = self.links.iter().map(|(id, person)| (id.as_str(), person.as_str())).collect();
+        let mut sorted: Vec<&(String, events::Properties)> = profiles.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        // unit -> (profile, whether it is the unit's own)
+        let mut chosen: std::collections::BTreeMap<&str, (&events::Properties, bool)> = std::collections::BTreeMap::new();
+        for (id, properties) in sorted {
+            let unit_id = match unit {
+                Unit::Users => person_of.get(id.as_str()).copied().unwrap_or(id.as_str()),
+                Unit::Group { .. } => id.as_str(),
+            };
+            let exact = unit_id == id;
+            match chosen.get(unit_id) {
+                Some((_, true)) => {}
+                Some((_, false)) if !exact => {}
+                _ => {
+                    chosen.insert(unit_id, (properties, exact));
+                }
+            }
+        }
+        let table = table_name("report_profiles", self.project);
+        let columns: Vec<String> = keys.iter().map(|key| super::sql::profile_property(key)).collect();
+        let definition: Vec<String> = columns.iter().map(|column| format!("{column} String")).collect();
+        self.client
+            .execute(&format!("CREATE TABLE {}.{table} (unit String, {}) ENGINE = Memory", self.client.database(), definition.join(", ")))
+            .map_err(backend)?;
+        self.profiles = Some(table.clone());
+        let mut body = Vec::new();
+        for (unit_id, (properties, _)) in &chosen {
+            put_str(&mut body, unit_id);
+            for key in keys {
+                let text = match properties.get(key) {
+                    None | Some(serde_json::Value::Null) => String::new(),
+                    Some(value) => value.to_string(),
+                };
+                put_str(&mut body, &text);
+            }
+        }
+        let mut names: Vec<&str> = vec!["unit"];
+        names.extend(columns.iter().map(String::as_str));
+        self.client.insert_row_binary(&table, &names, body).map_err(backend)?;
+        Ok(())
     }
 
     /// A subquery of the events in range that pass `predicate` (over the
@@ -93,13 +157,16 @@ impl<'a> Scope<'a> {
                 (Some(format!("if(startsWith({raw}, '\"'), substring({raw}, 2, length({raw}) - 2), {raw})")), format!("{raw} != '' AND {raw} != 'null'"))
             }
         };
+        // With profile properties, the predicate may read them: it is
+        // applied once they are joined; without, as early as possible.
+        let (inner_test, outer_test) = if self.profiles.is_some() { ("1", predicate) } else { (predicate, "1") };
         let source = format!(
             "SELECT distinct_id, {columns} FROM {db}.events FINAL \
              WHERE project = {} AND day BETWEEN toDate(toUInt16({first_day})) AND toDate(toUInt16({last_day})) \
-             AND time_ms >= {} AND time_ms < {} AND {unit_test} AND {predicate}",
+             AND time_ms >= {} AND time_ms < {} AND {unit_test} AND {inner_test}",
             self.project.0, start, self.end
         );
-        match (&self.identities, unit_sql) {
+        let with_unit = match (&self.identities, unit_sql) {
             (None, None) => format!("SELECT {columns}, distinct_id AS unit FROM ({source})"),
             (None, Some(group)) => format!("SELECT {columns}, {group} AS unit FROM ({source})"),
             (Some(table), None) => format!(
@@ -107,16 +174,26 @@ impl<'a> Scope<'a> {
                  FROM ({source}) ANY LEFT JOIN {db}.{table} USING distinct_id WHERE hidden = 0"
             ),
             (Some(table), Some(group)) => format!("SELECT {columns}, {group} AS unit FROM ({source}) ANY LEFT JOIN {db}.{table} USING distinct_id WHERE hidden = 0"),
+        };
+        match &self.profiles {
+            None => with_unit,
+            Some(table) => format!("SELECT * FROM ({with_unit}) ANY LEFT JOIN {db}.{table} USING unit WHERE {outer_test}"),
         }
     }
 }
 
+/// A name for a report's own table, unique across nodes and reports.
+fn table_name(kind: &str, project: ProjectId) -> String {
+    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    format!("{kind}_{}_{nonce}_{}", project.0, std::process::id())
+}
+
 impl Drop for Scope<'_> {
     fn drop(&mut self) {
-        if let Some(table) = &self.identities
-            && let Err(error) = self.client.execute(&format!("DROP TABLE IF EXISTS {}.{table}", self.client.database()))
-        {
-            tracing::warn!(%error, %table, "a report's identity table was left behind");
+        for table in self.identities.iter().chain(self.profiles.iter()) {
+            if let Err(error) = self.client.execute(&format!("DROP TABLE IF EXISTS {}.{table}", self.client.database())) {
+                tracing::warn!(%error, %table, "a report's table was left behind");
+            }
         }
     }
 }

@@ -23,10 +23,31 @@ pub(crate) fn property(key: &str) -> String {
     }
 }
 
+/// The column a report's profile property is uploaded into (see
+/// `scope::Scope::with_profiles`): named by the key's bytes in hex, so any
+/// key makes a valid identifier.
+pub(crate) fn profile_property(key: &str) -> String {
+    let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("profile_{hex}")
+}
+
+/// The JSON text of an event or profile property, `''` when absent.
+pub(crate) fn property_of(source: Source, key: &str) -> String {
+    match source {
+        Source::Event => property(key),
+        Source::Profile => profile_property(key),
+    }
+}
+
 /// A breakdown segment of a property: its JSON text, `''` when absent or
 /// null (one "not set" segment).
 pub(crate) fn segment(key: &str) -> String {
-    let raw = property(key);
+    segment_of(Source::Event, key)
+}
+
+/// [`segment`] of an event or profile property.
+pub(crate) fn segment_of(source: Source, key: &str) -> String {
+    let raw = property_of(source, key);
     format!("if({raw} = 'null', '', {raw})")
 }
 
@@ -46,12 +67,7 @@ pub(crate) fn filters(list: &[Filter]) -> Result<String, QueryError> {
 
 fn filter(one: &Filter) -> Result<String, QueryError> {
     match one {
-        Filter::Property { property: key, op, value, source } => {
-            if *source == Source::Profile {
-                return Err(unsupported("a profile filter"));
-            }
-            property_test(&property(key), *op, value)
-        }
+        Filter::Property { property: key, op, value, source } => property_test(&property_of(*source, key), *op, value),
         Filter::Cohort { .. } | Filter::NotCohort { .. } => Err(unsupported("a cohort filter")),
         Filter::Any { any } => {
             let parts = any.iter().map(filter).collect::<Result<Vec<_>, _>>()?;
