@@ -242,6 +242,8 @@ FUNNEL_SPECS = {
                                  "steps": [{"event": "Page View"}, {"event": "Sign Up"}, {"event": "Upgrade Plan"}]},
     "funnel_by_profile_plan": {"report": "funnel", **WHOLE, "breakdown": {"property": "plan", "source": "profile"},
                                "steps": [{"event": "Sign Up"}, {"event": "Create API Key"}, {"event": "API Request"}]},
+    "funnel_of_a_cohort": {"report": "funnel", **WHOLE, "where": [{"cohort": 1}],
+                           "steps": [{"event": "Sign Up"}, {"event": "Create API Key"}, {"event": "Upgrade Plan"}]},
     "funnel_of_companies": {"report": "funnel", **WHOLE, "unit": {"group": "company_id"}, "entry": "any",
                             "steps": [{"event": "Create API Key"}, {"event": "API Request"}, {"event": "Upgrade Plan"}]},
     "funnel_first_short_window": {"report": "funnel", "from": "2025-02-01", "to": "2025-03-15", "window": "90m",
@@ -255,6 +257,8 @@ RETENTION_SPECS = {
                                         "unit": "day", "periods": 10, "mode": "on_or_after"},
     "retention_of_pro_people": {"report": "retention", **WHOLE, "born": {"event": "Sign Up"}, "return": {"event": "API Request"},
                                 "where": [{"property": "plan", "source": "profile", "op": "eq", "value": "pro"}]},
+    "retention_of_a_cohort": {"report": "retention", **WHOLE, "born": {"event": "Sign Up"}, "return": {"event": "$any"},
+                              "where": [{"any": [{"cohort": 2}, {"property": "mp_country_code", "op": "eq", "value": "US"}]}]},
     "retention_of_companies": {"report": "retention", **WHOLE, "born": {"event": "Create API Key"},
                                "return": {"event": "API Request"}, "unit": "week", "periods": 6,
                                "count": {"group": "company_id"}},
@@ -294,6 +298,10 @@ INSIGHTS_SPECS.update({
                         "events": [{"event": "API Request", "measure": "uniques"}],
                         "breakdown": {"property": "plan", "source": "profile"},
                         "where": [{"property": "$country_code", "source": "profile", "op": "in", "value": ["US", "DE", "IN"]}]},
+    "cohort_filters": {"report": "insights", **WHOLE, "interval": "week",
+                       "events": [{"event": "API Request", "measure": "uniques", "where": [{"cohort": 1}]},
+                                  {"event": "$any", "measure": "total", "where": [{"not_cohort": 2}]},
+                                  {"event": "Page View", "measure": "uniques", "where": [{"cohort": 2}]}]},
     "companies_by_week": {"report": "insights", **WHOLE, "interval": "week", "unit": {"group": "company_id"},
                           "events": [{"event": "API Request", "measure": "uniques"}, {"event": "$any", "measure": "total"}],
                           "breakdown": "plan"},
@@ -324,6 +332,17 @@ def test_reports_on_clickhouse_equal_the_embedded_engine(hearth_factory, clickho
             answer = node.request("POST", "/engage", body=urllib.parse.urlencode({"data": json.dumps(batch)}),
                                   headers={"Content-Type": "application/x-www-form-urlencoded"})
             assert answer.status == 200 and answer.text.strip() == "1", answer
+    # Saved cohorts, the same ids on both nodes.
+    cohorts = [
+        {"name": "heavy users", "definition": {"all": [{"did": "API Request", "at_least": 5, "within_days": 30}]}},
+        {"name": "pro, never upgraded", "definition": {"all": [{"property": "plan", "op": "eq", "value": "pro"},
+                                                               {"did_not": "Upgrade Plan", "from": "2025-01-01", "to": "2025-12-31"}]}},
+    ]
+    for node in (embedded, in_clickhouse):
+        for number, cohort in enumerate(cohorts, 1):
+            answer = node.request("POST", "/api/v1/cohorts", body=json.dumps(cohort),
+                                  headers={"Content-Type": "application/json"}, auth=node.secret_auth)
+            assert answer.status in (200, 201) and answer.json()["id"] == number, answer
     # Every imported event is in ClickHouse once the count stops growing.
     deadline, last, stable_since = time.monotonic() + 60, -1, time.monotonic()
     while time.monotonic() < deadline:

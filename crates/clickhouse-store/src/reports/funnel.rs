@@ -15,7 +15,6 @@
 //! the averages, sorted arrays for the medians (interpolated as the engine
 //! does).
 
-use super::scope::Scope;
 use super::sql;
 use super::{backend, unsupported};
 use crate::client::Client;
@@ -43,18 +42,18 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
         return Err(unsupported("a funnel with exclusions or held properties"));
     }
     let calendar = Calendar::new(&project.timezone)?;
-    let (start, end) = calendar.range(parse_date(&spec.from, "from")?, parse_date(&spec.to, "to")?)?;
+    let to = parse_date(&spec.to, "to")?;
+    let (start, end) = calendar.range(parse_date(&spec.from, "from")?, to)?;
     // Later steps may fall up to a window after the range.
-    let mut scope = Scope::open(client, meta, project.id, start, end.saturating_add(window))?;
-    let filters = spec.filters.iter().chain(spec.steps.iter().flat_map(|step| step.filters.iter()));
-    scope.with_profiles(&spec.unit, &super::profile_keys(filters, spec.breakdown.as_ref()))?;
-    let shared = sql::filters(&spec.filters)?;
+    let filters: Vec<&query::spec::Filter> = spec.filters.iter().chain(spec.steps.iter().flat_map(|step| step.filters.iter())).collect();
+    let (scope, cohorts) = super::prepare(client, meta, project, &spec.unit, (start, end.saturating_add(window)), &filters, spec.breakdown.as_ref(), &calendar, to)?;
+    let shared = sql::filters_with(&spec.filters, &cohorts)?;
     let step_tests: Vec<String> = spec
         .steps
         .iter()
         .map(|step| {
             let event = if step.event == "$any" { "1".to_owned() } else { format!("event = {}", sql::string(&step.event)) };
-            Ok(format!("({event} AND {})", sql::filters(&step.filters)?))
+            Ok(format!("({event} AND {})", sql::filters_with(&step.filters, &cohorts)?))
         })
         .collect::<Result<_, QueryError>>()?;
     let events = scope.events_of(&spec.unit, &format!("{shared} AND ({})", step_tests.join(" OR ")));

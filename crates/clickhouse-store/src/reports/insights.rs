@@ -3,7 +3,6 @@
 //! for the whole-range totals that order and limit the segments (uniques
 //! cannot be summed from the points). Shaped into the engine's result.
 
-use super::scope::Scope;
 use super::sql;
 use super::{backend, unsupported};
 use crate::client::Client;
@@ -81,16 +80,16 @@ fn run_period(
     let bucket_sql = sql::bucket(spec.interval, &calendar.utc_offsets(start, end));
     // A property set to null is "not set", one segment with the absent.
     let segment_sql = breakdown_key.map_or("''".to_owned(), |(source, key)| sql::segment_of(source, key));
-    let mut scope = Scope::open(client, meta, project.id, start, end)?;
-    let filters = spec.filters.iter().chain(spec.events.iter().flat_map(|entry| entry.filters.iter()));
-    scope.with_profiles(&spec.unit, &super::profile_keys(filters, spec.breakdown.as_ref()))?;
-    let shared_filters = sql::filters(&spec.filters)?;
+    let filters: Vec<&query::spec::Filter> = spec.filters.iter().chain(spec.events.iter().flat_map(|entry| entry.filters.iter())).collect();
+    let cohort_day = parse_date(&spec.to, "to")?;
+    let (scope, cohorts) = super::prepare(client, meta, project, &spec.unit, (start, end), &filters, spec.breakdown.as_ref(), &calendar, cohort_day)?;
+    let shared_filters = sql::filters_with(&spec.filters, &cohorts)?;
 
     let mut result = InsightsResult::default();
     let mut entries: Vec<EntryPoints> = Vec::with_capacity(spec.events.len());
     for entry in &spec.events {
         let event_test = if entry.event == "$any" { "1".to_owned() } else { format!("event = {}", sql::string(&entry.event)) };
-        let predicate = format!("{event_test} AND {shared_filters} AND {}", sql::filters(&entry.filters)?);
+        let predicate = format!("{event_test} AND {shared_filters} AND {}", sql::filters_with(&entry.filters, &cohorts)?);
         // The entry's cells (bucket, segment) and whole-range totals per
         // segment, over the events that also pass `extra`.
         let measure_of = |extra: &str, segment_sql: &str| -> Result<(Vec<Cell>, HashMap<String, f64>), QueryError> {

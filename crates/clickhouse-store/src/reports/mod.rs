@@ -14,6 +14,7 @@
 //! for the report into a small `Memory` table, which each event joins by its
 //! distinct_id ([`scope`]).
 
+mod cohorts;
 mod funnel;
 mod insights;
 mod retention;
@@ -112,6 +113,34 @@ pub(crate) fn exact_f64<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Re
     use serde::Deserialize;
     let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
     raw.get().trim_matches('"').parse::<f64>().map_err(serde::de::Error::custom)
+}
+
+/// Opens a report's scope over `[start, end)`: identity, the profile
+/// properties its filters, breakdown and cohorts read, and the member
+/// statement of each cohort its filters name (for `sql::filters_with`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn prepare<'a>(
+    client: &'a Client,
+    meta: &'a meta::Meta,
+    project: &meta::Project,
+    unit: &query::spec::Unit,
+    (start, end): (i64, i64),
+    filters: &[&query::spec::Filter],
+    breakdown: Option<&query::spec::Breakdown>,
+    calendar: &query::Calendar,
+    cohort_day: jiff::civil::Date,
+) -> Result<(scope::Scope<'a>, sql::Cohorts), QueryError> {
+    let ids = cohorts::named(filters.iter().copied());
+    cohorts::check_unit(unit, &ids)?;
+    let rules = cohorts::definitions(meta, project.id, &ids)?;
+    let rule_filters: Vec<query::spec::Filter> = rules.iter().flat_map(|(_, rule)| cohorts::rule_filters(rule)).collect();
+    let mut scope = scope::Scope::open(client, meta, project.id, start, end)?;
+    scope.with_profiles(unit, &profile_keys(filters.iter().copied().chain(rule_filters.iter()), breakdown))?;
+    let members = cohorts::members(&scope, calendar, &rules, cohort_day)?;
+    if !members.is_empty() {
+        scope.test_units();
+    }
+    Ok((scope, members))
 }
 
 /// The profile property keys that filters (nested ones too) and a breakdown

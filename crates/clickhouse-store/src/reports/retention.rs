@@ -12,7 +12,6 @@
 //! Recurring births are the first born event in range of each cohort bucket,
 //! one row per birth after an `ARRAY JOIN`.
 
-use super::scope::Scope;
 use super::sql;
 use super::backend;
 use crate::client::Client;
@@ -55,19 +54,18 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
     let end = *buckets.starts.last().unwrap_or(&start);
     let periods = spec.periods as i64;
     let horizon = end.saturating_add(unit_ms.saturating_mul(periods));
+    // Births may lie anywhere before `end` ("first-ever"); returns up to the
+    // last bracket's end.
+    let filters: Vec<&query::spec::Filter> = spec.filters.iter().chain(spec.born.filters.iter()).chain(spec.returning.filters.iter()).collect();
+    let (scope, cohorts) = super::prepare(client, meta, project, &spec.counted, (0, horizon), &filters, None, &calendar, to)?;
     let test = |event: &str, filters: &[query::spec::Filter]| -> Result<String, QueryError> {
         let mut all = spec.filters.clone();
         all.extend(filters.iter().cloned());
         let name = if event == "$any" { "1".to_owned() } else { format!("event = {}", sql::string(event)) };
-        Ok(format!("({name} AND {})", sql::filters(&all)?))
+        Ok(format!("({name} AND {})", sql::filters_with(&all, &cohorts)?))
     };
     let born = test(&spec.born.event, &spec.born.filters)?;
     let returns = test(&spec.returning.event, &spec.returning.filters)?;
-    // Births may lie anywhere before `end` ("first-ever"); returns up to the
-    // last bracket's end.
-    let mut scope = Scope::open(client, meta, project.id, 0, horizon)?;
-    let filters = spec.filters.iter().chain(spec.born.filters.iter()).chain(spec.returning.filters.iter());
-    scope.with_profiles(&spec.counted, &super::profile_keys(filters, None))?;
     let events = scope.events_of(&spec.counted, &format!("({born} OR {returns})"));
     let offsets = calendar.utc_offsets(start, end);
     let cohort = sql::bucket_of("birth", interval, &offsets);

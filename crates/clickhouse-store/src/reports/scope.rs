@@ -28,6 +28,8 @@ pub(crate) struct Scope<'a> {
     profiles: Option<String>,
     /// Resolved identity links (distinct id, person), for matching profiles.
     links: Vec<(String, String)>,
+    /// Predicates read `unit` (cohort membership): apply them after the join.
+    late_predicate: bool,
 }
 
 impl<'a> Scope<'a> {
@@ -38,7 +40,7 @@ impl<'a> Scope<'a> {
         hidden.extend(meta.canaries(project)?);
         hidden.sort();
         hidden.dedup();
-        let mut scope = Scope { client, meta, project, start, end, identities: None, profiles: None, links: Vec::new() };
+        let mut scope = Scope { client, meta, project, start, end, identities: None, profiles: None, links: Vec::new(), late_predicate: false };
         if links.is_empty() && hidden.is_empty() {
             return Ok(scope);
         }
@@ -138,8 +140,18 @@ impl<'a> Scope<'a> {
         self.events_from(unit, predicate, self.start)
     }
 
+    /// Predicates from now on may test `unit` (cohort membership).
+    pub(crate) fn test_units(&mut self) {
+        self.late_predicate = true;
+    }
+
     /// [`Scope::events_of`] from an earlier `start` (a rolling window's).
     pub(crate) fn events_from(&self, unit: &Unit, predicate: &str, start: i64) -> String {
+        self.events_between(unit, predicate, start, self.end)
+    }
+
+    /// [`Scope::events_of`] over `[start, end)`.
+    pub(crate) fn events_between(&self, unit: &Unit, predicate: &str, start: i64, end: i64) -> String {
         let db = self.client.database();
         // ClickHouse reads only the columns a statement uses, however many a
         // subquery lists.
@@ -149,7 +161,7 @@ impl<'a> Scope<'a> {
             .join(", ");
         // Dates are 16-bit day numbers in ClickHouse (up to 2149).
         let day_of = |ms: i64| ms.div_euclid(MS_PER_DAY).clamp(0, i64::from(u16::MAX));
-        let (first_day, last_day) = (day_of(start), day_of(self.end - 1));
+        let (first_day, last_day) = (day_of(start), day_of(end - 1));
         let (unit_sql, unit_test) = match unit {
             Unit::Users => (None, "1".to_owned()),
             Unit::Group { group } => {
@@ -159,12 +171,13 @@ impl<'a> Scope<'a> {
         };
         // With profile properties, the predicate may read them: it is
         // applied once they are joined; without, as early as possible.
-        let (inner_test, outer_test) = if self.profiles.is_some() { ("1", predicate) } else { (predicate, "1") };
+        let late = self.profiles.is_some() || self.late_predicate;
+        let (inner_test, outer_test) = if late { ("1", predicate) } else { (predicate, "1") };
         let source = format!(
             "SELECT distinct_id, {columns} FROM {db}.events FINAL \
              WHERE project = {} AND day BETWEEN toDate(toUInt16({first_day})) AND toDate(toUInt16({last_day})) \
-             AND time_ms >= {} AND time_ms < {} AND {unit_test} AND {inner_test}",
-            self.project.0, start, self.end
+             AND time_ms >= {start} AND time_ms < {end} AND {unit_test} AND {inner_test}",
+            self.project.0
         );
         let with_unit = match (&self.identities, unit_sql) {
             (None, None) => format!("SELECT {columns}, distinct_id AS unit FROM ({source})"),
@@ -176,6 +189,7 @@ impl<'a> Scope<'a> {
             (Some(table), Some(group)) => format!("SELECT {columns}, {group} AS unit FROM ({source}) ANY LEFT JOIN {db}.{table} USING distinct_id WHERE hidden = 0"),
         };
         match &self.profiles {
+            None if late => format!("SELECT * FROM ({with_unit}) WHERE {outer_test}"),
             None => with_unit,
             Some(table) => format!("SELECT * FROM ({with_unit}) ANY LEFT JOIN {db}.{table} USING unit WHERE {outer_test}"),
         }

@@ -58,22 +58,32 @@ pub(crate) fn segment_value(raw: &str) -> Value {
 
 /// The predicate of a list of filters (all must hold); `1` for none.
 pub(crate) fn filters(list: &[Filter]) -> Result<String, QueryError> {
+    filters_with(list, &Cohorts::new())
+}
+
+/// Each cohort's members as a statement of units (see `cohorts`).
+pub(crate) type Cohorts = std::collections::HashMap<i64, String>;
+
+/// [`filters`] that may test cohort membership, with `cohorts` holding the
+/// statement of each cohort the filters name.
+pub(crate) fn filters_with(list: &[Filter], cohorts: &Cohorts) -> Result<String, QueryError> {
     if list.is_empty() {
         return Ok("1".to_owned());
     }
-    let parts = list.iter().map(filter).collect::<Result<Vec<_>, _>>()?;
+    let parts = list.iter().map(|one| filter(one, cohorts)).collect::<Result<Vec<_>, _>>()?;
     Ok(format!("({})", parts.join(" AND ")))
 }
 
-fn filter(one: &Filter) -> Result<String, QueryError> {
+fn filter(one: &Filter, cohorts: &Cohorts) -> Result<String, QueryError> {
     match one {
         Filter::Property { property: key, op, value, source } => property_test(&property_of(*source, key), *op, value),
-        Filter::Cohort { .. } | Filter::NotCohort { .. } => Err(unsupported("a cohort filter")),
+        Filter::Cohort { cohort } => Ok(format!("unit IN ({})", cohorts.get(cohort).ok_or_else(|| unsupported("a cohort filter here"))?)),
+        Filter::NotCohort { not_cohort } => Ok(format!("unit NOT IN ({})", cohorts.get(not_cohort).ok_or_else(|| unsupported("a cohort filter here"))?)),
         Filter::Any { any } => {
-            let parts = any.iter().map(filter).collect::<Result<Vec<_>, _>>()?;
+            let parts = any.iter().map(|one| filter(one, cohorts)).collect::<Result<Vec<_>, _>>()?;
             Ok(if parts.is_empty() { "0".to_owned() } else { format!("({})", parts.join(" OR ")) })
         }
-        Filter::All { all } => filters(all),
+        Filter::All { all } => filters_with(all, cohorts),
     }
 }
 
