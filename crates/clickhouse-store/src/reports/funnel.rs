@@ -64,7 +64,8 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
         None => "''".to_owned(),
         Some(Breakdown::Name(key)) => sql::segment(key),
         Some(Breakdown::Property { property, source, buckets: None }) => sql::segment_of(*source, property),
-        Some(_) => return Err(unsupported("a bucketed or cohort breakdown")),
+        Some(Breakdown::Property { property, source, buckets: Some(edges) }) => sql::bucketed_segment(*source, property, edges)?,
+        Some(Breakdown::Cohorts { .. }) => return Err(unsupported("a cohort breakdown")),
     };
     // Per person: the Step 1 events (time, segment) and each later step's
     // times; then per person and segment, that segment's entries.

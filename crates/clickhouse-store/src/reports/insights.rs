@@ -67,11 +67,11 @@ fn run_period(
     from: jiff::civil::Date,
     to: jiff::civil::Date,
 ) -> Result<InsightsResult, QueryError> {
-    let breakdown_key: Option<(Source, &str)> = match &spec.breakdown {
+    let breakdown_key: Option<(Source, &str, Option<&[f64]>)> = match &spec.breakdown {
         None => None,
-        Some(Breakdown::Name(key)) => Some((Source::Event, key)),
-        Some(Breakdown::Property { property, source, buckets: None }) => Some((*source, property)),
-        Some(_) => return Err(unsupported("a bucketed or cohort breakdown")),
+        Some(Breakdown::Name(key)) => Some((Source::Event, key, None)),
+        Some(Breakdown::Property { property, source, buckets }) => Some((*source, property, buckets.as_deref())),
+        Some(Breakdown::Cohorts { .. }) => return Err(unsupported("a cohort breakdown")),
     };
     let calendar = Calendar::new(&project.timezone)?;
     let (start, end) = calendar.range(from, to)?;
@@ -79,7 +79,11 @@ fn run_period(
     let label_index: HashMap<&str, usize> = buckets.labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
     let bucket_sql = sql::bucket(spec.interval, &calendar.utc_offsets(start, end));
     // A property set to null is "not set", one segment with the absent.
-    let segment_sql = breakdown_key.map_or("''".to_owned(), |(source, key)| sql::segment_of(source, key));
+    let segment_sql = match breakdown_key {
+        None => "''".to_owned(),
+        Some((source, key, None)) => sql::segment_of(source, key),
+        Some((source, key, Some(edges))) => sql::bucketed_segment(source, key, edges)?,
+    };
     let filters: Vec<&query::spec::Filter> = spec.filters.iter().chain(spec.events.iter().flat_map(|entry| entry.filters.iter())).collect();
     let cohort_day = parse_date(&spec.to, "to")?;
     let (scope, cohorts) = super::prepare(client, meta, project, &spec.unit, (start, end), &filters, spec.breakdown.as_ref(), &calendar, cohort_day)?;

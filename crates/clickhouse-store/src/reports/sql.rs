@@ -45,15 +45,76 @@ pub(crate) fn segment(key: &str) -> String {
     segment_of(Source::Event, key)
 }
 
-/// [`segment`] of an event or profile property.
+/// [`segment`] of an event or profile property. Numbers are one type, as
+/// in the engine: `3` and `3.0` are one segment (ClickHouse writes the
+/// double's shortest text, which [`segment_value`] reads back).
 pub(crate) fn segment_of(source: Source, key: &str) -> String {
     let raw = property_of(source, key);
-    format!("if({raw} = 'null', '', {raw})")
+    format!("multiIf({raw} = 'null', '', match({raw}, '^-?[0-9]'), toString(toFloat64OrZero({raw})), {raw})")
 }
 
-/// A segment's JSON value from [`segment`]'s text (`''`: not set).
+/// A numeric property's segment as the label of the bucket it falls in
+/// (`"< 10"`, `"10 - 100"`, `">= 1000"`), other values as themselves.
+pub(crate) fn bucketed_segment(source: Source, key: &str, edges: &[f64]) -> Result<String, QueryError> {
+    if edges.is_empty() || edges.windows(2).any(|w| w[0] >= w[1]) || edges.iter().any(|e| !e.is_finite()) {
+        return Err(QueryError::BadSpec("breakdown buckets must be increasing finite numbers".into()));
+    }
+    let raw = property_of(source, key);
+    let text = |x: f64| number_json(x).to_string();
+    let label = |label: String| string(&Value::String(label).to_string());
+    let number = format!("toFloat64OrZero({raw})");
+    let mut cases = vec![format!("{number} < {}, {}", exact(edges[0]), label(format!("< {}", text(edges[0]))))];
+    for pair in edges.windows(2) {
+        cases.push(format!("{number} < {}, {}", exact(pair[1]), label(format!("{} - {}", text(pair[0]), text(pair[1])))));
+    }
+    let last = label(format!(">= {}", text(edges[edges.len() - 1])));
+    Ok(format!("multiIf({raw} = 'null', '', match({raw}, '^-?[0-9]'), multiIf({}, {last}), {raw})", cases.join(", ")))
+}
+
+/// A double written so that ClickHouse reads back exactly it: an integer,
+/// or the division of its integer mantissa by a power of two (an exact
+/// division), never a decimal literal that a parser might round otherwise.
+fn exact(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 9.0e15 {
+        return format!("{}", x as i64);
+    }
+    // x = sign * mantissa * 2^exponent, the mantissa an integer.
+    let bits = x.to_bits();
+    let sign: i64 = if bits >> 63 == 0 { 1 } else { -1 };
+    let biased = ((bits >> 52) & 0x7ff) as i64;
+    let fraction = bits & 0x000f_ffff_ffff_ffff;
+    let (mut mantissa, mut exponent) = if biased == 0 { (fraction << 1, -1075) } else { (fraction | (1 << 52), biased - 1075) };
+    while mantissa % 2 == 0 && exponent < 0 {
+        mantissa /= 2;
+        exponent += 1;
+    }
+    if (-62..0).contains(&exponent) {
+        format!("({} / {})", sign * mantissa as i64, 1u64 << -exponent)
+    } else {
+        format!("{x:?}")
+    }
+}
+
+/// The engine's JSON of a number: integers without a fraction.
+fn number_json(number: f64) -> Value {
+    if number.fract() == 0.0 && number.abs() < 9.0e15 {
+        Value::from(number as i64)
+    } else {
+        serde_json::Number::from_f64(number).map(Value::Number).unwrap_or(Value::Null)
+    }
+}
+
+/// A segment's JSON value from [`segment`]'s text (`''`: not set); numbers
+/// as the engine writes them.
 pub(crate) fn segment_value(raw: &str) -> Value {
-    if raw.is_empty() { Value::Null } else { serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned())) }
+    if raw.is_empty() {
+        return Value::Null;
+    }
+    match serde_json::from_str::<Value>(raw) {
+        Ok(Value::Number(n)) => raw.parse::<f64>().map(number_json).unwrap_or(Value::Number(n)),
+        Ok(value) => value,
+        Err(_) => Value::String(raw.to_owned()),
+    }
 }
 
 /// The predicate of a list of filters (all must hold); `1` for none.
@@ -97,7 +158,7 @@ fn property_test(raw: &str, op: Op, value: &Value) -> Result<String, QueryError>
     };
     let equals = |v: &Value| -> String {
         match v {
-            Value::Number(n) => format!("({is_number} AND toFloat64OrZero({raw}) = {})", n.as_f64().unwrap_or(0.0)),
+            Value::Number(n) => format!("({is_number} AND toFloat64OrZero({raw}) = {})", exact(n.as_f64().unwrap_or(0.0))),
             other => format!("{raw} = {}", string(&other.to_string())),
         }
     };
@@ -115,14 +176,14 @@ fn property_test(raw: &str, op: Op, value: &Value) -> Result<String, QueryError>
             let parts: Vec<String> = list(value)?.iter().map(equals).collect();
             if parts.is_empty() { "1".to_owned() } else { format!("NOT ({})", parts.join(" OR ")) }
         }
-        Op::Gt => format!("({is_number} AND toFloat64OrZero({raw}) > {})", number(value)?),
-        Op::Gte => format!("({is_number} AND toFloat64OrZero({raw}) >= {})", number(value)?),
-        Op::Lt => format!("({is_number} AND toFloat64OrZero({raw}) < {})", number(value)?),
-        Op::Lte => format!("({is_number} AND toFloat64OrZero({raw}) <= {})", number(value)?),
+        Op::Gt => format!("({is_number} AND toFloat64OrZero({raw}) > {})", exact(number(value)?)),
+        Op::Gte => format!("({is_number} AND toFloat64OrZero({raw}) >= {})", exact(number(value)?)),
+        Op::Lt => format!("({is_number} AND toFloat64OrZero({raw}) < {})", exact(number(value)?)),
+        Op::Lte => format!("({is_number} AND toFloat64OrZero({raw}) <= {})", exact(number(value)?)),
         Op::Between => {
             let bounds = list(value)?;
             let [low, high] = bounds.as_slice() else { return Err(QueryError::BadSpec("between needs [low, high]".into())) };
-            format!("({is_number} AND toFloat64OrZero({raw}) >= {} AND toFloat64OrZero({raw}) <= {})", number(low)?, number(high)?)
+            format!("({is_number} AND toFloat64OrZero({raw}) >= {} AND toFloat64OrZero({raw}) <= {})", exact(number(low)?), exact(number(high)?))
         }
         Op::Set => format!("({raw} != '' AND {raw} != 'null')"),
         Op::NotSet => format!("({raw} = '' OR {raw} = 'null')"),
@@ -209,6 +270,21 @@ mod tests {
         assert_eq!(bucket_label(Interval::Week, week_start), "2026-11-23");
         assert_eq!(bucket(Interval::Day, &[(0, 0)]), "intDiv((time_ms + 0), 86400000)");
         assert!(bucket(Interval::Day, &[(0, 3_600_000), (100, 7_200_000)]).contains("multiIf(time_ms < 100, 3600000, 7200000)"));
+    }
+
+    #[test]
+    fn numbers_are_one_type_and_written_exactly() {
+        assert_eq!(segment_value("3.0"), serde_json::json!(3));
+        assert_eq!(segment_value("2.5"), serde_json::json!(2.5));
+        assert_eq!(segment_value("\"3\""), serde_json::json!("3"));
+        assert_eq!(segment_value(""), Value::Null);
+        assert_eq!(exact(100.0), "100");
+        assert_eq!(exact(100.5), "(201 / 2)");
+        assert_eq!(exact(0.1), "(3602879701896397 / 36028797018963968)");
+        assert_eq!(exact(-2.75), "(-11 / 4)");
+        assert!(matches!(bucketed_segment(Source::Event, "n", &[2.0, 1.0]), Err(QueryError::BadSpec(_))));
+        let sql = bucketed_segment(Source::Event, "n", &[10.0, 100.0]).unwrap();
+        assert!(sql.contains("'\"< 10\"'") && sql.contains("'\"10 - 100\"'") && sql.contains("'\">= 100\"'"), "{sql}");
     }
 
     #[test]
