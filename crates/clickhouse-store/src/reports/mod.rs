@@ -15,6 +15,7 @@
 //! distinct_id ([`scope`]).
 
 mod cohorts;
+mod flows;
 mod funnel;
 mod insights;
 mod retention;
@@ -44,8 +45,9 @@ impl query::ReportBackend for ClickHouseReports {
             Spec::Insights(insights) => insights::run(&self.client, &self.meta, project, insights).map(ReportResult::Insights),
             Spec::Funnel(funnel) => funnel::run(&self.client, &self.meta, project, funnel).map(ReportResult::Funnel),
             Spec::Retention(retention) => retention::run(&self.client, &self.meta, project, retention).map(ReportResult::Retention),
+            Spec::Flows(flows) => flows::run(&self.client, &self.meta, project, flows).map(ReportResult::Flows),
             other => Err(QueryError::Unsupported(format!(
-                "{} reports are not yet translated to ClickHouse SQL (insights, funnels and retention are); storage.backend = \"clickhouse\"",
+                "{} reports are not yet translated to ClickHouse SQL (insights, funnels, retention and flows are); storage.backend = \"clickhouse\"",
                 report_name(other)
             ))),
         }
