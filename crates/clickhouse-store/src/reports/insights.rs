@@ -132,9 +132,9 @@ fn run_period(
                 }
                 Measure::Total | Measure::Uniques | Measure::Frequency => {
                     let events = scope.events_of(&spec.unit, &predicate);
-                    let cells: Vec<Cell> = client.query(&grouped(entry, &[("bucket", &bucket_sql), ("segment", &segment_sql)], &events)).map_err(backend)?;
+                    let cells: Vec<Cell> = client.query(&grouped(entry, &[("bucket", &bucket_sql), ("segment", segment_sql)], &events)).map_err(backend)?;
                     let totals = if breakdown_key.is_some() {
-                        let rows: Vec<Total> = client.query(&grouped(entry, &[("segment", &segment_sql)], &events)).map_err(backend)?;
+                        let rows: Vec<Total> = client.query(&grouped(entry, &[("segment", segment_sql)], &events)).map_err(backend)?;
                         rows.into_iter().map(|t| (t.segment, t.n)).collect()
                     } else {
                         HashMap::new()
