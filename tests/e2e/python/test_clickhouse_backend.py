@@ -327,6 +327,12 @@ INSIGHTS_SPECS.update({
                               "events": [{"event": "API Request", "measure": "total"}], "breakdown": "status"},
     "by_browser_version": {"report": "insights", **WHOLE, "interval": "month",
                            "events": [{"event": "$any", "measure": "uniques"}], "breakdown": "$browser_version", "limit": 6},
+    "property_measures": {"report": "insights", **WHOLE, "interval": "week",
+                          "events": [{"event": "API Request", "measure": m, "property": "latency_ms"}
+                                     for m in ("sum", "avg", "min", "max", "median", "p90")]
+                                    + [{"event": "API Request", "measure": "sum", "property": "tokens"}],
+                          "breakdown": "mp_country_code", "limit": 4, "other": True,
+                          "formulas": [{"name": "per request", "expression": "G / A"}]},
     "companies_by_week": {"report": "insights", **WHOLE, "interval": "week", "unit": {"group": "company_id"},
                           "events": [{"event": "API Request", "measure": "uniques"}, {"event": "$any", "measure": "total"}],
                           "breakdown": "plan"},

@@ -16,15 +16,16 @@ use std::collections::{BTreeMap, HashMap};
 struct Cell {
     bucket: i64,
     segment: String,
-    #[serde(deserialize_with = "super::exact_f64")]
-    n: f64,
+    /// Null: a property aggregate over no values.
+    #[serde(deserialize_with = "super::exact_f64_or_null")]
+    n: Option<f64>,
 }
 
 #[derive(serde::Deserialize)]
 struct Total {
     segment: String,
-    #[serde(deserialize_with = "super::exact_f64")]
-    n: f64,
+    #[serde(deserialize_with = "super::exact_f64_or_null")]
+    n: Option<f64>,
 }
 
 pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, spec: &InsightsSpec) -> Result<InsightsResult, QueryError> {
@@ -92,11 +93,14 @@ fn run_period(
     let mut result = InsightsResult::default();
     let mut entries: Vec<EntryPoints> = Vec::with_capacity(spec.events.len());
     for entry in &spec.events {
+        if matches!(entry.measure, Measure::Sum | Measure::Avg | Measure::Min | Measure::Max | Measure::Median | Measure::P90) && entry.property.is_none() {
+            return Err(QueryError::BadSpec(format!("measure {:?} needs a property", entry.measure).to_lowercase()));
+        }
         let event_test = if entry.event == "$any" { "1".to_owned() } else { format!("event = {}", sql::string(&entry.event)) };
         let predicate = format!("{event_test} AND {shared_filters} AND {}", sql::filters_with(&entry.filters, &cohorts)?);
         // The entry's cells (bucket, segment) and whole-range totals per
         // segment, over the events that also pass `extra`.
-        let measure_of = |extra: &str, segment_sql: &str| -> Result<(Vec<Cell>, HashMap<String, f64>), QueryError> {
+        let measure_of = |extra: &str, segment_sql: &str| -> Result<(Vec<Cell>, HashMap<String, Option<f64>>), QueryError> {
             let predicate = format!("{predicate} AND {extra}");
             Ok(match entry.measure {
                 Measure::Dau | Measure::Wau | Measure::Mau => {
@@ -126,11 +130,11 @@ fn run_period(
                     let rows: Vec<Total> = client
                         .query(&format!("SELECT {segment_sql} AS segment, toFloat64(uniqExact(unit)) AS n FROM ({events}) WHERE time_ms >= {start} GROUP BY segment"))
                         .map_err(backend)?;
-                    let totals: HashMap<String, f64> = rows.into_iter().map(|t| (t.segment, t.n)).collect();
+                    let totals: HashMap<String, Option<f64>> = rows.into_iter().map(|t| (t.segment, t.n)).collect();
                     let cells = cells.into_iter().filter(|cell| breakdown_key.is_none() || totals.contains_key(&cell.segment)).collect();
                     (cells, totals)
                 }
-                Measure::Total | Measure::Uniques | Measure::Frequency => {
+                Measure::Total | Measure::Uniques | Measure::Frequency | Measure::Sum | Measure::Avg | Measure::Min | Measure::Max | Measure::Median | Measure::P90 => {
                     let events = scope.events_of(&spec.unit, &predicate);
                     let cells: Vec<Cell> = client.query(&grouped(entry, &[("bucket", &bucket_sql), ("segment", segment_sql)], &events)).map_err(backend)?;
                     let totals = if breakdown_key.is_some() {
@@ -141,18 +145,17 @@ fn run_period(
                     };
                     (cells, totals)
                 }
-                other => return Err(unsupported(format!("the measure {}", measure_name(other)))),
             })
         };
         let (cells, totals) = measure_of("1", &segment_sql)?;
         let mut points: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
         if breakdown_key.is_none() {
-            points.insert(String::new(), vec![Some(0.0); buckets.labels.len()]);
+            points.insert(String::new(), vec![empty_value(entry.measure); buckets.labels.len()]);
         }
         for cell in cells {
             let label = sql::bucket_label(spec.interval, cell.bucket);
             let Some(&index) = label_index.get(label.as_str()) else { continue };
-            points.entry(cell.segment).or_insert_with(|| vec![Some(0.0); buckets.labels.len()])[index] = Some(cell.n);
+            points.entry(cell.segment).or_insert_with(|| vec![empty_value(entry.measure); buckets.labels.len()])[index] = cell.n;
         }
         let measure = measure_name(entry.measure);
         // Each series with its segment's JSON text.
@@ -164,7 +167,7 @@ fn run_period(
                     measure: measure.clone(),
                     segment: breakdown_key.map(|_| sql::segment_value(segment)),
                     points: buckets.labels.iter().cloned().zip(values.iter().copied()).collect(),
-                    total: totals.get(segment).copied(),
+                    total: totals.get(segment).copied().flatten(),
                 };
                 (segment.clone(), series)
             })
@@ -183,14 +186,14 @@ fn run_period(
                     // (uniques cannot be summed).
                     let listed: Vec<String> = left_out.iter().map(|raw| sql::string(raw)).collect();
                     let (cells, totals) = measure_of(&format!("{segment_sql} IN ({})", listed.join(", ")), "''")?;
-                    let mut values = vec![Some(0.0); buckets.labels.len()];
+                    let mut values = vec![empty_value(entry.measure); buckets.labels.len()];
                     for cell in cells {
                         let label = sql::bucket_label(spec.interval, cell.bucket);
                         if let Some(&index) = label_index.get(label.as_str()) {
-                            values[index] = Some(cell.n);
+                            values[index] = cell.n;
                         }
                     }
-                    let total = totals.get("").copied().unwrap_or(0.0);
+                    let total = totals.get("").copied().unwrap_or_else(|| empty_value(entry.measure));
                     let other = Value::from(OTHER);
                     series.push((
                         String::new(),
@@ -199,7 +202,7 @@ fn run_period(
                             measure: measure.clone(),
                             segment: Some(other.clone()),
                             points: buckets.labels.iter().cloned().zip(values.iter().copied()).collect(),
-                            total: Some(total),
+                            total,
                         },
                     ));
                     entry_points.push((Some(other), values));
@@ -229,7 +232,7 @@ fn run_period(
                 .enumerate()
                 .map(|(l, label)| {
                     let value = expression.evaluate(&|letter| {
-                        entries[letter].iter().find(|(s, _)| s == segment).map_or(Some(0.0), |(_, values)| values[l])
+                        entries[letter].iter().find(|(s, _)| s == segment).map_or(empty_value(spec.events[letter].measure), |(_, values)| values[l])
                     });
                     (label.clone(), value)
                 })
@@ -267,7 +270,32 @@ fn grouped(entry: &InsightsEvent, keys: &[(&str, &str)], events: &str) -> String
                  FROM (SELECT {selected}, unit, count() AS per_unit FROM ({events}) GROUP BY {aliases}, unit) GROUP BY {aliases})"
             )
         }
+        Measure::Sum | Measure::Avg | Measure::Min | Measure::Max | Measure::Median | Measure::P90 => {
+            // The numeric values of the property (other values are skipped),
+            // sorted: the order-independent aggregates read ranks.
+            let raw = sql::property(entry.property.as_deref().unwrap_or_default());
+            let fold = match entry.measure {
+                Measure::Sum => "if(length(vals) = 0, NULL, arraySum(vals))".to_owned(),
+                Measure::Avg => "if(length(vals) = 0, NULL, arraySum(vals) / length(vals))".to_owned(),
+                Measure::Min => "if(length(vals) = 0, NULL, vals[1])".to_owned(),
+                Measure::Max => "if(length(vals) = 0, NULL, vals[length(vals)])".to_owned(),
+                Measure::Median => sql::quantile("vals", 1, 2),
+                _ => sql::quantile("vals", 9, 10),
+            };
+            format!(
+                "SELECT {aliases}, {fold} AS n FROM (SELECT {selected}, arraySort(groupArrayIf(toFloat64OrZero({raw}), match({raw}, '^-?[0-9]'))) AS vals \
+                 FROM ({events}) GROUP BY {aliases})"
+            )
+        }
         _ => format!("SELECT {selected}, toFloat64(count()) AS n FROM ({events}) GROUP BY {aliases}"),
+    }
+}
+
+/// A measure over no events: 0 for counts, null for property aggregates.
+fn empty_value(measure: Measure) -> Option<f64> {
+    match measure {
+        Measure::Sum | Measure::Avg | Measure::Min | Measure::Max | Measure::Median | Measure::P90 => None,
+        _ => Some(0.0),
     }
 }
 

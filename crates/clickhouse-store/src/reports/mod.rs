@@ -108,13 +108,17 @@ fn report_name(spec: &Spec) -> &'static str {
     }
 }
 
-/// A number of ClickHouse's JSON output parsed exactly: serde_json's own
-/// float parsing may land a unit in the last place off (without its
-/// `float_roundtrip` feature), and a percentile must equal the engine's.
-pub(crate) fn exact_f64<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+/// A number of ClickHouse's JSON output parsed exactly (serde_json's own
+/// float parsing may land a unit in the last place off without its
+/// `float_roundtrip` feature, and a percentile must equal the engine's);
+/// `null` (an aggregate of no values) is `None`.
+pub(crate) fn exact_f64_or_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
     use serde::Deserialize;
     let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
-    raw.get().trim_matches('"').parse::<f64>().map_err(serde::de::Error::custom)
+    match raw.get() {
+        "null" => Ok(None),
+        text => text.trim_matches('"').parse::<f64>().map(Some).map_err(serde::de::Error::custom),
+    }
 }
 
 /// Opens a report's scope over `[start, end)`: identity, the profile
