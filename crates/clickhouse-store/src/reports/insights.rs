@@ -56,6 +56,9 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
 /// The segment of the segments a limit left out (docs/reports.md).
 const OTHER: &str = "$other";
 
+/// Whole-range values per segment (JSON text): a breakdown's order and limit.
+type Totals = HashMap<String, Option<f64>>;
+
 /// One entry's points per segment (`None`: no breakdown), in the order met.
 type EntryPoints = Vec<(Option<Value>, Vec<Option<f64>>)>;
 
@@ -100,7 +103,7 @@ fn run_period(
         let predicate = format!("{event_test} AND {shared_filters} AND {}", sql::filters_with(&entry.filters, &cohorts)?);
         // The entry's cells (bucket, segment) and whole-range totals per
         // segment, over the events that also pass `extra`.
-        let measure_of = |extra: &str, segment_sql: &str| -> Result<(Vec<Cell>, HashMap<String, Option<f64>>), QueryError> {
+        let measure_of = |extra: &str, segment_sql: &str| -> Result<(Vec<Cell>, Totals), QueryError> {
             let predicate = format!("{predicate} AND {extra}");
             Ok(match entry.measure {
                 Measure::Dau | Measure::Wau | Measure::Mau => {
@@ -130,7 +133,7 @@ fn run_period(
                     let rows: Vec<Total> = client
                         .query(&format!("SELECT {segment_sql} AS segment, toFloat64(uniqExact(unit)) AS n FROM ({events}) WHERE time_ms >= {start} GROUP BY segment"))
                         .map_err(backend)?;
-                    let totals: HashMap<String, Option<f64>> = rows.into_iter().map(|t| (t.segment, t.n)).collect();
+                    let totals: Totals = rows.into_iter().map(|t| (t.segment, t.n)).collect();
                     let cells = cells.into_iter().filter(|cell| breakdown_key.is_none() || totals.contains_key(&cell.segment)).collect();
                     (cells, totals)
                 }
