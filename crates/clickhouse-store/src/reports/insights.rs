@@ -71,26 +71,42 @@ fn run_period(
     from: jiff::civil::Date,
     to: jiff::civil::Date,
 ) -> Result<InsightsResult, QueryError> {
+    // A breakdown's key; a cohort breakdown has none (its segments come
+    // from the cohorts' member statements, below).
     let breakdown_key: Option<(Source, &str, Option<&[f64]>)> = match &spec.breakdown {
         None => None,
         Some(Breakdown::Name(key)) => Some((Source::Event, key, None)),
         Some(Breakdown::Property { property, source, buckets }) => Some((*source, property, buckets.as_deref())),
-        Some(Breakdown::Cohorts { .. }) => return Err(unsupported("a cohort breakdown")),
+        Some(Breakdown::Cohorts { .. }) => Some((Source::Event, "", None)),
     };
+    if matches!(spec.breakdown, Some(Breakdown::Cohorts { .. })) && spec.other {
+        return Err(unsupported("\"other\" with a cohort breakdown"));
+    }
     let calendar = Calendar::new(&project.timezone)?;
     let (start, end) = calendar.range(from, to)?;
     let buckets = calendar.buckets(from, to, spec.interval);
     let label_index: HashMap<&str, usize> = buckets.labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
     let bucket_sql = sql::bucket(spec.interval, &calendar.utc_offsets(start, end));
     // A property set to null is "not set", one segment with the absent.
-    let segment_sql = match breakdown_key {
-        None => "''".to_owned(),
-        Some((source, key, None)) => sql::segment_of(source, key),
-        Some((source, key, Some(edges))) => sql::bucketed_segment(source, key, edges)?,
-    };
     let filters: Vec<&query::spec::Filter> = spec.filters.iter().chain(spec.events.iter().flat_map(|entry| entry.filters.iter())).collect();
     let cohort_day = parse_date(&spec.to, "to")?;
-    let (scope, cohorts) = super::prepare(client, meta, project, &spec.unit, (start, end), &filters, spec.breakdown.as_ref(), &calendar, cohort_day)?;
+    let (mut scope, cohorts) = super::prepare(client, meta, project, &spec.unit, (start, end), &filters, spec.breakdown.as_ref(), &calendar, cohort_day)?;
+    let segment_sql = match (&spec.breakdown, breakdown_key) {
+        // One row per cohort the unit is in (none: no segment), named by its
+        // id; membership is a column of the scope's events.
+        (Some(Breakdown::Cohorts { cohort }), _) => {
+            let flags: Vec<(String, String)> = cohort
+                .iter()
+                .map(|id| (format!("in_cohort_{id}"), format!("unit IN ({})", cohorts.get(id).map_or("SELECT ''", String::as_str))))
+                .collect();
+            let tests: Vec<String> = cohort.iter().map(|id| format!("if(in_cohort_{id}, '{id}', '')")).collect();
+            scope.add_columns(flags);
+            format!("arrayJoin(arrayFilter(c -> c != '', [{}]))", tests.join(", "))
+        }
+        (_, None) => "''".to_owned(),
+        (_, Some((source, key, None))) => sql::segment_of(source, key),
+        (_, Some((source, key, Some(edges)))) => sql::bucketed_segment(source, key, edges)?,
+    };
     let shared_filters = sql::filters_with(&spec.filters, &cohorts)?;
 
     let mut result = InsightsResult::default();

@@ -136,7 +136,12 @@ pub(crate) fn prepare<'a>(
     calendar: &query::Calendar,
     cohort_day: jiff::civil::Date,
 ) -> Result<(scope::Scope<'a>, sql::Cohorts), QueryError> {
-    let ids = cohorts::named(filters.iter().copied());
+    let mut ids = cohorts::named(filters.iter().copied());
+    if let Some(query::spec::Breakdown::Cohorts { cohort }) = breakdown {
+        ids.extend(cohort.iter().copied());
+        ids.sort_unstable();
+        ids.dedup();
+    }
     cohorts::check_unit(unit, &ids)?;
     let rules = cohorts::definitions(meta, project.id, &ids)?;
     let rule_filters: Vec<query::spec::Filter> = rules.iter().flat_map(|(_, rule)| cohorts::rule_filters(rule)).collect();

@@ -30,6 +30,8 @@ pub(crate) struct Scope<'a> {
     links: Vec<(String, String)>,
     /// Predicates read `unit` (cohort membership): apply them after the join.
     late_predicate: bool,
+    /// Extra (alias, expression) columns of every event, over its `unit`.
+    extra_columns: Vec<(String, String)>,
 }
 
 impl<'a> Scope<'a> {
@@ -40,7 +42,7 @@ impl<'a> Scope<'a> {
         hidden.extend(meta.canaries(project)?);
         hidden.sort();
         hidden.dedup();
-        let mut scope = Scope { client, meta, project, start, end, identities: None, profiles: None, links: Vec::new(), late_predicate: false };
+        let mut scope = Scope { client, meta, project, start, end, identities: None, profiles: None, links: Vec::new(), late_predicate: false, extra_columns: Vec::new() };
         if links.is_empty() && hidden.is_empty() {
             return Ok(scope);
         }
@@ -140,6 +142,13 @@ impl<'a> Scope<'a> {
         self.events_from(unit, predicate, self.start)
     }
 
+    /// Columns computed per event after its unit is known (cohort
+    /// membership for a cohort breakdown).
+    pub(crate) fn add_columns(&mut self, columns: Vec<(String, String)>) {
+        self.late_predicate = true;
+        self.extra_columns.extend(columns);
+    }
+
     /// Predicates from now on may test `unit` (cohort membership).
     pub(crate) fn test_units(&mut self) {
         self.late_predicate = true;
@@ -188,10 +197,11 @@ impl<'a> Scope<'a> {
             ),
             (Some(table), Some(group)) => format!("SELECT {columns}, {group} AS unit FROM ({source}) ANY LEFT JOIN {db}.{table} USING distinct_id WHERE hidden = 0"),
         };
+        let extra: String = self.extra_columns.iter().map(|(alias, expression)| format!(", {expression} AS {alias}")).collect();
         match &self.profiles {
-            None if late => format!("SELECT * FROM ({with_unit}) WHERE {outer_test}"),
+            None if late => format!("SELECT *{extra} FROM ({with_unit}) WHERE {outer_test}"),
             None => with_unit,
-            Some(table) => format!("SELECT * FROM ({with_unit}) ANY LEFT JOIN {db}.{table} USING unit WHERE {outer_test}"),
+            Some(table) => format!("SELECT *{extra} FROM ({with_unit}) ANY LEFT JOIN {db}.{table} USING unit WHERE {outer_test}"),
         }
     }
 }
