@@ -156,26 +156,31 @@ def bench_hearth(hearth_bin: str, jsonl: pathlib.Path, work: pathlib.Path, runs:
     server.start()
     settle_s = wait_settled(server)
     log(f"hearth settled (one part per day) after {settle_s:.1f} s")
-    auth = basic_auth(server.secret)
     out = {"import_s": import_s, "settle_s": settle_s, "timings": {}, "results": {}, "errors": {}}
     try:
-        for name, spec in BENCH_SPECS.items():
-            def run(spec=spec):
-                response = server.request("POST", "/api/v1/query", body=json.dumps(spec), auth=auth,
-                                          headers={"Content-Type": "application/json"}, timeout=900)
-                if response.status != 200:
-                    raise RuntimeError(f"HTTP {response.status}: {response.text[:300]}")
-                return response.json()
-            try:
-                out["timings"][name], out["results"][name] = timed_runs(run, runs)
-                log(f"hearth {name}: {statistics.median(out['timings'][name]):.1f} ms")
-            except (RuntimeError, OSError) as err:
-                out["errors"][name] = str(err)
-                log(f"hearth {name}: {err}")
+        time_reports(server, basic_auth(server.secret), runs, out, "hearth")
         out["vmhwm_mb"] = peak_rss_mb(server.proc.pid)
     finally:
         server.stop()
     return out
+
+
+def time_reports(server, auth: str, runs: int, out: dict, label: str) -> None:
+    """POSTs each of BENCH_SPECS through `timed_runs`, into out["timings"], ["results"] and
+    ["errors"]."""
+    for name, spec in BENCH_SPECS.items():
+        def run(spec=spec):
+            response = server.request("POST", "/api/v1/query", body=json.dumps(spec), auth=auth,
+                                      headers={"Content-Type": "application/json"}, timeout=900)
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}: {response.text[:300]}")
+            return response.json()
+        try:
+            out["timings"][name], out["results"][name] = timed_runs(run, runs)
+            log(f"{label} {name}: {statistics.median(out['timings'][name]):.1f} ms")
+        except (RuntimeError, OSError) as err:
+            out["errors"][name] = str(err)
+            log(f"{label} {name}: {err}")
 
 
 def bench_hearth_clickhouse(hearth_bin: str, jsonl: pathlib.Path, work: pathlib.Path, runs: int) -> dict:
@@ -202,20 +207,7 @@ def bench_hearth_clickhouse(hearth_bin: str, jsonl: pathlib.Path, work: pathlib.
         out["optimize_s"] = time.perf_counter() - start
         log(f"hearth import into ClickHouse: {out['import_s']:.1f} s, OPTIMIZE FINAL {out['optimize_s']:.1f} s")
         server.start()
-        auth = basic_auth(server.secret)
-        for name, spec in BENCH_SPECS.items():
-            def run(spec=spec):
-                response = server.request("POST", "/api/v1/query", body=json.dumps(spec), auth=auth,
-                                          headers={"Content-Type": "application/json"}, timeout=900)
-                if response.status != 200:
-                    raise RuntimeError(f"HTTP {response.status}: {response.text[:300]}")
-                return response.json()
-            try:
-                out["timings"][name], out["results"][name] = timed_runs(run, runs)
-                log(f"hearth on ClickHouse {name}: {statistics.median(out['timings'][name]):.1f} ms")
-            except (RuntimeError, OSError) as err:
-                out["errors"][name] = str(err)
-                log(f"hearth on ClickHouse {name}: {err}")
+        time_reports(server, basic_auth(server.secret), runs, out, "hearth on ClickHouse")
         out["vmhwm_mb"] = peak_rss_mb(server.proc.pid)
         out["clickhouse_vmhwm_mb"] = peak_rss_mb(clickhouse.proc.pid)
     finally:

@@ -83,8 +83,7 @@ fn render(calendar: &Calendar, rule: &CohortRule, day: jiff::civil::Date) -> Res
 
 fn did_test(calendar: &Calendar, event: &str, period: &CohortPeriod, filters: &[Filter], day: jiff::civil::Date) -> Result<String, QueryError> {
     let (start, end) = period_range(calendar, period, day)?;
-    let name = if event == "$any" { "1".to_owned() } else { format!("event = {}", sql::string(event)) };
-    Ok(format!("{name} AND time_ms >= {start} AND time_ms < {end} AND {}", sql::filters(filters)?))
+    Ok(format!("{} AND time_ms >= {start} AND time_ms < {end}", sql::selector(event, filters, &sql::Cohorts::new())?))
 }
 
 /// As the engine: the last K days ending on `day`, or explicit dates.

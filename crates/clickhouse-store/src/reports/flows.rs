@@ -35,8 +35,7 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
     let range = (start.saturating_sub(window), end.saturating_add(window).saturating_add(1));
     let (scope, cohorts) = super::prepare(client, meta, project, &spec.unit, range, &filters, None, &calendar, to)?;
     let passes = sql::filters_with(&spec.filters, &cohorts)?;
-    let anchor_name = if spec.anchor.event == "$any" { "1".to_owned() } else { format!("event = {}", sql::string(&spec.anchor.event)) };
-    let anchor = format!("{anchor_name} AND time_ms >= {start} AND time_ms < {end} AND {passes} AND {}", sql::filters_with(&spec.anchor.filters, &cohorts)?);
+    let anchor = format!("{} AND time_ms >= {start} AND time_ms < {end} AND {passes}", sql::selector(&spec.anchor.event, &spec.anchor.filters, &cohorts)?);
     let events = scope.events_of(&spec.unit, "1");
     let anchors = match spec.counting {
         Counting::Uniques => "[arrayFirst(x -> tupleElement(x, 4) = 1, evs)]",

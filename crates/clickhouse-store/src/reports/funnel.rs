@@ -60,18 +60,12 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
     let step_tests: Vec<String> = spec
         .steps
         .iter()
-        .map(|step| {
-            let event = if step.event == "$any" { "1".to_owned() } else { format!("event = {}", sql::string(&step.event)) };
-            Ok(format!("({event} AND {})", sql::filters_with(&step.filters, &cohorts)?))
-        })
+        .map(|step| sql::selector(&step.event, &step.filters, &cohorts))
         .collect::<Result<_, QueryError>>()?;
     let exclusion_tests: Vec<String> = spec
         .exclusions
         .iter()
-        .map(|exclusion| {
-            let event = if exclusion.event == "$any" { "1".to_owned() } else { format!("event = {}", sql::string(&exclusion.event)) };
-            Ok(format!("({event} AND {})", sql::filters_with(&exclusion.filters, &cohorts)?))
-        })
+        .map(|exclusion| sql::selector(&exclusion.event, &exclusion.filters, &cohorts))
         .collect::<Result<_, QueryError>>()?;
     let any_test: Vec<&String> = step_tests.iter().chain(&exclusion_tests).collect();
     let events = scope.events_of(&spec.unit, &format!("{shared} AND ({})", any_test.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(" OR ")));

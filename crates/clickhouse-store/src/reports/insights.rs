@@ -115,7 +115,7 @@ fn run_period(
         if matches!(entry.measure, Measure::Sum | Measure::Avg | Measure::Min | Measure::Max | Measure::Median | Measure::P90) && entry.property.is_none() {
             return Err(QueryError::BadSpec(format!("measure {:?} needs a property", entry.measure).to_lowercase()));
         }
-        let event_test = if entry.event == "$any" { "1".to_owned() } else { format!("event = {}", sql::string(&entry.event)) };
+        let event_test = sql::event_named(&entry.event);
         let predicate = format!("{event_test} AND {shared_filters} AND {}", sql::filters_with(&entry.filters, &cohorts)?);
         // The entry's cells (bucket, segment) and whole-range totals per
         // segment, over the events that also pass `extra`.

@@ -61,8 +61,7 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
     let test = |event: &str, filters: &[query::spec::Filter]| -> Result<String, QueryError> {
         let mut all = spec.filters.clone();
         all.extend(filters.iter().cloned());
-        let name = if event == "$any" { "1".to_owned() } else { format!("event = {}", sql::string(event)) };
-        Ok(format!("({name} AND {})", sql::filters_with(&all, &cohorts)?))
+        sql::selector(event, &all, &cohorts)
     };
     let born = test(&spec.born.event, &spec.born.filters)?;
     let returns = test(&spec.returning.event, &spec.returning.filters)?;

@@ -117,6 +117,16 @@ pub(crate) fn segment_value(raw: &str) -> Value {
     }
 }
 
+/// The test of an event name (`$any`: every event).
+pub(crate) fn event_named(event: &str) -> String {
+    if event == "$any" { "1".to_owned() } else { format!("event = {}", string(event)) }
+}
+
+/// An event selector's test: its name and its own filters.
+pub(crate) fn selector(event: &str, filters: &[Filter], cohorts: &Cohorts) -> Result<String, QueryError> {
+    Ok(format!("({} AND {})", event_named(event), filters_with(filters, cohorts)?))
+}
+
 /// The predicate of a list of filters (all must hold); `1` for none.
 pub(crate) fn filters(list: &[Filter]) -> Result<String, QueryError> {
     filters_with(list, &Cohorts::new())
