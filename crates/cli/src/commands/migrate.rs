@@ -61,46 +61,28 @@ struct Copied {
 
 fn to_clickhouse(config: &Config, data: &Path, projects: &[meta::Project], sink: ClickHouseSink, progress: &mut Progress, progress_path: &Path) -> anyhow::Result<Copied> {
     // The embedded store as it is, WAL replayed; the server must be stopped.
-    let store = store::Store::open(data, config.store_config()).with_context(|| format!("opening the event store in {} (stop the server first)", data.display()))?;
+    let store = open_store(config, data)?;
     let snapshot = store.snapshot();
     let days: Vec<(ProjectId, i32)> = projects.iter().flat_map(|p| snapshot.day_sources(p.id).into_iter().map(move |s| (p.id, s.day))).collect();
-    let bar = count_bar(days.len() as u64, "days to ClickHouse");
-    let mut copied = Copied::default();
-    for (project, day) in days {
-        if progress.is_done(project, day) {
-            copied.skipped_days += 1;
-            bar.inc(1);
-            continue;
-        }
+    let copied = copy_days(days, "days to ClickHouse", progress, progress_path, |project, day| {
         let rows = snapshot.day_rows(project, day)?;
         for batch in rows.chunks(BATCH_ROWS) {
             sink.insert(project, batch.iter().map(clickhouse_store::RowRef::from))?;
         }
-        copied.events += rows.len() as u64;
-        copied.days += 1;
-        progress.mark_done(project, day, progress_path)?;
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+        Ok(rows.len() as u64)
+    })?;
     drop(snapshot);
     store.close()?;
     Ok(copied)
 }
 
 fn to_embedded(config: &Config, data: &Path, projects: &[meta::Project], reader: EventReader, progress: &mut Progress, progress_path: &Path) -> anyhow::Result<Copied> {
-    let store = store::Store::open(data, config.store_config()).with_context(|| format!("opening the event store in {} (stop the server first)", data.display()))?;
+    let store = open_store(config, data)?;
     let mut days: Vec<(ProjectId, i32)> = Vec::new();
     for project in projects {
         days.extend(reader.days(project.id, 0, i32::MAX)?.into_iter().map(|day| (project.id, day)));
     }
-    let bar = count_bar(days.len() as u64, "days to the embedded store");
-    let mut copied = Copied::default();
-    for (project, day) in days {
-        if progress.is_done(project, day) {
-            copied.skipped_days += 1;
-            bar.inc(1);
-            continue;
-        }
+    let copied = copy_days(days, "days to the embedded store", progress, progress_path, |project, day| {
         let rows = reader.day_rows(project, day)?;
         let n = rows.len() as u64;
         let mut events: Vec<events::Event> = Vec::with_capacity(rows.len().min(BATCH_ROWS));
@@ -114,13 +96,39 @@ fn to_embedded(config: &Config, data: &Path, projects: &[meta::Project], reader:
             store.append_blocking(project, events)?;
         }
         // Appends are durable in the WAL once acknowledged: the day is safe.
-        copied.events += n;
-        copied.days += 1;
-        progress.mark_done(project, day, progress_path)?;
+        Ok(n)
+    })?;
+    store.close()?;
+    Ok(copied)
+}
+
+/// The data directory's embedded store; the server must be stopped.
+fn open_store(config: &Config, data: &Path) -> anyhow::Result<store::Store> {
+    store::Store::open(data, config.store_config()).with_context(|| format!("opening the event store in {} (stop the server first)", data.display()))
+}
+
+/// Copies each day not yet done with `copy_day` (answering the events it
+/// copied), recording it as done once copied, with a progress bar.
+fn copy_days(
+    days: Vec<(ProjectId, i32)>,
+    label: &str,
+    progress: &mut Progress,
+    progress_path: &Path,
+    mut copy_day: impl FnMut(ProjectId, i32) -> anyhow::Result<u64>,
+) -> anyhow::Result<Copied> {
+    let bar = count_bar(days.len() as u64, label);
+    let mut copied = Copied::default();
+    for (project, day) in days {
+        if progress.is_done(project, day) {
+            copied.skipped_days += 1;
+        } else {
+            copied.events += copy_day(project, day)?;
+            copied.days += 1;
+            progress.mark_done(project, day, progress_path)?;
+        }
         bar.inc(1);
     }
     bar.finish_and_clear();
-    store.close()?;
     Ok(copied)
 }
 
