@@ -10,6 +10,9 @@
 #   /usr/bin/clickhouse-server     Debian's ClickHouse 18.16 (the ClickHouse backend's tests start
 #                                  their own server on free loopback ports; the package's own
 #                                  service is not used)
+#   /usr/lib/postgresql/*/bin      Debian's PostgreSQL 15 (the metadata backend's tests create and start
+#                                  their own throwaway cluster on a free loopback port; run as root,
+#                                  it runs as the `postgres` user the package creates)
 #   geo/                           scripts/install-geo.sh, when that script exists
 #
 # Idempotent and quick when everything is in place: each step is skipped when its input
@@ -66,6 +69,15 @@ else
     apt_install clickhouse-server
     command -v clickhouse-server >/dev/null || fail "clickhouse-server missing after apt-get install clickhouse-server"
     log "installed clickhouse-server"
+fi
+
+# 1d. PostgreSQL (Debian's): only the binaries; each test makes its own cluster.
+if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    log "postgresql present: $(ls /usr/lib/postgresql | sort -n | tail -1)"
+else
+    apt_install postgresql
+    compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || fail "initdb missing after apt-get install postgresql"
+    log "installed postgresql $(ls /usr/lib/postgresql | sort -n | tail -1)"
 fi
 
 # 2. Python venv.

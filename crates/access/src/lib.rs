@@ -79,7 +79,8 @@ impl Access {
             .allow_any_port(config.origin.host_str() == Some("localhost"))
             .build()
             .map_err(|e| AccessError::Config(e.to_string()))?;
-        Ok(Access { meta, keys, webauthn, ceremonies: Ceremonies::default(), config })
+        let ceremonies = Ceremonies::new(&meta);
+        Ok(Access { meta, keys, webauthn, ceremonies, config })
     }
 
     pub fn config(&self) -> &AccessConfig {

@@ -69,14 +69,14 @@ impl Access {
         let user = Uuid::parse_str(&member.webauthn_id).map_err(|e| AccessError::Invalid(e.to_string()))?;
         let existing: Vec<_> = self.passkeys_of(member.id)?.iter().map(|p| p.cred_id().clone()).collect();
         let (options, state) = self.webauthn.start_passkey_registration(user, &name, &name, Some(existing)).map_err(|e| AccessError::WebAuthn(e.to_string()))?;
-        let ceremony = self.ceremonies.start(Ceremony::Enrol { member: member.id, token: token.to_owned(), state });
+        let ceremony = self.ceremonies.start(Ceremony::Enrol { member: member.id, token: token.to_owned(), state })?;
         Ok((ceremony, to_value(&options)))
     }
 
     /// Finishes an enrolment: the passkey is stored, the link used up, and
     /// the member signed in.
     pub fn enrol_finish(&self, ceremony: &str, credential: &RegisterPublicKeyCredential, country: Option<&str>) -> Result<NewSession, AccessError> {
-        let Some(Ceremony::Enrol { member, token, state }) = self.ceremonies.take(ceremony) else { return Err(AccessError::NoCeremony) };
+        let Some(Ceremony::Enrol { member, token, state }) = self.ceremonies.take(ceremony)? else { return Err(AccessError::NoCeremony) };
         let passkey = self.webauthn.finish_passkey_registration(credential, &state).map_err(|e| AccessError::WebAuthn(e.to_string()))?;
         if !self.meta.use_enrolment(&token)? {
             return Err(AccessError::BadEnrolment);
@@ -112,7 +112,7 @@ impl Access {
             return Err(AccessError::SignInFailed);
         }
         let (options, state) = self.webauthn.start_passkey_authentication(&passkeys).map_err(|e| AccessError::WebAuthn(e.to_string()))?;
-        let ceremony = self.ceremonies.start(Ceremony::Login { member: member.id, state });
+        let ceremony = self.ceremonies.start(Ceremony::Login { member: member.id, state })?;
         Ok((ceremony, to_value(&options)))
     }
 
@@ -133,7 +133,7 @@ impl Access {
     /// Finishes signing in; a new session (with a new id: ids rotate at
     /// every sign-in).
     pub fn login_finish(&self, ceremony: &str, credential: &PublicKeyCredential, country: Option<&str>) -> Result<NewSession, AccessError> {
-        let Some(Ceremony::Login { member, state }) = self.ceremonies.take(ceremony) else { return Err(AccessError::NoCeremony) };
+        let Some(Ceremony::Login { member, state }) = self.ceremonies.take(ceremony)? else { return Err(AccessError::NoCeremony) };
         self.verify_assertion(member, &state, credential)?;
         let member = Self::usable(self.meta.member(member)?)?;
         self.open_session(member, country)
@@ -143,12 +143,12 @@ impl Access {
     pub fn step_up_start(&self, view: &SessionView) -> Result<(String, Value), AccessError> {
         let passkeys = self.passkeys_of(view.member.id)?;
         let (options, state) = self.webauthn.start_passkey_authentication(&passkeys).map_err(|e| AccessError::WebAuthn(e.to_string()))?;
-        let ceremony = self.ceremonies.start(Ceremony::StepUp { member: view.member.id, session: view.session.short_id.clone(), state });
+        let ceremony = self.ceremonies.start(Ceremony::StepUp { member: view.member.id, session: view.session.short_id.clone(), state })?;
         Ok((ceremony, to_value(&options)))
     }
 
     pub fn step_up_finish(&self, view: &SessionView, ceremony: &str, credential: &PublicKeyCredential) -> Result<(), AccessError> {
-        let Some(Ceremony::StepUp { member, session, state }) = self.ceremonies.take(ceremony) else { return Err(AccessError::NoCeremony) };
+        let Some(Ceremony::StepUp { member, session, state }) = self.ceremonies.take(ceremony)? else { return Err(AccessError::NoCeremony) };
         if member != view.member.id || session != view.session.short_id {
             return Err(AccessError::NoCeremony);
         }

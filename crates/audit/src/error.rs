@@ -2,7 +2,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     #[error("audit database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Database(#[from] sqldb::Error),
     #[error("audit io error on {path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
     #[error("audit entry {seq} is unreadable: {detail}")]

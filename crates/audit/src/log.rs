@@ -4,7 +4,7 @@
 use crate::entry::{canonical_body, chain_hash, Entry, NewEntry, GENESIS};
 use crate::syslog::SyslogTarget;
 use crate::AuditError;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use sqldb::{params, Connection, Dialect, OptionalExtension, PostgresTarget};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -65,12 +65,26 @@ impl AuditLog {
     /// another disk or be shipped off the machine.
     pub fn open(dir: &Path, sink: Option<PathBuf>) -> Result<AuditLog, AuditError> {
         std::fs::create_dir_all(dir).map_err(|source| AuditError::Io { path: dir.to_path_buf(), source })?;
-        let connection = Connection::open(dir.join("audit.sqlite"))?;
-        connection.busy_timeout(std::time::Duration::from_secs(10))?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "FULL")?;
+        let connection = Connection::open_sqlite(&dir.join("audit.sqlite"))?;
+        if let Some(sqlite) = connection.sqlite() {
+            sqlite.pragma_update(None, "journal_mode", "WAL").map_err(sqldb::Error::from)?;
+            sqlite.pragma_update(None, "synchronous", "FULL").map_err(sqldb::Error::from)?;
+        }
         connection.execute_batch(SCHEMA)?;
         Ok(AuditLog { connection: Mutex::new(connection), sink, syslog: None })
+    }
+
+    /// Connects to the PostgreSQL database the nodes share: one chain for
+    /// every node, appended under the database's writer lock.
+    pub fn connect(target: &PostgresTarget, sink: Option<PathBuf>) -> Result<AuditLog, AuditError> {
+        let mut connection = Connection::connect_postgres(target)?;
+        sqldb::migrate_postgres(&mut connection, "audit", &[SCHEMA])?;
+        Ok(AuditLog { connection: Mutex::new(connection), sink, syslog: None })
+    }
+
+    /// Which engine holds the log.
+    pub fn dialect(&self) -> Dialect {
+        self.connection.lock().unwrap_or_else(|p| p.into_inner()).dialect()
     }
 
     /// Also sends every entry to syslog.
@@ -85,7 +99,7 @@ impl AuditLog {
         let time_ms = events::now_ms();
         let stored = {
             let mut connection = self.connection.lock().unwrap_or_else(|p| p.into_inner());
-            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let transaction = connection.transaction_immediate()?;
             let head: Option<(u64, String)> = transaction.query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |row| Ok((row.get(0)?, row.get(1)?))).optional()?;
             let (seq, prev_hash) = match head {
                 Some((seq, hash)) => (seq + 1, hash),
@@ -116,11 +130,12 @@ impl AuditLog {
         let connection = self.connection.lock().unwrap_or_else(|p| p.into_inner());
         let mut statement = connection.prepare(
             "SELECT seq, time_ms, body, prev_hash, hash FROM audit
-             WHERE (?1 IS NULL OR time_ms >= ?1) AND (?2 IS NULL OR time_ms < ?2)
-               AND (?3 IS NULL OR actor = ?3 OR actor LIKE ?3 || '%') AND (?4 IS NULL OR action = ?4) AND (?5 IS NULL OR project = ?5)
+             WHERE (CAST(?1 AS BIGINT) IS NULL OR time_ms >= ?1) AND (CAST(?2 AS BIGINT) IS NULL OR time_ms < ?2)
+               AND (CAST(?3 AS TEXT) IS NULL OR actor = ?3 OR actor LIKE ?3 || '%') AND (CAST(?4 AS TEXT) IS NULL OR action = ?4)
+               AND (CAST(?5 AS BIGINT) IS NULL OR project = ?5)
              ORDER BY seq LIMIT ?6",
         )?;
-        let limit = filter.limit.map_or(-1, |n| n as i64);
+        let limit = filter.limit.map_or(i64::MAX, |n| n as i64);
         let rows = statement.query_map(params![filter.since_ms, filter.until_ms, filter.actor, filter.action, filter.project, limit], |row| {
             Ok((row.get::<_, u64>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?, row.get::<_, String>(3)?, row.get::<_, String>(4)?))
         })?;
@@ -138,10 +153,16 @@ impl AuditLog {
     /// unusual-hours alert. Counted in SQL, without reading bodies.
     pub fn hour_histogram(&self, since_ms: i64, actions: &[&str]) -> Result<[u64; 24], AuditError> {
         let connection = self.connection.lock().unwrap_or_else(|p| p.into_inner());
-        let mut statement = connection.prepare_cached("SELECT (time_ms / 3600000) % 24, COUNT(*) FROM audit WHERE time_ms >= ?1 AND action IN (SELECT value FROM json_each(?2)) GROUP BY 1")?;
-        let names = serde_json::to_string(actions).unwrap_or_default();
+        let placeholders: Vec<String> = (0..actions.len()).map(|i| format!("?{}", i + 2)).collect();
+        let sql = format!("SELECT (time_ms / 3600000) % 24, COUNT(*) FROM audit WHERE time_ms >= ?1 AND action IN ({}) GROUP BY 1", placeholders.join(", "));
         let mut hours = [0u64; 24];
-        let rows = statement.query_map(params![since_ms, names], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))?;
+        if actions.is_empty() {
+            return Ok(hours);
+        }
+        let mut values = vec![sqldb::Value::Integer(since_ms)];
+        values.extend(actions.iter().map(|a| sqldb::Value::Text((*a).to_owned())));
+        let mut statement = connection.prepare_cached(&sql)?;
+        let rows = statement.query_map(values, |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))?;
         for row in rows {
             let (hour, n) = row?;
             if let Some(slot) = hours.get_mut(hour.rem_euclid(24) as usize) {
@@ -155,13 +176,25 @@ impl AuditLog {
     /// sink, a previous verification) that the log must still contain.
     pub fn verify(&self, head: Option<(u64, &str)>) -> Result<Verification, AuditError> {
         let connection = self.connection.lock().unwrap_or_else(|p| p.into_inner());
-        let mut statement = connection.prepare("SELECT seq, time_ms, body, prev_hash, hash FROM audit ORDER BY seq")?;
-        let mut rows = statement.query([])?;
+        // Read in pages, so that a long log is not held in memory at once.
+        let mut statement = connection.prepare("SELECT seq, time_ms, body, prev_hash, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT 10000")?;
+        let mut page = statement.rows([0_i64])?.into_iter();
         let mut expected_prev = GENESIS.to_owned();
         let mut expected_seq = 1u64;
         let mut verification = Verification { entries: 0, head_seq: 0, head_hash: GENESIS.to_owned(), broken: None };
         let mut hashes_at_head = None;
-        while let Some(row) = rows.next()? {
+        loop {
+            let row = match page.next() {
+                Some(row) => row,
+                None if verification.entries == 0 || verification.entries % 10_000 != 0 => break,
+                None => {
+                    page = statement.rows([verification.head_seq as i64])?.into_iter();
+                    match page.next() {
+                        Some(row) => row,
+                        None => break,
+                    }
+                }
+            };
             let (seq, time_ms, body, prev_hash, hash): (u64, i64, String, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
             verification.entries += 1;
             let problem = if seq != expected_seq {

@@ -23,6 +23,7 @@ pub(crate) struct Config {
     pub(crate) log_format: String,
     pub(crate) store: StoreSection,
     pub(crate) storage: StorageSection,
+    pub(crate) metadata: MetadataSection,
     pub(crate) geo: GeoSection,
     pub(crate) limits: LimitsSection,
     pub(crate) keys: KeysSection,
@@ -288,6 +289,43 @@ impl StorageSection {
     }
 }
 
+/// Where metadata lives (projects, accounts, sessions, keys, profiles,
+/// identity links, cohorts, dashboards, the audit log and the key store):
+/// `"sqlite"` files in the data and key directories (the default), or a
+/// `"postgres"` database that every node shares. The password is best given
+/// by environment: `HEARTH_METADATA__POSTGRES_PASSWORD`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct MetadataSection {
+    pub(crate) backend: String,
+    /// `postgresql://user@host:port/database`.
+    pub(crate) postgres_url: String,
+    pub(crate) postgres_password: String,
+}
+
+impl Default for MetadataSection {
+    fn default() -> Self {
+        MetadataSection { backend: "sqlite".to_owned(), postgres_url: "postgresql://hearth@127.0.0.1:5432/hearth".to_owned(), postgres_password: String::new() }
+    }
+}
+
+impl MetadataSection {
+    /// The shared database when metadata lives in PostgreSQL; None for SQLite.
+    pub(crate) fn postgres(&self) -> anyhow::Result<Option<meta::PostgresTarget>> {
+        match self.backend.as_str() {
+            "sqlite" => Ok(None),
+            "postgres" => {
+                if !self.postgres_url.starts_with("postgresql://") && !self.postgres_url.starts_with("postgres://") {
+                    bail!("metadata.postgres_url must be a postgresql:// URL, got {:?}", self.postgres_url);
+                }
+                let password = (!self.postgres_password.is_empty()).then(|| self.postgres_password.clone());
+                Ok(Some(meta::PostgresTarget { url: self.postgres_url.clone(), password }))
+            }
+            other => bail!("metadata.backend must be \"sqlite\" or \"postgres\", got {other:?}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[derive(Default)]
@@ -320,6 +358,7 @@ impl Default for Config {
             log_format: "text".to_owned(),
             store: StoreSection::default(),
             storage: StorageSection::default(),
+            metadata: MetadataSection::default(),
             geo: GeoSection::default(),
             limits: LimitsSection::default(),
             keys: KeysSection::default(),

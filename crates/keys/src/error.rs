@@ -4,7 +4,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("key store database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Database(#[from] sqldb::Error),
     #[error("key store io error on {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("the master key must live outside the data directory: {key} is inside {data}; move it (and the key store) elsewhere, e.g. beside the data directory")]

@@ -7,13 +7,23 @@
 //! only from the rows. Other processes (the CLI rotating keys or erasing a
 //! person while the server runs) are noticed through SQLite's
 //! `data_version`, which empties the caches.
+//!
+//! On PostgreSQL (nodes that scale out share the key tables), other nodes'
+//! erasures and rotations are noticed through the `key_changes` counter,
+//! which every such transaction increments and every use of the store reads,
+//! so a key destroyed on one node opens nothing on another from then on.
+//! PostgreSQL has no `secure_delete`: a destroyed row's bytes stay in the
+//! table file and its write-ahead log until they are overwritten. They are
+//! wrapped keys, useless without the data key and the master key that
+//! wrapped them; rotating the project's data key and then the master key
+//! makes every such leftover unreadable for good (docs/postgres.md).
 
 use crate::master::{check_outside, write_key_file, MasterKey, MasterSource};
 use crate::KeyError;
 use events::ProjectId;
 use privacy::apply::{SealError, Sealer};
 use privacy::crypto::{self, Key};
-use rusqlite::{params, Connection, OptionalExtension};
+use sqldb::{params, Connection, Dialect, OptionalExtension, PostgresTarget};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,6 +40,12 @@ CREATE TABLE IF NOT EXISTS subject_keys (
     project INTEGER NOT NULL, subject BLOB NOT NULL, version INTEGER NOT NULL, wrapped BLOB NOT NULL, created_ms INTEGER NOT NULL,
     PRIMARY KEY (project, subject)
 ) WITHOUT ROWID;
+";
+
+/// PostgreSQL only: the counter of changes that other nodes' caches must see.
+const KEY_CHANGES_SCHEMA: &str = "
+CREATE TABLE key_changes (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+INSERT INTO key_changes (id, value) VALUES (1, 0);
 ";
 
 /// Bounds on what is kept unwrapped in memory.
@@ -128,18 +144,42 @@ impl KeyStore {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
         }
-        let mut master = MasterKey::load(master, data_dir)?;
+        let master = MasterKey::load(master, data_dir)?;
         let path = dir.join("keys.sqlite");
-        let connection = Connection::open(&path)?;
-        connection.busy_timeout(std::time::Duration::from_secs(10))?;
-        connection.pragma_update(None, "journal_mode", "DELETE")?;
-        connection.pragma_update(None, "synchronous", "FULL")?;
-        connection.pragma_update(None, "secure_delete", "ON")?;
+        let connection = Connection::open_sqlite(&path)?;
+        if let Some(sqlite) = connection.sqlite() {
+            sqlite.pragma_update(None, "journal_mode", "DELETE").map_err(sqldb::Error::from)?;
+            sqlite.pragma_update(None, "synchronous", "FULL").map_err(sqldb::Error::from)?;
+            sqlite.pragma_update(None, "secure_delete", "ON").map_err(sqldb::Error::from)?;
+        }
         connection.execute_batch(SCHEMA)?;
+        Self::with_master(dir, data_dir, connection, master)
+    }
+
+    /// Connects to the key tables in the PostgreSQL database the nodes
+    /// share. Every node must hold the same master key (`master`); the first
+    /// one to connect records its fingerprint, and a node with another key
+    /// is refused. `dir` is where a master key file lives.
+    pub fn connect(target: &PostgresTarget, dir: &Path, data_dir: &Path, master: &MasterSource) -> Result<KeyStore, KeyError> {
+        check_outside(dir, data_dir)?;
+        let master = MasterKey::load(master, data_dir)?;
+        let mut connection = Connection::connect_postgres(target)?;
+        sqldb::migrate_postgres(&mut connection, "keys", &[SCHEMA, KEY_CHANGES_SCHEMA])?;
+        Self::with_master(dir, data_dir, connection, master)
+    }
+
+    /// Checks the master key against the fingerprint the store recorded (or
+    /// records it), finishing an interrupted rotation.
+    fn with_master(dir: &Path, data_dir: &Path, connection: Connection, mut master: MasterKey) -> Result<KeyStore, KeyError> {
         let recorded: Option<String> = connection.query_row("SELECT fingerprint FROM master WHERE id = 1", [], |row| row.get(0)).optional()?;
         match recorded {
             None => {
-                connection.execute("INSERT INTO master (id, fingerprint) VALUES (1, ?1)", [master.key.fingerprint()])?;
+                connection.execute("INSERT INTO master (id, fingerprint) VALUES (1, ?1) ON CONFLICT DO NOTHING", [master.key.fingerprint()])?;
+                let stored: String = connection.query_row("SELECT fingerprint FROM master WHERE id = 1", [], |row| row.get(0))?;
+                if stored != master.key.fingerprint() {
+                    // Another node recorded its key first.
+                    return Err(KeyError::WrongMaster(master.path.as_ref().map_or_else(|| "HEARTH_MASTER_KEY".to_owned(), |p| p.display().to_string()), stored));
+                }
             }
             Some(fingerprint) if fingerprint == master.key.fingerprint() => {}
             Some(fingerprint) => {
@@ -189,7 +229,10 @@ impl KeyStore {
     /// the database since the last look.
     fn connection(&self) -> Result<MutexGuard<'_, Connection>, KeyError> {
         let connection = lock(&self.connection);
-        let version: i64 = connection.query_row("PRAGMA data_version", [], |row| row.get(0))?;
+        let version: i64 = match connection.dialect() {
+            Dialect::Sqlite => connection.query_row("PRAGMA data_version", [], |row| row.get(0))?,
+            Dialect::Postgres => connection.query_row("SELECT value FROM key_changes WHERE id = 1", [], |row| row.get(0))?,
+        };
         let changed = {
             let mut cache = lock(&self.cache);
             let changed = cache.data_version != version;
@@ -249,7 +292,7 @@ impl KeyStore {
             None => {
                 let root = Key::generate()?;
                 let wrapped = crypto::wrap(&master, &root, &root_context(project))?;
-                connection.execute("INSERT OR IGNORE INTO project_roots (project, wrapped, created_ms) VALUES (?1, ?2, ?3)", params![project.0, wrapped, now_ms()])?;
+                connection.execute("INSERT INTO project_roots (project, wrapped, created_ms) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING", params![project.0, wrapped, now_ms()])?;
                 // Another process may have won the race: read back what is stored.
                 let stored: Vec<u8> = connection.query_row("SELECT wrapped FROM project_roots WHERE project = ?1", [project.0], |row| row.get(0))?;
                 crypto::unwrap(&master, &stored, &root_context(project)).map_err(|e| KeyError::Damaged(e.to_string()))?
@@ -324,7 +367,7 @@ impl KeyStore {
         if missing.is_empty() {
             return Ok(found);
         }
-        let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let transaction = connection.transaction_immediate()?;
         let mut loaded = Vec::with_capacity(missing.len());
         {
             let mut select = transaction.prepare_cached("SELECT version, wrapped FROM subject_keys WHERE project = ?1 AND subject = ?2")?;
@@ -394,7 +437,7 @@ impl KeyStore {
     pub fn destroy_subjects(&self, project: ProjectId, subjects: &[String]) -> Result<usize, KeyError> {
         let keys = self.project_keys(project)?;
         let mut connection = self.connection()?;
-        let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let transaction = connection.transaction_immediate()?;
         let mut n_destroyed = 0;
         let refs: Vec<[u8; 16]> = subjects.iter().map(|s| Self::subject_ref(&keys, s)).collect();
         {
@@ -403,6 +446,7 @@ impl KeyStore {
                 n_destroyed += delete.execute(params![project.0, &subject_ref[..]])?;
             }
         }
+        announce_change(&transaction)?;
         transaction.commit()?;
         let mut cache = lock(&self.cache);
         for subject_ref in &refs {
@@ -430,7 +474,7 @@ impl KeyStore {
             write_key_file(pending, &new)?;
         }
         let mut connection = self.connection()?;
-        let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let transaction = connection.transaction_immediate()?;
         let mut report = RotationReport { old_fingerprint: old.key.fingerprint(), new_fingerprint: new.fingerprint(), ..RotationReport::default() };
         let roots: Vec<(u32, Vec<u8>)> = transaction.prepare("SELECT project, wrapped FROM project_roots")?.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<Result<_, _>>()?;
         for (project, wrapped) in roots {
@@ -446,6 +490,7 @@ impl KeyStore {
             transaction.execute("UPDATE data_keys SET wrapped = ?3 WHERE project = ?1 AND version = ?2", params![project.0, version, crypto::wrap(&new, &key, &data_key_context(project, version))?])?;
         }
         transaction.execute("UPDATE master SET fingerprint = ?1 WHERE id = 1", [new.fingerprint()])?;
+        announce_change(&transaction)?;
         transaction.commit()?;
         if let (Some(pending), Some(path)) = (&pending, &path) {
             std::fs::rename(pending, path).map_err(io(path))?;
@@ -458,7 +503,7 @@ impl KeyStore {
     /// and the old versions are destroyed. `progress(done, total)`.
     pub fn rotate_data_key(&self, project: ProjectId, progress: &mut dyn FnMut(u64, u64)) -> Result<RotationReport, KeyError> {
         let mut connection = self.connection()?;
-        let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let transaction = connection.transaction_immediate()?;
         let (old_version, _) = self.current_data_key(&transaction, project)?;
         let new_version = old_version + 1;
         let new_key = Key::generate()?;
@@ -483,12 +528,22 @@ impl KeyStore {
             }
         }
         transaction.execute("DELETE FROM data_keys WHERE project = ?1 AND version < ?2", params![project.0, new_version])?;
+        announce_change(&transaction)?;
         transaction.commit()?;
         progress(total, total);
         lock(&self.cache).data_keys.retain(|(p, _), _| *p != project);
         let fingerprint = self.master_fingerprint();
         Ok(RotationReport { projects: 1, subject_keys: total, old_fingerprint: fingerprint.clone(), new_fingerprint: fingerprint })
     }
+}
+
+/// Tells the other nodes sharing a PostgreSQL store to empty their caches
+/// (on SQLite, `data_version` does this for other processes by itself).
+fn announce_change(connection: &Connection) -> Result<(), KeyError> {
+    if connection.dialect() == Dialect::Postgres {
+        connection.execute("UPDATE key_changes SET value = value + 1 WHERE id = 1", [])?;
+    }
+    Ok(())
 }
 
 /// Collects the values of one batch, then seals them all once the subject

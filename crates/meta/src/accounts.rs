@@ -9,7 +9,7 @@ use crate::db::Meta;
 use crate::error::Error;
 use crate::projects::secret_hash;
 use events::ProjectId;
-use rusqlite::{params, OptionalExtension, Row};
+use sqldb::{params, OptionalExtension, Row};
 
 /// A member's role in the organisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -91,13 +91,13 @@ impl Session {
 
 const ORGANISATION_COLUMNS: &str = "id, name, phishing_resistant_only, idle_timeout_ms, absolute_timeout_ms, audit_addresses";
 
-fn organisation_from_row(row: &Row<'_>) -> rusqlite::Result<Organisation> {
+fn organisation_from_row(row: &Row) -> sqldb::Result<Organisation> {
     Ok(Organisation { id: row.get(0)?, name: row.get(1)?, phishing_resistant_only: row.get(2)?, idle_timeout_ms: row.get(3)?, absolute_timeout_ms: row.get(4)?, audit_addresses: row.get(5)? })
 }
 
 const MEMBER_COLUMNS: &str = "id, organisation, email_token, email_sealed, role, can_export, can_view_pii, projects, webauthn_id, disabled_ms";
 
-fn member_from_row(row: &Row<'_>) -> rusqlite::Result<Member> {
+fn member_from_row(row: &Row) -> sqldb::Result<Member> {
     let role: String = row.get(4)?;
     let projects: String = row.get(7)?;
     Ok(Member {
@@ -116,7 +116,7 @@ fn member_from_row(row: &Row<'_>) -> rusqlite::Result<Member> {
 
 const SESSION_COLUMNS: &str = "short_id, member, csrf_sha256, created_ms, last_seen_ms, expires_ms, idle_ms, stepped_up_ms, revoked_ms, country";
 
-fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
+fn session_from_row(row: &Row) -> sqldb::Result<Session> {
     Ok(Session {
         short_id: row.get(0)?,
         member: row.get(1)?,
@@ -147,7 +147,7 @@ impl Meta {
     /// The instance's organisation, created on first use.
     pub fn organisation(&self, name: &str) -> Result<Organisation, Error> {
         let connection = self.connection();
-        connection.execute("INSERT OR IGNORE INTO organisations (name, created_ms) VALUES (?1, ?2)", params![name, events::now_ms()])?;
+        connection.execute("INSERT INTO organisations (name, created_ms) VALUES (?1, ?2) ON CONFLICT DO NOTHING", params![name, events::now_ms()])?;
         Ok(connection.query_row(&format!("SELECT {ORGANISATION_COLUMNS} FROM organisations WHERE name = ?1"), [name], organisation_from_row)?)
     }
 
@@ -166,15 +166,11 @@ impl Meta {
             let connection = self.connection();
             let projects: Vec<u32> = member.projects.iter().map(|p| p.0).collect();
             connection
-                .execute(
+                .insert_returning_id(
                     "INSERT INTO members (organisation, email_token, email_sealed, role, can_export, can_view_pii, projects, webauthn_id, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![organisation, member.email_token, member.email_sealed, member.role.as_str(), member.can_export, member.can_view_pii, serde_json::to_string(&projects).unwrap_or_default(), member.webauthn_id, events::now_ms()],
                 )
-                .map_err(|e| match e {
-                    rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => Error::Exists("a member with this email".to_owned()),
-                    other => Error::Sqlite(other),
-                })?;
-            connection.last_insert_rowid()
+                .map_err(|e| if e.is_constraint_violation() { Error::Exists("a member with this email".to_owned()) } else { Error::Database(e) })?
         };
         self.member(id)?.ok_or_else(|| Error::NotFound(format!("member {id}")))
     }
@@ -296,7 +292,7 @@ impl Meta {
 
     pub fn sessions_of(&self, member: Option<i64>) -> Result<Vec<Session>, Error> {
         let connection = self.connection();
-        let mut statement = connection.prepare(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE (?1 IS NULL OR member = ?1) AND revoked_ms IS NULL ORDER BY created_ms"))?;
+        let mut statement = connection.prepare(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE (CAST(?1 AS BIGINT) IS NULL OR member = ?1) AND revoked_ms IS NULL ORDER BY created_ms"))?;
         let rows = statement.query_map([member], session_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -304,7 +300,7 @@ impl Meta {
     /// Revokes sessions: one (by short id), a member's, or all (`None, None`).
     pub fn revoke_sessions(&self, short_id: Option<&str>, member: Option<i64>) -> Result<usize, Error> {
         Ok(self.connection().execute(
-            "UPDATE sessions SET revoked_ms = ?3 WHERE revoked_ms IS NULL AND (?1 IS NULL OR short_id = ?1) AND (?2 IS NULL OR member = ?2)",
+            "UPDATE sessions SET revoked_ms = ?3 WHERE revoked_ms IS NULL AND (CAST(?1 AS TEXT) IS NULL OR short_id = ?1) AND (CAST(?2 AS BIGINT) IS NULL OR member = ?2)",
             params![short_id, member, events::now_ms()],
         )?)
     }
@@ -373,7 +369,7 @@ impl Meta {
     /// but never from this country.
     pub fn note_login_country(&self, member: i64, country: &str) -> Result<bool, Error> {
         let connection = self.connection();
-        let inserted = connection.execute("INSERT OR IGNORE INTO login_countries (member, country, first_ms) VALUES (?1, ?2, ?3)", params![member, country, events::now_ms()])? == 1;
+        let inserted = connection.execute("INSERT INTO login_countries (member, country, first_ms) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING", params![member, country, events::now_ms()])? == 1;
         let known: i64 = connection.query_row("SELECT COUNT(*) FROM login_countries WHERE member = ?1", [member], |row| row.get(0))?;
         Ok(inserted && known > 1)
     }

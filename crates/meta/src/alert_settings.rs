@@ -3,7 +3,7 @@
 
 use crate::db::Meta;
 use crate::error::Error;
-use rusqlite::{params, OptionalExtension};
+use sqldb::{params, OptionalExtension};
 
 /// A stored rule setting; the rule and action are named, and checked by
 /// the alerting code that reads them.
@@ -38,7 +38,7 @@ impl Meta {
     /// new and the credential had been used from another country before.
     pub fn note_credential_country(&self, credential: &str, country: &str) -> Result<bool, Error> {
         let connection = self.connection();
-        let inserted = connection.execute("INSERT OR IGNORE INTO credential_countries (credential, country, first_ms) VALUES (?1, ?2, ?3)", params![credential, country, events::now_ms()])? > 0;
+        let inserted = connection.execute("INSERT INTO credential_countries (credential, country, first_ms) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING", params![credential, country, events::now_ms()])? > 0;
         if !inserted {
             return Ok(false);
         }
@@ -67,19 +67,18 @@ mod tests {
 
     #[test]
     fn a_second_country_is_new_the_first_is_not() {
-        let dir = tempfile::tempdir().unwrap();
-        let meta = Meta::open(dir.path()).unwrap();
+        crate::testing::on_each_backend(|meta| {
         assert!(!meta.note_credential_country("api_key:a#1", "DE").unwrap(), "the first country is the baseline");
         assert!(!meta.note_credential_country("api_key:a#1", "DE").unwrap());
         assert!(meta.note_credential_country("api_key:a#1", "BR").unwrap());
         assert!(!meta.note_credential_country("api_key:a#1", "BR").unwrap());
         assert!(!meta.note_credential_country("api_key:b#2", "BR").unwrap());
+        });
     }
 
     #[test]
     fn rules_and_settings_are_stored() {
-        let dir = tempfile::tempdir().unwrap();
-        let meta = Meta::open(dir.path()).unwrap();
+        crate::testing::on_each_backend(|meta| {
         let rule = StoredRule { rule: "export_volume".to_owned(), enabled: true, action: "revoke".to_owned(), threshold: 5.0 };
         meta.set_alert_rule(&rule).unwrap();
         meta.set_alert_rule(&StoredRule { threshold: 3.0, ..rule.clone() }).unwrap();
@@ -88,5 +87,6 @@ mod tests {
         assert_eq!(meta.setting("export_approval_rows").unwrap().as_deref(), Some("100"));
         meta.set_setting("export_approval_rows", None).unwrap();
         assert_eq!(meta.setting("export_approval_rows").unwrap(), None);
+        });
     }
 }

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::projects::secret_hash;
 use events::ProjectId;
 use rand::Rng;
-use rusqlite::{params, OptionalExtension, Row};
+use sqldb::{params, OptionalExtension, Row};
 
 pub const KEY_PREFIX: &str = "hth_sk_";
 const BODY_CHARS: usize = 30;
@@ -138,7 +138,7 @@ pub struct KeySpec {
 
 const KEY_COLUMNS: &str = "k.id, k.account, a.name, k.display, k.scopes, k.projects, k.allow_cidrs, k.created_ms, k.expires_ms, k.last_used_ms, k.disabled_ms, k.replaces, a.disabled_ms";
 
-fn key_from_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
+fn key_from_row(row: &Row) -> sqldb::Result<ApiKey> {
     let scopes: String = row.get(4)?;
     let projects: String = row.get(5)?;
     let cidrs: String = row.get(6)?;
@@ -166,11 +166,10 @@ impl Meta {
         }
         let connection = self.connection();
         let now = events::now_ms();
-        connection.execute("INSERT INTO service_accounts (name, created_ms) VALUES (?1, ?2)", params![name, now]).map_err(|e| match e {
-            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => Error::Exists(format!("service account {name:?}")),
-            other => Error::Sqlite(other),
-        })?;
-        Ok(ServiceAccount { id: connection.last_insert_rowid(), name: name.to_owned(), disabled_ms: None, created_ms: now })
+        let id = connection
+            .insert_returning_id("INSERT INTO service_accounts (name, created_ms) VALUES (?1, ?2)", params![name, now])
+            .map_err(|e| if e.is_constraint_violation() { Error::Exists(format!("service account {name:?}")) } else { Error::Database(e) })?;
+        Ok(ServiceAccount { id, name: name.to_owned(), disabled_ms: None, created_ms: now })
     }
 
     pub fn service_accounts(&self) -> Result<Vec<ServiceAccount>, Error> {
@@ -205,11 +204,10 @@ impl Meta {
         let projects: Vec<u32> = spec.projects.iter().map(|p| p.0).collect();
         let id = {
             let connection = self.connection();
-            connection.execute(
+            connection.insert_returning_id(
                 "INSERT INTO api_keys (account, display, secret_sha256, scopes, projects, allow_cidrs, created_ms, expires_ms, replaces) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![account, display, secret_hash(&key), scopes.join(","), serde_json::to_string(&projects).unwrap_or_default(), serde_json::to_string(&spec.allow_cidrs).unwrap_or_default(), events::now_ms(), spec.expires_ms, replaces],
-            )?;
-            connection.last_insert_rowid()
+            )?
         };
         let record = self.api_key(id)?.ok_or_else(|| Error::NotFound(format!("key {id}")))?;
         Ok((key, record))

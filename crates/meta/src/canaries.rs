@@ -4,7 +4,7 @@
 use crate::db::Meta;
 use crate::error::Error;
 use events::ProjectId;
-use rusqlite::params;
+use sqldb::params;
 
 /// A raised alert.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +24,7 @@ impl Meta {
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
         for id in ids {
-            transaction.execute("INSERT OR IGNORE INTO canaries (project, distinct_id, created_ms) VALUES (?1, ?2, ?3)", params![project.0, id, events::now_ms()])?;
+            transaction.execute("INSERT INTO canaries (project, distinct_id, created_ms) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING", params![project.0, id, events::now_ms()])?;
         }
         transaction.commit()?;
         self.bump_erasure_generation();
@@ -41,16 +41,15 @@ impl Meta {
 
     pub fn raise_alert(&self, project: Option<ProjectId>, rule: &str, severity: &str, actor: &str, detail: &str, action_taken: Option<&str>) -> Result<i64, Error> {
         let connection = self.connection();
-        connection.execute(
+        Ok(connection.insert_returning_id(
             "INSERT INTO alerts (project, rule, severity, actor, detail, action_taken, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![project.map(|p| p.0), rule, severity, actor, detail, action_taken, events::now_ms()],
-        )?;
-        Ok(connection.last_insert_rowid())
+        )?)
     }
 
     pub fn alerts(&self, project: Option<ProjectId>) -> Result<Vec<Alert>, Error> {
         let connection = self.connection();
-        let mut statement = connection.prepare("SELECT id, project, rule, severity, actor, detail, action_taken, created_ms FROM alerts WHERE (?1 IS NULL OR project = ?1 OR project IS NULL) ORDER BY id")?;
+        let mut statement = connection.prepare("SELECT id, project, rule, severity, actor, detail, action_taken, created_ms FROM alerts WHERE (CAST(?1 AS BIGINT) IS NULL OR project = ?1 OR project IS NULL) ORDER BY id")?;
         let rows = statement.query_map([project.map(|p| p.0)], |row| {
             Ok(Alert { id: row.get(0)?, project: row.get(1)?, rule: row.get(2)?, severity: row.get(3)?, actor: row.get(4)?, detail: row.get(5)?, action_taken: row.get(6)?, created_ms: row.get(7)? })
         })?;

@@ -4,7 +4,7 @@
 use crate::db::Meta;
 use crate::error::Error;
 use events::ProjectId;
-use rusqlite::{params, OptionalExtension};
+use sqldb::{params, OptionalExtension};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SavedCohort {
@@ -18,11 +18,10 @@ pub struct SavedCohort {
 impl Meta {
     pub fn create_cohort(&self, project: ProjectId, name: &str, definition: &str, created_ms: i64) -> Result<SavedCohort, Error> {
         let connection = self.connection();
-        connection.execute(
+        let id = connection.insert_returning_id(
             "INSERT INTO cohorts (project, name, definition, created_ms) VALUES (?1, ?2, ?3, ?4)",
             params![project.0, name, definition, created_ms],
         )?;
-        let id = connection.last_insert_rowid();
         drop(connection);
         self.bump_profile_generation();
         Ok(SavedCohort { id, name: name.to_owned(), definition: definition.to_owned(), created_ms })
@@ -61,8 +60,7 @@ mod tests {
 
     #[test]
     fn cohorts_are_saved_per_project_and_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let meta = Meta::open(dir.path()).unwrap();
+        crate::testing::on_each_backend(|meta| {
         let a = meta.create_project("a").unwrap().project.id;
         let b = meta.create_project("b").unwrap().project.id;
         let before = meta.profile_generation();
@@ -74,5 +72,6 @@ mod tests {
         assert!(meta.delete_cohort(a, saved.id).unwrap());
         assert!(!meta.delete_cohort(a, saved.id).unwrap());
         assert!(meta.cohorts(a).unwrap().is_empty());
+        });
     }
 }

@@ -6,11 +6,11 @@ use crate::error::Error;
 use crate::projects::secret_hash;
 use events::ProjectId;
 use rand::Rng;
-use rusqlite::params;
+use sqldb::params;
 
 impl Meta {
     pub fn block_address(&self, cidr: &str, reason: &str) -> Result<bool, Error> {
-        let n = self.connection().execute("INSERT OR IGNORE INTO blocked_addresses (cidr, reason, created_ms) VALUES (?1, ?2, ?3)", params![cidr, reason, events::now_ms()])?;
+        let n = self.connection().execute("INSERT INTO blocked_addresses (cidr, reason, created_ms) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING", params![cidr, reason, events::now_ms()])?;
         self.bump_policy_generation();
         Ok(n == 1)
     }
@@ -32,7 +32,7 @@ impl Meta {
     pub fn set_exports_frozen(&self, frozen: bool) -> Result<(), Error> {
         let value = frozen.then(events::now_ms);
         let connection = self.connection();
-        connection.execute("INSERT OR IGNORE INTO organisations (name, created_ms) VALUES ('default', ?1)", [events::now_ms()])?;
+        connection.execute("INSERT INTO organisations (name, created_ms) VALUES ('default', ?1) ON CONFLICT DO NOTHING", [events::now_ms()])?;
         connection.execute("UPDATE organisations SET exports_frozen_ms = ?1", [value])?;
         Ok(())
     }

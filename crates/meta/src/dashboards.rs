@@ -5,7 +5,7 @@
 use crate::db::Meta;
 use crate::error::Error;
 use events::ProjectId;
-use rusqlite::{params, OptionalExtension, Row};
+use sqldb::{params, OptionalExtension, Row};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Dashboard {
@@ -22,7 +22,7 @@ pub struct Dashboard {
 
 const COLUMNS: &str = "id, project, name, tiles, created_by, created_ms, updated_ms";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Dashboard> {
+fn from_row(row: &Row) -> sqldb::Result<Dashboard> {
     Ok(Dashboard { id: row.get(0)?, project: row.get(1)?, name: row.get(2)?, tiles: row.get(3)?, created_by: row.get(4)?, created_ms: row.get(5)?, updated_ms: row.get(6)? })
 }
 
@@ -30,11 +30,10 @@ impl Meta {
     pub fn create_dashboard(&self, project: ProjectId, name: &str, tiles: &str, created_by: &str) -> Result<Dashboard, Error> {
         let connection = self.connection();
         let now = events::now_ms();
-        connection.execute(
+        let id = connection.insert_returning_id(
             "INSERT INTO dashboards (project, name, tiles, created_by, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
             params![project.0, name, tiles, created_by, now],
         )?;
-        let id = connection.last_insert_rowid();
         Ok(connection.query_row(&format!("SELECT {COLUMNS} FROM dashboards WHERE id = ?1"), [id], from_row)?)
     }
 
@@ -69,8 +68,7 @@ mod tests {
 
     #[test]
     fn dashboards_are_kept_per_project() {
-        let dir = tempfile::tempdir().unwrap();
-        let meta = Meta::open(dir.path()).unwrap();
+        crate::testing::on_each_backend(|meta| {
         let a = meta.create_project("a").unwrap().project.id;
         let b = meta.create_project("b").unwrap().project.id;
         let saved = meta.create_dashboard(a, "Growth", "[]", "session:s1").unwrap();
@@ -82,5 +80,6 @@ mod tests {
         assert_eq!(meta.dashboard(a, saved.id).unwrap().unwrap().tiles, r#"[{"title":"t","report":"insights?event=E"}]"#);
         assert!(meta.delete_dashboard(a, saved.id).unwrap());
         assert!(meta.dashboards(a).unwrap().is_empty());
+        });
     }
 }

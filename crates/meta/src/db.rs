@@ -1,9 +1,12 @@
-//! The connection and the schema migrations.
+//! The connection (SQLite or PostgreSQL), the schema migrations, and the
+//! change counters that let caches know when to rebuild.
 
 use crate::error::Error;
-use rusqlite::Connection;
+use sqldb::{Connection, Dialect, PostgresTarget};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// Versioned migrations, applied in order at open; `user_version` records the
 /// last one applied.
@@ -247,96 +250,225 @@ const MIGRATIONS: &[&str] = &[
         updated_ms INTEGER NOT NULL
     );",
     "ALTER TABLE organisations ADD COLUMN audit_addresses INTEGER NOT NULL DEFAULT 0;",
+    // WebAuthn ceremonies between start and finish, where nodes share the
+    // metadata (a sign-in started on one node may finish on another).
+    "CREATE TABLE ceremonies (
+        id_sha256 BLOB PRIMARY KEY,
+        state TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    );",
 ];
 
-/// The metadata database. Calls block on SQLite; async callers wrap them in
+/// The metadata database: an SQLite file of this node's, or a PostgreSQL
+/// database that every node shares. Calls block; async callers wrap them in
 /// `spawn_blocking`.
 #[derive(Debug)]
 pub struct Meta {
     connection: Mutex<Connection>,
+    /// On PostgreSQL, a second connection for the change counters that other
+    /// nodes read ([`SharedGenerations`]), so that a change can be announced
+    /// while the main connection is still held.
+    shared: Option<SharedGenerations>,
     /// Bumped by every change to identity links, so that readers in this
     /// process (the query engine) know when to rebuild what depends on them.
-    identity_generation: std::sync::atomic::AtomicU64,
+    identity_generation: AtomicU64,
     /// The same for profiles, group profiles and cohorts.
-    profile_generation: std::sync::atomic::AtomicU64,
+    profile_generation: AtomicU64,
     /// The same for privacy policies.
-    policy_generation: std::sync::atomic::AtomicU64,
+    policy_generation: AtomicU64,
     /// The same for erasures.
-    erasure_generation: std::sync::atomic::AtomicU64,
+    erasure_generation: AtomicU64,
 }
 
+/// What the generations count, as stored in `hearth_generations`.
+#[derive(Debug, Clone, Copy)]
+enum Generation {
+    Identity = 0,
+    Profile = 1,
+    Policy = 2,
+    Erasure = 3,
+}
+
+const GENERATION_NAMES: [&str; 4] = ["identity", "profile", "policy", "erasure"];
+
+/// How long a node trusts the shared counters it read: the longest another
+/// node's change to a policy, a block, a link, a profile or an erasure goes
+/// unseen by this node's caches. Sessions, keys and projects are read from
+/// the database on every use and are never stale.
+const SHARED_GENERATIONS_TTL: Duration = Duration::from_secs(1);
+
+/// Change counters in PostgreSQL: every node adds one when it changes what
+/// the counter covers, and reads them all at most once per
+/// [`SHARED_GENERATIONS_TTL`].
+#[derive(Debug)]
+struct SharedGenerations {
+    connection: Mutex<Connection>,
+    read: Mutex<Option<(Instant, [u64; 4])>>,
+}
+
+impl SharedGenerations {
+    fn values(&self) -> [u64; 4] {
+        let mut read = lock(&self.read);
+        if let Some((at, values)) = *read {
+            if at.elapsed() < SHARED_GENERATIONS_TTL {
+                return values;
+            }
+        }
+        let mut values = [0u64; 4];
+        let rows = lock(&self.connection).rows("SELECT kind, value FROM hearth_generations", []);
+        match rows {
+            Ok(rows) => {
+                for row in rows {
+                    let (kind, value): (String, i64) = match (row.get(0), row.get(1)) {
+                        (Ok(kind), Ok(value)) => (kind, value),
+                        _ => continue,
+                    };
+                    if let Some(index) = GENERATION_NAMES.iter().position(|name| *name == kind) {
+                        values[index] = value as u64;
+                    }
+                }
+            }
+            // Unreachable for a moment: keep what was read last (the next
+            // call tries again), or count nothing as changed.
+            Err(error) => {
+                tracing::warn!(%error, "reading the shared change counters failed");
+                return read.map_or(values, |(_, values)| values);
+            }
+        }
+        *read = Some((Instant::now(), values));
+        values
+    }
+
+    fn bump(&self, generation: Generation) {
+        let name = GENERATION_NAMES[generation as usize];
+        let result = lock(&self.connection).execute(
+            "INSERT INTO hearth_generations (kind, value) VALUES (?1, 1) ON CONFLICT (kind) DO UPDATE SET value = hearth_generations.value + 1",
+            [name],
+        );
+        if let Err(error) = result {
+            tracing::warn!(%error, kind = name, "announcing a change to the other nodes failed");
+        }
+        *lock(&self.read) = None;
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The table of shared change counters (PostgreSQL only).
+const GENERATIONS_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS hearth_generations (kind TEXT PRIMARY KEY, value BIGINT NOT NULL)";
+
 impl Meta {
+    /// Opens (creating) this node's `meta.sqlite` in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Meta, Error> {
         std::fs::create_dir_all(data_dir).map_err(|source| Error::Io { path: data_dir.to_path_buf(), source })?;
-        let mut connection = Connection::open(data_dir.join("meta.sqlite"))?;
-        connection.busy_timeout(std::time::Duration::from_secs(10))?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "FULL")?;
-        connection.pragma_update(None, "foreign_keys", "ON")?;
-        migrate(&mut connection)?;
-        Ok(Meta {
+        let mut connection = Connection::open_sqlite(&data_dir.join("meta.sqlite"))?;
+        if let Some(sqlite) = connection.sqlite() {
+            sqlite.pragma_update(None, "journal_mode", "WAL").map_err(sqldb::Error::from)?;
+            sqlite.pragma_update(None, "synchronous", "FULL").map_err(sqldb::Error::from)?;
+            sqlite.pragma_update(None, "foreign_keys", "ON").map_err(sqldb::Error::from)?;
+        }
+        migrate_sqlite(&mut connection)?;
+        Ok(Meta::with(connection, None))
+    }
+
+    /// Connects to the PostgreSQL database the nodes share, applying any
+    /// schema migrations it lacks.
+    pub fn connect(target: &PostgresTarget) -> Result<Meta, Error> {
+        let mut connection = Connection::connect_postgres(target)?;
+        sqldb::migrate_postgres(&mut connection, "meta", MIGRATIONS)?;
+        let counters = Connection::connect_postgres(target)?;
+        counters.execute_batch(GENERATIONS_SCHEMA)?;
+        Ok(Meta::with(connection, Some(SharedGenerations { connection: Mutex::new(counters), read: Mutex::new(None) })))
+    }
+
+    fn with(connection: Connection, shared: Option<SharedGenerations>) -> Meta {
+        Meta {
             connection: Mutex::new(connection),
-            identity_generation: std::sync::atomic::AtomicU64::new(1),
-            profile_generation: std::sync::atomic::AtomicU64::new(1),
-            policy_generation: std::sync::atomic::AtomicU64::new(1),
-            erasure_generation: std::sync::atomic::AtomicU64::new(1),
-        })
+            shared,
+            identity_generation: AtomicU64::new(1),
+            profile_generation: AtomicU64::new(1),
+            policy_generation: AtomicU64::new(1),
+            erasure_generation: AtomicU64::new(1),
+        }
     }
 
-    /// Changes whenever an identity link is added.
+    /// Which engine holds the metadata.
+    pub fn dialect(&self) -> Dialect {
+        self.connection().dialect()
+    }
+
+    /// Changes whenever an identity link is added (by any node).
     pub fn identity_generation(&self) -> u64 {
-        self.identity_generation.load(std::sync::atomic::Ordering::Acquire)
+        self.identity_generation.load(Ordering::Acquire) + self.shared_changes(Generation::Identity)
     }
 
-    /// Changes whenever a profile, group profile or cohort changes.
+    /// Changes whenever a profile, group profile or cohort changes (by any node).
     pub fn profile_generation(&self) -> u64 {
-        self.profile_generation.load(std::sync::atomic::Ordering::Acquire)
+        self.profile_generation.load(Ordering::Acquire) + self.shared_changes(Generation::Profile)
     }
 
     /// Changes whenever a privacy policy is stored, here or (seen through
-    /// SQLite's `data_version`) by another process.
+    /// SQLite's `data_version`, or the shared counters) by another process.
     pub fn policy_generation(&self) -> u64 {
-        self.policy_generation.load(std::sync::atomic::Ordering::Acquire) + self.external_changes()
+        self.policy_generation.load(Ordering::Acquire) + self.external_changes() + self.shared_changes(Generation::Policy)
     }
 
     /// Changes whenever an erasure is recorded, here or by another process.
     pub fn erasure_generation(&self) -> u64 {
-        self.erasure_generation.load(std::sync::atomic::Ordering::Acquire) + self.external_changes()
+        self.erasure_generation.load(Ordering::Acquire) + self.external_changes() + self.shared_changes(Generation::Erasure)
     }
 
     /// SQLite's count of commits by other connections (the CLI while the
-    /// server runs); it only grows.
+    /// server runs); it only grows. Zero on PostgreSQL.
     fn external_changes(&self) -> u64 {
-        self.connection().query_row("PRAGMA data_version", [], |row| row.get::<_, i64>(0)).map_or(0, |v| v as u64) << 32
+        let connection = self.connection();
+        match connection.sqlite() {
+            Some(sqlite) => sqlite.query_row("PRAGMA data_version", [], |row| row.get::<_, i64>(0)).map_or(0, |v| v as u64) << 32,
+            None => 0,
+        }
+    }
+
+    /// The shared counter of `generation`, shifted clear of the local one.
+    fn shared_changes(&self, generation: Generation) -> u64 {
+        self.shared.as_ref().map_or(0, |shared| shared.values()[generation as usize] << 32)
+    }
+
+    fn bump(&self, local: &AtomicU64, generation: Generation) {
+        local.fetch_add(1, Ordering::AcqRel);
+        if let Some(shared) = &self.shared {
+            shared.bump(generation);
+        }
     }
 
     pub(crate) fn bump_policy_generation(&self) {
-        self.policy_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.bump(&self.policy_generation, Generation::Policy);
     }
 
     pub(crate) fn bump_erasure_generation(&self) {
-        self.erasure_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.bump(&self.erasure_generation, Generation::Erasure);
     }
 
     pub(crate) fn bump_identity_generation(&self) {
-        self.identity_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.bump(&self.identity_generation, Generation::Identity);
     }
 
     pub(crate) fn bump_profile_generation(&self) {
-        self.profile_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.bump(&self.profile_generation, Generation::Profile);
     }
 
     pub(crate) fn connection(&self) -> MutexGuard<'_, Connection> {
-        self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.connection)
     }
 }
 
-fn migrate(connection: &mut Connection) -> Result<(), Error> {
+fn migrate_sqlite(connection: &mut Connection) -> Result<(), Error> {
     let applied: usize = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
         let transaction = connection.transaction()?;
         transaction.execute_batch(migration)?;
-        transaction.pragma_update(None, "user_version", index + 1)?;
+        transaction.execute_batch(&format!("PRAGMA user_version = {}", index + 1))?;
         transaction.commit()?;
     }
     Ok(())

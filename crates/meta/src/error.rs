@@ -1,7 +1,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("metadata database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Database(#[from] sqldb::Error),
     #[error("a project named {0:?} already exists")]
     ProjectExists(String),
     #[error("no project named {0:?}")]

@@ -4,7 +4,7 @@
 use crate::db::Meta;
 use crate::error::Error;
 use events::ProjectId;
-use rusqlite::{params, OptionalExtension, Row};
+use sqldb::{params, OptionalExtension, Row};
 
 /// How long an approval stays usable.
 pub const APPROVAL_VALID_MS: i64 = 24 * 3_600_000;
@@ -32,7 +32,7 @@ pub struct ExportRequest {
 
 const COLUMNS: &str = "id, project, requester, requester_member, params, rows, users, reason, status, decided_by, decided_ms, created_ms";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<ExportRequest> {
+fn from_row(row: &Row) -> sqldb::Result<ExportRequest> {
     Ok(ExportRequest {
         id: row.get(0)?,
         project: row.get(1)?,
@@ -76,11 +76,10 @@ impl Meta {
         let id = match pending {
             Some(id) => id,
             None => {
-                connection.execute(
+                connection.insert_returning_id(
                     "INSERT INTO export_requests (project, requester, requester_member, params, rows, users, reason, status, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8)",
                     params![request.project.0, request.requester, request.requester_member, request.params, request.rows as i64, request.users as i64, request.reason, events::now_ms()],
-                )?;
-                connection.last_insert_rowid()
+                )?
             }
         };
         Ok(connection.query_row(&format!("SELECT {COLUMNS} FROM export_requests WHERE id = ?1"), [id], from_row)?)
@@ -93,7 +92,7 @@ impl Meta {
     /// Requests, newest first; only those in `status` when given.
     pub fn export_requests(&self, status: Option<&str>) -> Result<Vec<ExportRequest>, Error> {
         let connection = self.connection();
-        let mut statement = connection.prepare(&format!("SELECT {COLUMNS} FROM export_requests WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC"))?;
+        let mut statement = connection.prepare(&format!("SELECT {COLUMNS} FROM export_requests WHERE (CAST(?1 AS TEXT) IS NULL OR status = ?1) ORDER BY id DESC"))?;
         let rows = statement.query_map([status], from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -125,8 +124,7 @@ mod tests {
 
     #[test]
     fn an_approval_is_spent_once_by_its_requester_for_its_export() {
-        let dir = tempfile::tempdir().unwrap();
-        let meta = Meta::open(dir.path()).unwrap();
+        crate::testing::on_each_backend(|meta| {
         let project = meta.create_project("p").unwrap().project.id;
         let new = NewExportRequest { project, requester: "api_key:k#1", requester_member: None, params: "{\"from\":1}", rows: 5000, users: 40, reason: "rows" };
         let request = meta.request_export(&new).unwrap();
@@ -141,5 +139,6 @@ mod tests {
         assert!(meta.use_export_approval(request.id, "api_key:k#1", "{\"from\":1}", events::now_ms()).unwrap());
         assert!(!meta.use_export_approval(request.id, "api_key:k#1", "{\"from\":1}", events::now_ms()).unwrap(), "used once");
         assert_eq!(meta.export_requests(Some("used")).unwrap().len(), 1);
+        });
     }
 }

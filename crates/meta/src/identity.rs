@@ -10,7 +10,7 @@
 use crate::db::Meta;
 use crate::error::Error;
 use events::ProjectId;
-use rusqlite::params;
+use sqldb::params;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkSource {
@@ -40,7 +40,7 @@ impl Meta {
             return Ok(false);
         }
         let n_inserted = self.connection().execute(
-            "INSERT OR IGNORE INTO identity_links (project, distinct_id, canonical_id, source, time_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO identity_links (project, distinct_id, canonical_id, source, time_ms) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
             params![project.0, distinct_id, canonical_id, source.as_str(), time_ms],
         )?;
         if n_inserted == 1 {
@@ -57,7 +57,7 @@ impl Meta {
         let mut n_linked = 0;
         {
             let mut statement = transaction.prepare_cached(
-                "INSERT OR IGNORE INTO identity_links (project, distinct_id, canonical_id, source, time_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO identity_links (project, distinct_id, canonical_id, source, time_ms) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
             )?;
             for (distinct_id, canonical_id, source, time_ms) in links {
                 if distinct_id == canonical_id || distinct_id.is_empty() || canonical_id.is_empty() {
@@ -104,8 +104,7 @@ mod tests {
 
     #[test]
     fn a_device_keeps_its_first_user_and_chains_resolve() {
-        let dir = tempfile::tempdir().unwrap();
-        let meta = Meta::open(dir.path()).unwrap();
+        crate::testing::on_each_backend(|meta| {
         let project = meta.create_project("demo").unwrap().project.id;
         assert!(meta.link_identity(project, "$device:d1", "u1", LinkSource::DeviceUser, 1).unwrap());
         assert!(!meta.link_identity(project, "$device:d1", "u2", LinkSource::DeviceUser, 2).unwrap());
@@ -119,23 +118,32 @@ mod tests {
         assert_eq!(meta.resolve_identity(project, "$device:d1").unwrap(), "u1-canonical");
         assert_eq!(meta.resolve_identity(project, "stranger").unwrap(), "stranger");
         assert_eq!(meta.identity_links(project).unwrap().len(), 3);
+        });
     }
 
     #[test]
     fn projects_are_found_by_token_and_secret_hash_only() {
+        let check = |meta: &Meta| -> String {
+            let created = meta.create_project("shop").unwrap();
+            assert!(meta.create_project("shop").is_err());
+            assert!(meta.create_project("bad name!").is_err());
+            assert_eq!(meta.project_by_token(&created.project.token).unwrap().unwrap().name, "shop");
+            assert_eq!(meta.project_by_secret(&created.secret).unwrap().unwrap().name, "shop");
+            assert!(meta.project_by_secret("wrong").unwrap().is_none());
+            let rows = meta.connection().rows("SELECT * FROM projects", []).unwrap();
+            let stored = format!("{rows:?}");
+            assert!(stored.contains(&created.project.token) && !stored.contains(&created.secret), "the secret is stored only as a hash: {stored}");
+            created.secret
+        };
+        // On SQLite, not in the file or its WAL either.
         let dir = tempfile::tempdir().unwrap();
-        let meta = Meta::open(dir.path()).unwrap();
-        let created = meta.create_project("shop").unwrap();
-        assert!(meta.create_project("shop").is_err());
-        assert!(meta.create_project("bad name!").is_err());
-        assert_eq!(meta.project_by_token(&created.project.token).unwrap().unwrap().name, "shop");
-        assert_eq!(meta.project_by_secret(&created.secret).unwrap().unwrap().name, "shop");
-        assert!(meta.project_by_secret("wrong").unwrap().is_none());
-        drop(meta);
+        let secret = check(&Meta::open(dir.path()).unwrap());
         let bytes = std::fs::read(dir.path().join("meta.sqlite")).unwrap();
         let wal = std::fs::read(dir.path().join("meta.sqlite-wal")).unwrap_or_default();
-        let needle = created.secret.as_bytes();
+        let needle = secret.as_bytes();
         assert!(!bytes.windows(needle.len()).any(|w| w == needle), "secret stored in plaintext");
         assert!(!wal.windows(needle.len()).any(|w| w == needle), "secret in the sqlite wal");
+        let server = sqldb::local_server::LocalPostgres::start().unwrap();
+        check(&Meta::connect(&server.target()).unwrap());
     }
 }

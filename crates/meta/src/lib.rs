@@ -14,6 +14,7 @@ mod accounts;
 mod alert_settings;
 mod api_keys;
 mod canaries;
+mod ceremonies;
 mod cohorts;
 mod containment;
 mod dashboards;
@@ -25,6 +26,8 @@ mod privacy;
 mod profiles;
 mod projects;
 mod recorder;
+#[cfg(test)]
+mod testing;
 
 pub use accounts::{Member, NewMember, Organisation, Role, Session};
 pub use alert_settings::StoredRule;
@@ -34,6 +37,7 @@ pub use api_keys::{is_well_formed_key, ApiKey, KeySpec, Scope, ServiceAccount, K
 pub use cohorts::SavedCohort;
 pub use dashboards::Dashboard;
 pub use db::Meta;
+pub use sqldb::{Dialect, PostgresTarget};
 pub use error::Error;
 pub use identity::LinkSource;
 pub use privacy::{Erasure, PolicyVersion, PrivacyCount, VaultEntry};

@@ -7,7 +7,7 @@
 use crate::db::Meta;
 use crate::error::Error;
 use events::ProjectId;
-use rusqlite::{params, OptionalExtension};
+use sqldb::{params, OptionalExtension};
 
 /// One stored policy version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +106,7 @@ impl Meta {
     pub fn personal_values(&self, project: ProjectId, subject: &str, token: Option<&str>) -> Result<Vec<VaultEntry>, Error> {
         let connection = self.connection();
         let mut statement = connection.prepare_cached(
-            "SELECT subject, token, ciphertext FROM personal_values WHERE project = ?1 AND subject = ?2 AND (?3 IS NULL OR token = ?3) ORDER BY token",
+            "SELECT subject, token, ciphertext FROM personal_values WHERE project = ?1 AND subject = ?2 AND (CAST(?3 AS TEXT) IS NULL OR token = ?3) ORDER BY token",
         )?;
         let rows = statement.query_map(params![project.0, subject, token], |row| Ok(VaultEntry { subject: row.get(0)?, token: row.get(1)?, ciphertext: row.get(2)? }))?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -180,13 +180,12 @@ impl Meta {
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
         let now = events::now_ms();
-        transaction.execute(
+        let id = transaction.insert_returning_id(
             "INSERT INTO erasures (project, task_id, kind, status, subjects, requested_ms) VALUES (?1, ?2, 'deletion', 'PENDING', ?3, ?4)",
             params![project.0, task_id, distinct_ids.len() as i64, now],
         )?;
-        let id = transaction.last_insert_rowid();
         {
-            let mut erase = transaction.prepare_cached("INSERT OR IGNORE INTO erased_ids (project, distinct_id, erasure) VALUES (?1, ?2, ?3)")?;
+            let mut erase = transaction.prepare_cached("INSERT INTO erased_ids (project, distinct_id, erasure) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")?;
             let mut profile = transaction.prepare_cached("DELETE FROM profiles WHERE project = ?1 AND distinct_id = ?2")?;
             let mut vault = transaction.prepare_cached("DELETE FROM personal_values WHERE project = ?1 AND subject = ?2")?;
             for distinct_id in distinct_ids {
@@ -206,11 +205,11 @@ impl Meta {
         let now = events::now_ms();
         let detail = serde_json::to_string(distinct_ids).unwrap_or_default();
         let connection = self.connection();
-        connection.execute(
+        let id = connection.insert_returning_id(
             "INSERT INTO erasures (project, task_id, kind, status, subjects, requested_ms, finished_ms, detail) VALUES (?1, ?2, 'retrieval', 'SUCCESS', ?3, ?4, ?4, ?5)",
             params![project.0, task_id, distinct_ids.len() as i64, now, detail],
         )?;
-        Ok(Erasure { id: connection.last_insert_rowid(), project, task_id: task_id.to_owned(), kind: "retrieval".to_owned(), status: "SUCCESS".to_owned(), subjects: distinct_ids.len() as i64, requested_ms: now, finished_ms: Some(now) })
+        Ok(Erasure { id, project, task_id: task_id.to_owned(), kind: "retrieval".to_owned(), status: "SUCCESS".to_owned(), subjects: distinct_ids.len() as i64, requested_ms: now, finished_ms: Some(now) })
     }
 
     /// The distinct ids a retrieval asked for.
@@ -221,7 +220,7 @@ impl Meta {
 
     pub fn set_erasure_status(&self, task_id: &str, status: &str) -> Result<bool, Error> {
         let finished = matches!(status, "SUCCESS" | "FAILURE" | "REVOKED").then(events::now_ms);
-        let n = self.connection().execute("UPDATE erasures SET status = ?2, finished_ms = COALESCE(?3, finished_ms) WHERE task_id = ?1", params![task_id, status, finished])?;
+        let n = self.connection().execute("UPDATE erasures SET status = ?2, finished_ms = COALESCE(CAST(?3 AS BIGINT), finished_ms) WHERE task_id = ?1", params![task_id, status, finished])?;
         Ok(n > 0)
     }
 

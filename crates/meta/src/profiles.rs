@@ -13,7 +13,7 @@
 use crate::db::Meta;
 use crate::error::Error;
 use events::{GroupUpdate, ProfileOp, ProfileUpdate, ProjectId, Properties};
-use rusqlite::{params, OptionalExtension, Transaction};
+use sqldb::{params, OptionalExtension, Transaction};
 use serde_json::Value;
 
 /// Applies one operation to a profile's properties; `None` means no profile.
@@ -92,7 +92,7 @@ fn iso_time(time_ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn load(transaction: &Transaction<'_>, sql: &str, key: &[&dyn rusqlite::ToSql]) -> Result<Option<Properties>, Error> {
+fn load(transaction: &Transaction<'_>, sql: &str, key: &[&dyn sqldb::ToSql]) -> Result<Option<Properties>, Error> {
     let text: Option<String> = transaction.query_row(sql, key, |row| row.get(0)).optional()?;
     Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
 }
@@ -103,7 +103,7 @@ impl Meta {
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
         for update in updates {
-            let key: [&dyn rusqlite::ToSql; 2] = [&project.0, &update.distinct_id];
+            let key: [&dyn sqldb::ToSql; 2] = [&project.0, &update.distinct_id];
             let current = load(&transaction, "SELECT properties FROM profiles WHERE project = ?1 AND distinct_id = ?2", &key)?;
             match apply_op(current, &update.op) {
                 Some(mut properties) => {
@@ -130,7 +130,7 @@ impl Meta {
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
         for update in updates {
-            let key: [&dyn rusqlite::ToSql; 3] = [&project.0, &update.group_key, &update.group_id];
+            let key: [&dyn sqldb::ToSql; 3] = [&project.0, &update.group_key, &update.group_id];
             let current = load(
                 &transaction,
                 "SELECT properties FROM group_profiles WHERE project = ?1 AND group_key = ?2 AND group_id = ?3",
@@ -255,8 +255,8 @@ mod tests {
 
     #[test]
     fn updates_are_durable_and_last_seen_respects_ignore_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let meta = Meta::open(dir.path()).unwrap();
+        crate::testing::on_each_backend_reopening(|open| {
+        let meta = open();
         let project = meta.create_project("demo").unwrap().project.id;
         let update = |op, ignore_time| ProfileUpdate { distinct_id: "u1".into(), time_ms: 1_780_000_000_000, ignore_time, ignore_alias: false, op };
         meta.apply_profile_updates(project, &[update(ProfileOp::Set(props(json!({"plan": "pro"}))), true)]).unwrap();
@@ -264,10 +264,11 @@ mod tests {
         assert_eq!(got[0].1.get("$last_seen"), None);
         meta.apply_profile_updates(project, &[update(ProfileOp::Add(props(json!({"logins": 1}))), false)]).unwrap();
         drop(meta);
-        let meta = Meta::open(dir.path()).unwrap();
+        let meta = open();
         let got = meta.profiles(project, &[], 10).unwrap();
         assert_eq!(got[0].1["plan"], "pro");
         assert_eq!(got[0].1["logins"], 1);
         assert_eq!(got[0].1["$last_seen"], "2026-05-28T20:26:40");
+        });
     }
 }

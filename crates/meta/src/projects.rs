@@ -6,7 +6,7 @@ use crate::db::Meta;
 use crate::error::Error;
 use events::ProjectId;
 use rand::Rng;
-use rusqlite::{params, OptionalExtension, Row};
+use sqldb::{params, OptionalExtension, Row};
 use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +75,7 @@ fn valid_name(name: &str) -> bool {
 
 const COLUMNS: &str = "id, name, token, timezone, geo_precision";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Project> {
+fn from_row(row: &Row) -> sqldb::Result<Project> {
     let precision: String = row.get(4)?;
     Ok(Project {
         id: ProjectId(row.get(0)?),
@@ -99,11 +99,10 @@ impl Meta {
         }
         let token = random_token();
         let secret = random_secret();
-        connection.execute(
+        let id = connection.insert_returning_id(
             "INSERT INTO projects (name, token, secret_sha256, created_ms) VALUES (?1, ?2, ?3, ?4)",
             params![name, token, secret_hash(&secret), events::now_ms()],
         )?;
-        let id = connection.last_insert_rowid();
         let project = Project {
             id: ProjectId(u32::try_from(id).unwrap_or(u32::MAX)),
             name: name.to_owned(),

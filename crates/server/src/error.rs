@@ -96,7 +96,7 @@ impl From<meta::Error> for ApiError {
             meta::Error::InvalidProjectName(_) | meta::Error::InvalidName { .. } => ApiError::BadRequest(error.to_string()),
             meta::Error::ProjectExists(_) | meta::Error::Exists(_) => ApiError::Conflict(error.to_string()),
             meta::Error::NoSuchProject(_) | meta::Error::NotFound(_) => ApiError::NotFound(error.to_string()),
-            meta::Error::Sqlite(_) | meta::Error::Io { .. } => ApiError::Internal(error.to_string()),
+            meta::Error::Database(_) | meta::Error::Io { .. } => ApiError::Internal(error.to_string()),
         }
     }
 }

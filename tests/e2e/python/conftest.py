@@ -19,8 +19,9 @@ def hearth_factory(tmp_path):
     """Makes servers on demand (each in its own folder under tmp_path); kills them at teardown."""
     servers: list[Hearth] = []
 
-    def make(name="e2e", trusted_proxies=(), start=True, env=None) -> Hearth:
-        server = Hearth(tmp_path / f"server{len(servers)}", trusted_proxies=trusted_proxies, name=name, env=env)
+    def make(name="e2e", trusted_proxies=(), start=True, env=None, project=None) -> Hearth:
+        server = Hearth(tmp_path / f"server{len(servers)}", trusted_proxies=trusted_proxies, name=name, env=env,
+                        project=project)
         servers.append(server)
         if start:
             server.start()

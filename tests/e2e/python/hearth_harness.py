@@ -62,7 +62,7 @@ class HttpResponse:
 class Hearth:
     """One Hearth server process on a data directory (restartable on the same directory)."""
 
-    def __init__(self, base_dir: pathlib.Path, trusted_proxies=(), name="e2e", env=None):
+    def __init__(self, base_dir: pathlib.Path, trusted_proxies=(), name="e2e", env=None, project=None):
         self.base_dir = pathlib.Path(base_dir)
         # Extra environment of `hearth serve` (HEARTH_* settings), over this process's own.
         self.env = dict(env or {})
@@ -73,7 +73,9 @@ class Hearth:
         self.proc: subprocess.Popen | None = None
         self.starts = 0
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        project = self._create_project(name)
+        # Nodes that share their metadata (PostgreSQL) share a project: pass the first node's.
+        project = project or self._create_project(name)
+        self.project = project
         self.project_id = project["id"]
         self.token = project["token"]
         self.secret = project["secret"]
@@ -88,6 +90,7 @@ class Hearth:
             capture_output=True,
             text=True,
             timeout=60,
+            env={**os.environ, **self.env},
         )
         with open(self.log_path, "a", encoding="utf-8") as log:
             log.write(f"--- hearth project create {name}: exit {result.returncode}\n")

@@ -1,7 +1,8 @@
 """The ClickHouse backend against a real ClickHouse (Debian's 18.16, started by the test): events
-from the official Python SDK sent to two Hearth nodes land once; a node killed mid-batch, and a
-ClickHouse outage, lose no acknowledged event; `hearth migrate` moves a project's events to
-ClickHouse and back without losing or doubling any.
+from the official Python SDK sent to two Hearth nodes land once; two nodes sharing ClickHouse and
+PostgreSQL (Debian's, started by the test too), SIGKILLed in turn mid-batch, and a ClickHouse
+outage, lose no acknowledged event; `hearth migrate` moves a project's events to ClickHouse and back
+without losing or doubling any.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from mixpanel import BufferedConsumer, Consumer, Mixpanel
 
 from bench_reports import BENCH_SPECS, WHOLE
 from clickhouse_harness import ClickHouse
+from postgres_harness import Postgres
 from reports_sql import describe_difference
 from hearth_harness import HEARTH_BIN, REPO_ROOT
 from import_loader import Loader
@@ -114,39 +116,69 @@ def test_two_nodes_keep_sdk_events_in_clickhouse_once(hearth_factory, clickhouse
     assert "ClickHouse" in report.json()["error"], report
 
 
-def test_no_acknowledged_event_is_lost_to_node_kills_or_a_clickhouse_outage(hearth_factory, clickhouse):
+@pytest.fixture
+def postgres():
+    server = Postgres().start()
+    yield server
+    server.stop()
+
+
+# Nodes that share their metadata share the master key too (the key store is in PostgreSQL).
+MASTER_KEY = {"HEARTH_MASTER_KEY": "4f" * 32}
+
+
+def test_two_nodes_lose_no_acknowledged_event_to_kills_or_a_clickhouse_outage(hearth_factory, clickhouse, postgres):
+    """Two nodes share ClickHouse and PostgreSQL (one project, one key store); each takes its own
+    import load; they are SIGKILLed in turn mid-batch, and ClickHouse goes away for a while."""
     seed = int(os.environ.get("HEARTH_CRASH_SEED", str(time.time_ns() % 1_000_000_007)))
     rng = random.Random(seed)
-    node = hearth_factory(name="crash", env={**clickhouse.hearth_env(DATABASE), **FAST_FLUSH})
-    loader = Loader(node, random.Random(seed + 1))
-    loader.start()
+    env = {**clickhouse.hearth_env(DATABASE), **postgres.hearth_env(), **MASTER_KEY, **FAST_FLUSH}
+    node_a = hearth_factory(name="crash", env=env)
+    node_b = hearth_factory(name="crash", env=env, project=node_a.project)
+    loaders = [Loader(node, random.Random(seed + 1 + n)) for n, node in enumerate((node_a, node_b))]
+    for loader in loaders:
+        loader.start()
+
+    def acked_count() -> int:
+        return sum(len(loader.acked) for loader in loaders)
+
     for cycle in range(6):
         time.sleep(rng.uniform(0.2, 0.9))
         if cycle == 2:
-            # ClickHouse goes away for a while: the node keeps acknowledging from its WAL.
+            # ClickHouse goes away for a while: the nodes keep acknowledging from their WALs.
             clickhouse.kill()
-            with loader.lock:
-                acked_before = len(loader.acked)
+            acked_before = acked_count()
             time.sleep(1.5)
-            with loader.lock:
-                acked_during_outage = len(loader.acked) - acked_before
+            acked_during_outage = acked_count() - acked_before
             clickhouse.start()
+        node = (node_a, node_b)[cycle % 2]
         node.kill()
         node.start()
-    with loader.lock:
-        loader.generating = False
-    assert loader.join(timeout=90), f"seed={seed}: the loader could not finish"
-    assert not loader.unexpected, loader.unexpected[:5]
+    for loader in loaders:
+        with loader.lock:
+            loader.generating = False
+    for loader in loaders:
+        assert loader.join(timeout=90), f"seed={seed}: a loader could not finish"
+        assert not loader.unexpected, loader.unexpected[:5]
     assert acked_during_outage > 0, f"seed={seed}: nothing was acknowledged while ClickHouse was down"
 
-    acked = {e["properties"]["$insert_id"] for n in loader.acked for e in loader.batches[n].events}
-    everything = {e["properties"]["$insert_id"] for b in loader.batches.values() for e in b.events}
-    counts = wait_for_rows(clickhouse, node.project_id, acked, timeout=60)
+    acked = {e["properties"]["$insert_id"] for loader in loaders for n in loader.acked for e in loader.batches[n].events}
+    everything = {e["properties"]["$insert_id"] for loader in loaders for b in loader.batches.values() for e in b.events}
+    counts = wait_for_rows(clickhouse, node_a.project_id, acked, timeout=60)
     missing = acked - set(counts)
     assert not missing, f"seed={seed}: {len(missing)} acknowledged events lost, e.g. {sorted(missing)[:5]}"
     assert set(counts) <= everything, "events that were never sent"
     assert max(counts.values()) == 1
-    assert loader.failures > 0, "no request was interrupted: the kills proved nothing"
+    assert all(loader.failures > 0 for loader in loaders), "a node's requests were never interrupted: the kills proved nothing"
+
+    # Either node answers reports on the shared project, and both say the same.
+    spec = {"report": "insights", "from": "2000-01-01", "to": "2100-12-31", "interval": "month",
+            "events": [{"event": "$any", "measure": "total"}]}
+    answers = [node.request("POST", "/api/v1/query", body=json.dumps(spec), headers={"Content-Type": "application/json"},
+                            auth=node.secret_auth) for node in (node_a, node_b)]
+    assert all(answer.status == 200 for answer in answers), answers
+    assert answers[0].json() == answers[1].json()
+    assert sum(answers[0].json()["series"][0]["points"].values()) == len(counts)
 
 
 def run_hearth(*args, env=None, timeout=300) -> subprocess.CompletedProcess:

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 fn open(config: &Config, data: &crate::args::DataArg) -> anyhow::Result<(std::path::PathBuf, Arc<access::Access>)> {
     let data = data_dir(config, data);
-    let meta = Arc::new(meta::Meta::open(&data)?);
+    let meta = Arc::new(crate::commands::open_meta(config, &data)?);
     let protector = open_protector(config, &data, meta)?;
     Ok((data.clone(), open_access(config, &protector)?))
 }

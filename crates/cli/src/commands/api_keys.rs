@@ -36,14 +36,14 @@ pub(crate) fn run_accounts(config: &Config, command: ServiceAccountCommand) -> a
     match command {
         ServiceAccountCommand::Create { name, data } => {
             let data = data_dir(config, &data);
-            let meta = meta::Meta::open(&data)?;
+            let meta = crate::commands::open_meta(config, &data)?;
             let account = meta.create_service_account(&name)?;
             audit_cli(config, &data, None, "service_account.create", json!({"account": account.name}))?;
             println!("created service account {:?} (id {}); give it keys with `hearth api-key create --account {}`", account.name, account.id, account.name);
             Ok(())
         }
         ServiceAccountCommand::List { data } => {
-            let meta = meta::Meta::open(&data_dir(config, &data))?;
+            let meta = crate::commands::open_meta(config, &data_dir(config, &data))?;
             for account in meta.service_accounts()? {
                 let state = if account.disabled_ms.is_some() { "disabled" } else { "active" };
                 println!("{}\t{}\t{state}\tcreated {}", account.id, account.name, time_text(Some(account.created_ms)));
@@ -52,7 +52,7 @@ pub(crate) fn run_accounts(config: &Config, command: ServiceAccountCommand) -> a
         }
         ServiceAccountCommand::Disable { name, data } => {
             let data = data_dir(config, &data);
-            let meta = meta::Meta::open(&data)?;
+            let meta = crate::commands::open_meta(config, &data)?;
             let account = meta.service_account(&name)?;
             meta.disable_service_account(account.id)?;
             audit_cli(config, &data, None, "service_account.disable", json!({"account": account.name}))?;
@@ -66,7 +66,7 @@ pub(crate) fn run_keys(config: &Config, command: ApiKeyCommand) -> anyhow::Resul
     match command {
         ApiKeyCommand::Create { data, account, scopes, projects, expires_in, allow_cidrs, json: as_json } => {
             let data = data_dir(config, &data);
-            let meta = meta::Meta::open(&data)?;
+            let meta = crate::commands::open_meta(config, &data)?;
             let account = meta.service_account(&account)?;
             let scopes = scopes
                 .iter()
@@ -84,7 +84,7 @@ pub(crate) fn run_keys(config: &Config, command: ApiKeyCommand) -> anyhow::Resul
             Ok(())
         }
         ApiKeyCommand::List { data, json: as_json } => {
-            let meta = meta::Meta::open(&data_dir(config, &data))?;
+            let meta = crate::commands::open_meta(config, &data_dir(config, &data))?;
             for key in meta.api_keys()? {
                 if as_json {
                     println!("{}", key_json(&key));
@@ -98,7 +98,7 @@ pub(crate) fn run_keys(config: &Config, command: ApiKeyCommand) -> anyhow::Resul
         }
         ApiKeyCommand::Disable { id, data } => {
             let data = data_dir(config, &data);
-            let meta = meta::Meta::open(&data)?;
+            let meta = crate::commands::open_meta(config, &data)?;
             if !meta.disable_api_key(id)? {
                 anyhow::bail!("no live key {id}");
             }
@@ -108,7 +108,7 @@ pub(crate) fn run_keys(config: &Config, command: ApiKeyCommand) -> anyhow::Resul
         }
         ApiKeyCommand::Rotate { id, data, overlap, json: as_json } => {
             let data = data_dir(config, &data);
-            let meta = meta::Meta::open(&data)?;
+            let meta = crate::commands::open_meta(config, &data)?;
             let overlap_ms = parse_duration_ms(&overlap)?;
             let (secret, key) = meta.rotate_api_key(id, events::now_ms() + overlap_ms)?;
             audit_cli(config, &data, None, "api_key.rotate", json!({"old": id, "new": key.id, "overlap_ms": overlap_ms}))?;

@@ -24,7 +24,7 @@ pub(crate) fn run(config: &Config, command: AuditCommand) -> anyhow::Result<()> 
         AuditCommand::List { data, since, until, actor, action, project, limit, json } => {
             let data = data_dir(config, &data);
             let project = match project {
-                Some(name) => Some(meta::Meta::open(&data)?.project_by_name(&name)?),
+                Some(name) => Some(crate::commands::open_meta(config, &data)?.project_by_name(&name)?),
                 None => None,
             };
             let filter = audit::Filter {

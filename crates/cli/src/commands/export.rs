@@ -39,7 +39,7 @@ pub(crate) fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let data = data_dir(config, &args.data);
-    let (meta, project) = open_project(&data, args.project.as_deref().unwrap_or_default())?;
+    let (meta, project) = open_project(config, &data, args.project.as_deref().unwrap_or_default())?;
     let erased: HashSet<String> = meta.erased_ids(project.id)?.into_iter().collect();
     config.require_embedded("hearth export")?;
     let store = store::Store::open(&data, config.store_config())?;

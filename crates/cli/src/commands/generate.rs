@@ -100,7 +100,7 @@ fn write_profile_line(update: &events::ProfileUpdate, out: &mut dyn Write) -> an
 
 fn load_into_project(config: &Config, args: &GenArgs, name: &str, generator: &Generator, expected: u64) -> anyhow::Result<()> {
     let data = data_dir(config, &args.data);
-    let (meta, project) = open_project(&data, name)?;
+    let (meta, project) = open_project(config, &data, name)?;
     let meta = std::sync::Arc::new(meta);
     let protector = crate::commands::open_protector(config, &data, meta.clone())?;
     let store = store::Store::open(&data, config.ingest_store_config(crate::config::Unreachable::Fail)?)?;

@@ -12,7 +12,7 @@ use serde_json::json;
 pub(crate) fn run_alerts(config: &Config, command: AlertsCommand) -> anyhow::Result<()> {
     match command {
         AlertsCommand::List { data, json } => {
-            let meta = meta::Meta::open(&data_dir(config, &data))?;
+            let meta = crate::commands::open_meta(config, &data_dir(config, &data))?;
             for alert in meta.alerts(None)? {
                 if json {
                     let detail: serde_json::Value = serde_json::from_str(&alert.detail).unwrap_or_default();
@@ -24,7 +24,7 @@ pub(crate) fn run_alerts(config: &Config, command: AlertsCommand) -> anyhow::Res
             Ok(())
         }
         AlertsCommand::Rules { data, json } => {
-            let meta = meta::Meta::open(&data_dir(config, &data))?;
+            let meta = crate::commands::open_meta(config, &data_dir(config, &data))?;
             for settings in server::alert_rule_settings(&meta)? {
                 if json {
                     println!("{}", json!({"rule": settings.rule, "enabled": settings.enabled, "action": settings.action, "threshold": settings.threshold, "threshold_means": settings.rule.threshold_meaning()}));
@@ -37,7 +37,7 @@ pub(crate) fn run_alerts(config: &Config, command: AlertsCommand) -> anyhow::Res
         }
         AlertsCommand::Set { data, rule, enabled, action, threshold } => {
             let data = data_dir(config, &data);
-            let meta = meta::Meta::open(&data)?;
+            let meta = crate::commands::open_meta(config, &data)?;
             let rule = Rule::parse(&rule)?;
             let mut settings = server::alert_rule_settings(&meta)?.into_iter().find(|s| s.rule == rule).unwrap_or_else(|| rule.default_settings());
             if let Some(enabled) = enabled {
@@ -83,7 +83,7 @@ pub(crate) fn run_exports(config: &Config, command: ExportsCommand) -> anyhow::R
     match command {
         ExportsCommand::Settings { data, approval_rows, approval_users } => {
             let data = data_dir(config, &data);
-            let meta = meta::Meta::open(&data)?;
+            let meta = crate::commands::open_meta(config, &data)?;
             let mut changed = false;
             for (given, name, flag) in [(approval_rows, server::APPROVAL_ROWS_SETTING, "--approval-rows"), (approval_users, server::APPROVAL_USERS_SETTING, "--approval-users")] {
                 let Some(text) = given else { continue };
@@ -103,7 +103,7 @@ pub(crate) fn run_exports(config: &Config, command: ExportsCommand) -> anyhow::R
             Ok(())
         }
         ExportsCommand::Requests { data, status, json } => {
-            let meta = meta::Meta::open(&data_dir(config, &data))?;
+            let meta = crate::commands::open_meta(config, &data_dir(config, &data))?;
             for request in meta.export_requests(status.as_deref())? {
                 if json {
                     println!("{}", serde_json::to_string(&request)?);

@@ -26,7 +26,7 @@ pub(crate) fn run(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let data = data_dir(config, &args.data);
-    let (meta, project) = open_project(&data, args.project.as_deref().unwrap_or_default())?;
+    let (meta, project) = open_project(config, &data, args.project.as_deref().unwrap_or_default())?;
     let meta = std::sync::Arc::new(meta);
     let protector = crate::commands::open_protector(config, &data, meta.clone())?;
     let links = meta::LinkCache::default();

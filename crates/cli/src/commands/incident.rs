@@ -12,14 +12,14 @@ pub(crate) fn run(config: &Config, command: IncidentCommand) -> anyhow::Result<(
     match command {
         IncidentCommand::Contain { data, key, user, session, address, all, token_overlap } => {
             let data = data_dir(config, &data);
-            let meta = meta::Meta::open(&data)?;
+            let meta = crate::commands::open_meta(config, &data)?;
             if key.is_none() && user.is_none() && session.is_none() && address.is_none() && !all {
                 anyhow::bail!("nothing to contain: give --key, --user, --session, --address or --all");
             }
             let member = match &user {
                 None => None,
                 Some(email) => {
-                    let meta_arc = std::sync::Arc::new(meta::Meta::open(&data)?);
+                    let meta_arc = std::sync::Arc::new(crate::commands::open_meta(config, &data)?);
                     let protector = crate::commands::open_protector(config, &data, meta_arc)?;
                     let access = crate::commands::open_access(config, &protector)?;
                     Some(access.member_by_email(email)?.ok_or_else(|| anyhow::anyhow!("no member {email}"))?.id)
@@ -46,7 +46,7 @@ pub(crate) fn run(config: &Config, command: IncidentCommand) -> anyhow::Result<(
         IncidentCommand::Report { data, from, to, key, session, user, country, out, contacts } => report(config, &data, (&from, &to), incident::Selector { key, session, member: None, country, project: None }, user, &out, contacts),
         IncidentCommand::Lift { data, address } => {
             let data = data_dir(config, &data);
-            let meta = meta::Meta::open(&data)?;
+            let meta = crate::commands::open_meta(config, &data)?;
             match address {
                 Some(cidr) => {
                     let net: ipnet::IpNet = cidr.parse().or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).map_err(|_| anyhow::anyhow!("{cidr:?} is not an address or CIDR"))?;
@@ -74,7 +74,7 @@ fn report(config: &Config, data: &crate::args::DataArg, (from, to): (&str, &str)
     use std::io::Write;
     let started = std::time::Instant::now();
     let data = data_dir(config, data);
-    let meta = std::sync::Arc::new(meta::Meta::open(&data)?);
+    let meta = std::sync::Arc::new(crate::commands::open_meta(config, &data)?);
     let protector = crate::commands::open_protector(config, &data, meta.clone())?;
     if let Some(email) = &user {
         let access = crate::commands::open_access(config, &protector)?;

@@ -13,7 +13,7 @@ pub(crate) fn run(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
                 anyhow::bail!("nothing to rotate: give --master, --project NAME, or both");
             }
             let data = data_dir(config, &data);
-            let meta = Arc::new(meta::Meta::open(&data)?);
+            let meta = Arc::new(crate::commands::open_meta(config, &data)?);
             let protector = open_protector(config, &data, meta.clone())?;
             if master {
                 if std::env::var("HEARTH_MASTER_KEY").is_ok_and(|v| !v.trim().is_empty()) {

@@ -26,7 +26,7 @@ pub(crate) fn run(config: &Config, args: MigrateArgs) -> anyhow::Result<()> {
     let data = data_dir(config, &args.data);
     let settings = crate::config::StorageSection { backend: "clickhouse".into(), ..config.storage.clone() }.clickhouse()?.context("ClickHouse settings")?;
     let client = connect_clickhouse(&settings)?;
-    let meta = meta::Meta::open(&data)?;
+    let meta = crate::commands::open_meta(config, &data)?;
     let projects: Vec<meta::Project> = meta.projects()?;
     if projects.is_empty() {
         bail!("no projects in {}: nothing to migrate", data.display());

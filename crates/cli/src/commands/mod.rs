@@ -87,7 +87,10 @@ pub(crate) fn open_protector(config: &Config, data: &std::path::Path, meta: std:
             ::keys::MasterSource::File { path, create: true }
         }
     };
-    let store = ::keys::KeyStore::open(&dir, data, &source).with_context(|| format!("opening the key store in {}", dir.display()))?;
+    let store = match config.metadata.postgres()? {
+        Some(target) => ::keys::KeyStore::connect(&target, &dir, data, &source).with_context(|| format!("opening the key store in the PostgreSQL database at {}", target.describe()))?,
+        None => ::keys::KeyStore::open(&dir, data, &source).with_context(|| format!("opening the key store in {}", dir.display()))?,
+    };
     if store.master_created() {
         tracing::warn!(keys = %dir.display(), fingerprint = %store.master_fingerprint(), "created a new master key: back up the key directory separately from the data directory");
     }
@@ -106,7 +109,20 @@ pub(crate) fn open_audit(config: &Config, data: &std::path::Path) -> anyhow::Res
         }
     }
     let syslog = (!config.audit.syslog.is_empty()).then(|| audit::SyslogTarget::parse(&config.audit.syslog)).transpose().map_err(|why| anyhow::anyhow!("[audit] syslog: {why}"))?;
-    Ok(std::sync::Arc::new(audit::AuditLog::open(data, sink).context("opening the audit log")?.with_syslog(syslog)))
+    let log = match config.metadata.postgres()? {
+        Some(target) => audit::AuditLog::connect(&target, sink).with_context(|| format!("opening the audit log in the PostgreSQL database at {}", target.describe()))?,
+        None => audit::AuditLog::open(data, sink).context("opening the audit log")?,
+    };
+    Ok(std::sync::Arc::new(log.with_syslog(syslog)))
+}
+
+/// Opens the metadata: this node's SQLite file in the data directory, or
+/// the PostgreSQL database the nodes share.
+pub(crate) fn open_meta(config: &Config, data: &std::path::Path) -> anyhow::Result<meta::Meta> {
+    match config.metadata.postgres()? {
+        Some(target) => meta::Meta::connect(&target).with_context(|| format!("opening the metadata in the PostgreSQL database at {} (check metadata.postgres_url and HEARTH_METADATA__POSTGRES_PASSWORD)", target.describe())),
+        None => Ok(meta::Meta::open(data)?),
+    }
 }
 
 /// The actor of a command run from this machine's shell.
@@ -132,8 +148,8 @@ pub(crate) fn open_access(config: &Config, protector: &protect::Protector) -> an
 }
 
 /// Opens the metadata database and finds a project by name.
-pub(crate) fn open_project(data: &std::path::Path, name: &str) -> anyhow::Result<(meta::Meta, meta::Project)> {
-    let meta = meta::Meta::open(data)?;
+pub(crate) fn open_project(config: &Config, data: &std::path::Path, name: &str) -> anyhow::Result<(meta::Meta, meta::Project)> {
+    let meta = crate::commands::open_meta(config, data)?;
     let project = meta.project_by_name(name)?;
     Ok((meta, project))
 }

@@ -113,7 +113,7 @@ pub(crate) fn run(config: &Config, command: PrivacyCommand) -> anyhow::Result<()
 
 pub(crate) fn open(config: &Config, target: &ProjectArg) -> anyhow::Result<(Arc<protect::Protector>, meta::Project)> {
     let data = data_dir(config, &target.data);
-    let (meta, project) = open_project(&data, &target.project)?;
+    let (meta, project) = open_project(config, &data, &target.project)?;
     let protector = open_protector(config, &data, Arc::new(meta))?;
     Ok((protector, project))
 }

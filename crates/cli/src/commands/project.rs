@@ -8,7 +8,7 @@ use serde_json::json;
 pub(crate) fn run(config: &Config, command: ProjectCommand) -> anyhow::Result<()> {
     match command {
         ProjectCommand::Create { name, data, json } => {
-            let meta = meta::Meta::open(&data_dir(config, &data))?;
+            let meta = crate::commands::open_meta(config, &data_dir(config, &data))?;
             let created = meta.create_project(&name)?;
             let project = &created.project;
             if json {
@@ -23,7 +23,7 @@ pub(crate) fn run(config: &Config, command: ProjectCommand) -> anyhow::Result<()
         }
         ProjectCommand::Set { name, data, geo_precision, timezone } => {
             let data_dir = data_dir(config, &data);
-            let meta = std::sync::Arc::new(meta::Meta::open(&data_dir)?);
+            let meta = std::sync::Arc::new(crate::commands::open_meta(config, &data_dir)?);
             let project = meta.project_by_name(&name)?;
             if geo_precision.is_none() && timezone.is_none() {
                 anyhow::bail!("nothing to set: give --geo-precision or --timezone");
@@ -54,7 +54,7 @@ pub(crate) fn run(config: &Config, command: ProjectCommand) -> anyhow::Result<()
         }
         ProjectCommand::RotateToken { name, data, overlap } => {
             let data_dir = data_dir(config, &data);
-            let meta = meta::Meta::open(&data_dir)?;
+            let meta = crate::commands::open_meta(config, &data_dir)?;
             let project = meta.project_by_name(&name)?;
             let overlap_ms = crate::commands::api_keys::parse_duration_ms(&overlap)?;
             let token = meta.rotate_project_token(project.id, events::now_ms() + overlap_ms)?;
@@ -65,7 +65,7 @@ pub(crate) fn run(config: &Config, command: ProjectCommand) -> anyhow::Result<()
         }
         ProjectCommand::Secret { name, data, disable, enable } => {
             let data_dir = data_dir(config, &data);
-            let meta = meta::Meta::open(&data_dir)?;
+            let meta = crate::commands::open_meta(config, &data_dir)?;
             let project = meta.project_by_name(&name)?;
             let disabled = disable && !enable;
             meta.set_secret_disabled(project.id, disabled)?;
@@ -74,7 +74,7 @@ pub(crate) fn run(config: &Config, command: ProjectCommand) -> anyhow::Result<()
             Ok(())
         }
         ProjectCommand::List { data, json } => {
-            let meta = meta::Meta::open(&data_dir(config, &data))?;
+            let meta = crate::commands::open_meta(config, &data_dir(config, &data))?;
             for project in meta.projects()? {
                 if json {
                     println!("{}", json!({"id": project.id.0, "name": project.name, "token": project.token, "timezone": project.timezone, "geo_precision": project.geo_precision.as_str()}));

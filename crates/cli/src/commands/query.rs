@@ -19,7 +19,7 @@ pub(crate) fn run(config: &Config, args: QueryArgs) -> anyhow::Result<()> {
     };
     let spec: query::Spec = serde_json::from_str(&text).map_err(|error| anyhow::anyhow!("{}: invalid report spec: {error}", args.spec.display()))?;
     let data = data_dir(config, &args.data);
-    let (meta, project) = open_project(&data, &args.project)?;
+    let (meta, project) = open_project(config, &data, &args.project)?;
     config.require_embedded("hearth query")?;
     let store = Arc::new(store::Store::open(&data, config.store_config())?);
     let engine = query::Engine::new(store.clone(), Arc::new(meta));

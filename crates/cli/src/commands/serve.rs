@@ -24,7 +24,7 @@ pub(crate) fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         .context("installing the metrics recorder")?;
     let enricher = Arc::new(build_enricher(&config)?);
     let store = Arc::new(store::Store::open(&data, config.ingest_store_config(crate::config::Unreachable::Tolerate)?).with_context(|| format!("opening the event store in {}", data.display()))?);
-    let meta = Arc::new(meta::Meta::open(&data)?);
+    let meta = Arc::new(crate::commands::open_meta(&config, &data)?);
     let protector = crate::commands::open_protector(&config, &data, meta.clone())?;
     let stop_jobs = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let project_list = meta.clone();
