@@ -75,7 +75,7 @@ pub(crate) enum Command {
 pub(crate) struct MigrateArgs {
     #[command(flatten)]
     pub(crate) data: DataArg,
-    /// Where the events go.
+    /// Where the events (clickhouse, embedded) or the metadata (postgres) go.
     #[arg(long, value_enum)]
     pub(crate) to: MigrateTarget,
     /// Forget an earlier run's progress and copy everything again.
@@ -85,8 +85,12 @@ pub(crate) struct MigrateArgs {
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub(crate) enum MigrateTarget {
+    /// Events, into ClickHouse (storage.clickhouse_*).
     Clickhouse,
+    /// Events, back from ClickHouse into this node's embedded store.
     Embedded,
+    /// Metadata, audit log and key store, into PostgreSQL (metadata.postgres_*).
+    Postgres,
 }
 
 #[derive(Debug, Subcommand)]

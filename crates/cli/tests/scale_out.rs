@@ -20,39 +20,51 @@ const MASTER_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a
 
 struct Cluster {
     postgres: LocalPostgres,
-    clickhouse: LocalClickHouse,
+    /// None: each node keeps its events in its embedded store.
+    clickhouse: Option<LocalClickHouse>,
     root: tempfile::TempDir,
+    /// "postgres", or "sqlite" for a single node before it moves.
+    metadata_backend: &'static str,
 }
 
 impl Cluster {
     fn env(&self) -> Vec<(String, String)> {
-        [
-            ("HEARTH_METADATA__BACKEND", "postgres".to_owned()),
+        let mut env = vec![
+            ("HEARTH_METADATA__BACKEND", self.metadata_backend.to_owned()),
             ("HEARTH_METADATA__POSTGRES_URL", self.postgres.url()),
             ("HEARTH_METADATA__POSTGRES_PASSWORD", sqldb::local_server::PASSWORD.to_owned()),
-            ("HEARTH_STORAGE__BACKEND", "clickhouse".to_owned()),
-            ("HEARTH_STORAGE__CLICKHOUSE_URL", format!("http://127.0.0.1:{}", self.clickhouse.http_port)),
-            ("HEARTH_STORAGE__CLICKHOUSE_DATABASE", "scale_out".to_owned()),
-            ("HEARTH_STORAGE__CLICKHOUSE_USER", clickhouse_store::local_server::USER.to_owned()),
-            ("HEARTH_STORAGE__CLICKHOUSE_PASSWORD", clickhouse_store::local_server::PASSWORD.to_owned()),
             ("HEARTH_STORE__FLUSH_INTERVAL_MS", "200".to_owned()),
             ("HEARTH_AUTH__ORIGIN", ORIGIN.to_owned()),
-            ("HEARTH_MASTER_KEY", MASTER_KEY.to_owned()),
             ("HEARTH_LOG", "warn".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+        ];
+        if let Some(clickhouse) = &self.clickhouse {
+            env.extend([
+                ("HEARTH_STORAGE__BACKEND", "clickhouse".to_owned()),
+                ("HEARTH_STORAGE__CLICKHOUSE_URL", format!("http://127.0.0.1:{}", clickhouse.http_port)),
+                ("HEARTH_STORAGE__CLICKHOUSE_DATABASE", "scale_out".to_owned()),
+                ("HEARTH_STORAGE__CLICKHOUSE_USER", clickhouse_store::local_server::USER.to_owned()),
+                ("HEARTH_STORAGE__CLICKHOUSE_PASSWORD", clickhouse_store::local_server::PASSWORD.to_owned()),
+                ("HEARTH_MASTER_KEY", MASTER_KEY.to_owned()),
+            ]);
+        }
+        env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
     }
 
     fn data(&self, node: &str) -> PathBuf {
         self.root.path().join(node).join("data")
     }
 
+    /// Runs the CLI on node `node`'s data directory; the output, or the error message.
+    fn try_cli(&self, node: &str, args: &[&str]) -> Result<String, String> {
+        let output = Command::new(env!("CARGO_BIN_EXE_hearth")).args(args).arg("--data").arg(self.data(node)).envs(self.env()).output().unwrap();
+        match output.status.success() {
+            true => Ok(String::from_utf8(output.stdout).unwrap() + &String::from_utf8_lossy(&output.stderr)),
+            false => Err(String::from_utf8_lossy(&output.stderr).into_owned()),
+        }
+    }
+
     fn cli(&self, args: &[&str]) -> String {
-        let output = Command::new(env!("CARGO_BIN_EXE_hearth")).args(args).arg("--data").arg(self.data("a")).envs(self.env()).output().unwrap();
-        assert!(output.status.success(), "hearth {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-        String::from_utf8(output.stdout).unwrap()
+        self.try_cli("a", args).unwrap_or_else(|error| panic!("hearth {args:?}: {error}"))
     }
 
     fn serve(&self, node: &str) -> Node {
@@ -144,7 +156,56 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 fn cluster() -> Cluster {
-    Cluster { postgres: LocalPostgres::start().unwrap(), clickhouse: LocalClickHouse::start().unwrap(), root: tempfile::tempdir().unwrap() }
+    Cluster { postgres: LocalPostgres::start().unwrap(), clickhouse: Some(LocalClickHouse::start().unwrap()), root: tempfile::tempdir().unwrap(), metadata_backend: "postgres" }
+}
+
+/// Enrols a passkey through an enrolment link; the status, the body and the session cookie.
+fn enrol(node: &Node, link: &str) -> (u16, Value, Option<String>) {
+    let enrolment = link.split("/enrol#").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    let (status, started, _) = node.post("/api/v1/auth/enrol/start", &json!({"token": enrolment}), &[]);
+    assert_eq!(status, 200, "{started}");
+    let options: CreationChallengeResponse = serde_json::from_value(started["options"].clone()).unwrap();
+    let credential = SoftPasskey::new(true).do_registration(Url::parse(ORIGIN).unwrap(), options).unwrap();
+    node.post("/api/v1/auth/enrol/finish", &json!({"ceremony": started["ceremony"], "credential": credential}), &[])
+}
+
+#[test]
+fn a_single_nodes_metadata_moves_to_postgres() {
+    let mut cluster = Cluster { postgres: LocalPostgres::start().unwrap(), clickhouse: None, root: tempfile::tempdir().unwrap(), metadata_backend: "sqlite" };
+    let project: Value = serde_json::from_str(cluster.cli(&["project", "create", "shop", "--json"]).lines().last().unwrap()).unwrap();
+    let link = cluster.cli(&["admin", "create", "owner@example.com"]);
+    let projects_before = cluster.cli(&["project", "list"]);
+    let audit_before = cluster.cli(&["audit", "verify"]);
+    assert!(audit_before.contains("audit log intact"), "{audit_before}");
+
+    let moved = cluster.cli(&["migrate", "--to", "postgres"]);
+    assert!(moved.contains("copied") && moved.contains("metadata.backend = \"postgres\""), "{moved}");
+    assert!(cluster.cli(&["migrate", "--to", "postgres"]).contains("copied"), "a second run finishes or repeats the copy");
+
+    cluster.metadata_backend = "postgres";
+    assert_eq!(cluster.cli(&["project", "list"]), projects_before);
+    let audit_after = cluster.cli(&["audit", "verify"]);
+    let entries = |text: &str| text.split("intact: ").nth(1).and_then(|t| t.split(' ').next()).map(str::to_owned);
+    assert!(audit_after.contains("audit log intact"), "{audit_after}");
+    assert!(entries(&audit_after) >= entries(&audit_before), "{audit_before} then {audit_after}");
+
+    // A node on PostgreSQL takes the project's traffic and the member's
+    // enrolment link made before the move (the email opens with the moved keys).
+    let node = cluster.serve("a");
+    let track = json!([{"event": "Viewed", "properties": {"token": project["token"], "distinct_id": "u1", "$insert_id": "m-1"}}]);
+    let (status, body, _) = node.post("/track?verbose=1", &track, &[]);
+    assert_eq!((status, body["status"].clone()), (200, json!(1)), "{body}");
+    let (status, body, cookie) = enrol(&node, &link);
+    assert_eq!(status, 200, "{body}\n{}", node.log_tail());
+    let (status, me) = node.get("/api/v1/auth/me", cookie.as_deref());
+    assert_eq!(status, 200);
+    assert!(me.contains("\"email\":\"owner@example.com\""), "the sealed email opens with the moved key store: {me}");
+
+    // Another node's metadata cannot be poured into the same database.
+    cluster.metadata_backend = "sqlite";
+    cluster.try_cli("b", &["project", "create", "other"]).unwrap();
+    let refused = cluster.try_cli("b", &["migrate", "--to", "postgres"]).unwrap_err();
+    assert!(refused.contains("already holds metadata"), "{refused}");
 }
 
 #[test]

@@ -252,7 +252,7 @@ impl rusqlite::ToSql for Value {
     }
 }
 
-fn from_rusqlite(value: rusqlite::types::ValueRef<'_>) -> Value {
+pub(crate) fn from_rusqlite(value: rusqlite::types::ValueRef<'_>) -> Value {
     match value {
         rusqlite::types::ValueRef::Null => Value::Null,
         rusqlite::types::ValueRef::Integer(v) => Value::Integer(v),

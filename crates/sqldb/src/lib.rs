@@ -24,6 +24,7 @@
 //! nodes exactly as SQLite serialises them within a file.
 
 mod connection;
+mod copy;
 mod dialect;
 mod error;
 pub mod local_server;
@@ -31,6 +32,7 @@ mod migrate;
 mod postgres_worker;
 mod value;
 
+pub use copy::{copy_sqlite_to_postgres, CopyReport};
 pub use connection::{Connection, Row, RowIndex, Statement, Transaction};
 pub use dialect::Dialect;
 pub use error::{Error, OptionalExtension, Result};

@@ -24,6 +24,11 @@ const BATCH_ROWS: usize = 100_000;
 
 pub(crate) fn run(config: &Config, args: MigrateArgs) -> anyhow::Result<()> {
     let data = data_dir(config, &args.data);
+    let target = match args.to {
+        MigrateTarget::Postgres => return crate::commands::migrate_metadata::to_postgres(config, &data),
+        MigrateTarget::Clickhouse => "clickhouse",
+        MigrateTarget::Embedded => "embedded",
+    };
     let settings = crate::config::StorageSection { backend: "clickhouse".into(), ..config.storage.clone() }.clickhouse()?.context("ClickHouse settings")?;
     let client = connect_clickhouse(&settings)?;
     let meta = crate::commands::open_meta(config, &data)?;
@@ -31,19 +36,16 @@ pub(crate) fn run(config: &Config, args: MigrateArgs) -> anyhow::Result<()> {
     if projects.is_empty() {
         bail!("no projects in {}: nothing to migrate", data.display());
     }
-    let target = match args.to {
-        MigrateTarget::Clickhouse => "clickhouse",
-        MigrateTarget::Embedded => "embedded",
-    };
     let progress_path = data.join(format!("migrate-to-{target}.json"));
     let destination = format!("{}/{}", settings.url, settings.database);
     if args.restart {
         let _ = std::fs::remove_file(&progress_path);
     }
     let mut progress = Progress::load(&progress_path, &destination)?;
-    let copied = match args.to {
-        MigrateTarget::Clickhouse => to_clickhouse(config, &data, &projects, ClickHouseSink::new(client), &mut progress, &progress_path)?,
-        MigrateTarget::Embedded => to_embedded(config, &data, &projects, EventReader::new(client), &mut progress, &progress_path)?,
+    let copied = if target == "clickhouse" {
+        to_clickhouse(config, &data, &projects, ClickHouseSink::new(client), &mut progress, &progress_path)?
+    } else {
+        to_embedded(config, &data, &projects, EventReader::new(client), &mut progress, &progress_path)?
     };
     eprintln!(
         "copied {} events ({} days) to {target}; {} days were already done. Now set storage.backend = \"{target}\".",

@@ -12,6 +12,7 @@ mod guardrails;
 mod incident;
 mod keys;
 mod migrate;
+mod migrate_metadata;
 mod privacy;
 mod project;
 mod query;
@@ -80,13 +81,7 @@ pub(crate) fn keys_dir(config: &Config, data: &std::path::Path) -> PathBuf {
 /// the protector every writing path goes through.
 pub(crate) fn open_protector(config: &Config, data: &std::path::Path, meta: std::sync::Arc<meta::Meta>) -> anyhow::Result<std::sync::Arc<protect::Protector>> {
     let dir = keys_dir(config, data);
-    let source = match std::env::var("HEARTH_MASTER_KEY") {
-        Ok(text) if !text.trim().is_empty() => ::keys::MasterSource::Text(text),
-        _ => {
-            let path = if config.keys.master_key_file.is_empty() { dir.join("master.key") } else { PathBuf::from(&config.keys.master_key_file) };
-            ::keys::MasterSource::File { path, create: true }
-        }
-    };
+    let source = master_source(config, &dir);
     let store = match config.metadata.postgres()? {
         Some(target) => ::keys::KeyStore::connect(&target, &dir, data, &source).with_context(|| format!("opening the key store in the PostgreSQL database at {}", target.describe()))?,
         None => ::keys::KeyStore::open(&dir, data, &source).with_context(|| format!("opening the key store in {}", dir.display()))?,
@@ -95,6 +90,19 @@ pub(crate) fn open_protector(config: &Config, data: &std::path::Path, meta: std:
         tracing::warn!(keys = %dir.display(), fingerprint = %store.master_fingerprint(), "created a new master key: back up the key directory separately from the data directory");
     }
     Ok(std::sync::Arc::new(protect::Protector::new(meta, std::sync::Arc::new(store))))
+}
+
+/// Where the master key comes from: `HEARTH_MASTER_KEY`, else the
+/// configured file, else `master.key` in the key directory (created when
+/// absent).
+pub(crate) fn master_source(config: &Config, keys_dir: &std::path::Path) -> ::keys::MasterSource {
+    match std::env::var("HEARTH_MASTER_KEY") {
+        Ok(text) if !text.trim().is_empty() => ::keys::MasterSource::Text(text),
+        _ => {
+            let path = if config.keys.master_key_file.is_empty() { keys_dir.join("master.key") } else { PathBuf::from(&config.keys.master_key_file) };
+            ::keys::MasterSource::File { path, create: true }
+        }
+    }
 }
 
 /// Opens the audit log of a data directory, with the configured sink
