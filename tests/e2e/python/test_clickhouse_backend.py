@@ -19,6 +19,7 @@ import pytest
 from mixpanel import BufferedConsumer, Consumer, Mixpanel
 
 from bench_reports import BENCH_SPECS, WHOLE
+from chdb_server import ChdbServer
 from clickhouse_harness import ClickHouse
 from postgres_harness import Postgres
 from reports_sql import describe_difference
@@ -382,7 +383,17 @@ INSIGHTS_SPECS.update({
 })
 
 
-def test_reports_on_clickhouse_equal_the_embedded_engine(hearth_factory, clickhouse, tmp_path):
+@pytest.fixture(params=["clickhouse-18.16", "chdb"])
+def report_engine(request, tmp_path):
+    """Debian's ClickHouse 18.16, and a current engine (PyPI's chdb behind chdb_server.py): the
+    report SQL must run on both and answer alike."""
+    server = (ClickHouse(tmp_path / "clickhouse") if request.param == "clickhouse-18.16" else ChdbServer(tmp_path / "chdb")).start()
+    yield server
+    server.kill()
+
+
+def test_reports_on_clickhouse_equal_the_embedded_engine(hearth_factory, report_engine, tmp_path):
+    clickhouse = report_engine
     jsonl, profiles = tmp_path / "gen.jsonl", tmp_path / "profiles.jsonl"
     run_hearth("gen", "--events", "30000", "--out", str(jsonl), "--profiles", str(profiles))
     updates = [json.loads(line) for line in profiles.read_text().splitlines() if line.strip()]

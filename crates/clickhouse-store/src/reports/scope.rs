@@ -193,15 +193,17 @@ impl<'a> Scope<'a> {
             (None, Some(group)) => format!("SELECT {columns}, {group} AS unit FROM ({source})"),
             (Some(table), None) => format!(
                 "SELECT {columns}, if(person = '', distinct_id, person) AS unit \
-                 FROM ({source}) ANY LEFT JOIN {db}.{table} USING distinct_id WHERE hidden = 0"
+                 FROM ({source}) AS scoped_events ANY LEFT JOIN {db}.{table} USING distinct_id WHERE hidden = 0"
             ),
-            (Some(table), Some(group)) => format!("SELECT {columns}, {group} AS unit FROM ({source}) ANY LEFT JOIN {db}.{table} USING distinct_id WHERE hidden = 0"),
+            (Some(table), Some(group)) => {
+                format!("SELECT {columns}, {group} AS unit FROM ({source}) AS scoped_events ANY LEFT JOIN {db}.{table} USING distinct_id WHERE hidden = 0")
+            }
         };
         let extra: String = self.extra_columns.iter().map(|(alias, expression)| format!(", {expression} AS {alias}")).collect();
         match &self.profiles {
             None if late => format!("SELECT *{extra} FROM ({with_unit}) WHERE {outer_test}"),
             None => with_unit,
-            Some(table) => format!("SELECT *{extra} FROM ({with_unit}) ANY LEFT JOIN {db}.{table} USING unit WHERE {outer_test}"),
+            Some(table) => format!("SELECT *{extra} FROM ({with_unit}) AS scoped_units ANY LEFT JOIN {db}.{table} USING unit WHERE {outer_test}"),
         }
     }
 }
