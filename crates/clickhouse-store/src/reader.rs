@@ -19,7 +19,7 @@ pub struct StoredRow {
 
 /// A row as the query returns it: properties as the two arrays.
 #[derive(serde::Deserialize)]
-struct RawRow {
+pub(crate) struct RawRow {
     time_ms: i64,
     event: String,
     distinct_id: String,

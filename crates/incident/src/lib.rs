@@ -142,9 +142,19 @@ pub fn sensitivity(field: &str) -> &'static str {
     }
 }
 
-/// Builds the report. `engine` resolves user keys (the server's own, or one
-/// opened by the CLI with the server stopped).
-pub fn exposure(log: &AuditLog, meta: &Meta, engine: &query::Engine, from_ms: i64, to_ms: i64, selector: Selector) -> Result<Exposure, IncidentError> {
+/// What the numbers in the audit's bitmaps of people are.
+#[derive(Clone, Copy)]
+pub enum PersonKeys<'a> {
+    /// The embedded store's user keys, resolved by its engine (the server's
+    /// own, or one opened by the CLI with the server stopped).
+    Store(&'a query::Engine),
+    /// The person keys in the metadata that every node shares (events in
+    /// ClickHouse).
+    Shared,
+}
+
+/// Builds the report; `keys` says how to turn the audit's numbers back into people.
+pub fn exposure(log: &AuditLog, meta: &Meta, person_keys: PersonKeys<'_>, from_ms: i64, to_ms: i64, selector: Selector) -> Result<Exposure, IncidentError> {
     let entries = log.list(&Filter { since_ms: Some(from_ms), until_ms: Some(to_ms), ..Filter::default() })?;
     let matching: Vec<&Entry> = entries.iter().filter(|e| selector.matches(e) && !e.body.action.starts_with("incident.")).collect();
     let mut by_action: BTreeMap<String, u64> = BTreeMap::new();
@@ -173,7 +183,12 @@ pub fn exposure(log: &AuditLog, meta: &Meta, engine: &query::Engine, from_ms: i6
     for (project, per_key) in seen {
         let project_id = ProjectId(project);
         let keys: Vec<u32> = per_key.keys().copied().collect();
-        let ids: HashMap<u32, String> = engine.distinct_ids_of(project_id, &keys)?.into_iter().collect();
+        let ids: HashMap<u32, String> = match person_keys {
+            PersonKeys::Store(engine) => engine.distinct_ids_of(project_id, &keys)?,
+            PersonKeys::Shared => meta.distinct_ids_of_person_keys(project_id, &keys)?,
+        }
+        .into_iter()
+        .collect();
         unresolved_keys += (keys.len() - ids.len()) as u64;
         let links: HashMap<String, String> = meta.identity_links(project_id)?.into_iter().collect();
         let resolve = |id: &str| -> String {

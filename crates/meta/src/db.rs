@@ -257,6 +257,15 @@ const MIGRATIONS: &[&str] = &[
         state TEXT NOT NULL,
         created_ms INTEGER NOT NULL
     );",
+    // Numbers for people, shared by every node, where events live in
+    // ClickHouse: what the audit's bitmaps of returned people hold there.
+    "CREATE TABLE person_keys (
+        project INTEGER NOT NULL REFERENCES projects(id),
+        distinct_id TEXT NOT NULL,
+        person_key INTEGER NOT NULL,
+        PRIMARY KEY (project, distinct_id)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX person_keys_by_key ON person_keys (project, person_key);",
 ];
 
 /// The metadata database: an SQLite file of this node's, or a PostgreSQL

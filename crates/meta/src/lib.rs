@@ -23,6 +23,7 @@ mod export_requests;
 mod error;
 mod identity;
 mod privacy;
+mod person_keys;
 mod profiles;
 mod projects;
 mod recorder;

@@ -36,7 +36,7 @@ impl Calendar {
     }
 
     /// The local date of a UTC instant.
-    pub(crate) fn date_of(&self, time_ms: i64) -> Date {
+    pub fn date_of(&self, time_ms: i64) -> Date {
         jiff::Timestamp::from_millisecond(time_ms)
             .map(|ts| ts.to_zoned(self.zone.clone()).date())
             .unwrap_or_default()

@@ -232,12 +232,7 @@ impl Engine {
             let cache = cache.lock().unwrap_or_else(|p| p.into_inner());
             cache.tables.get(&unit_kind(spec)).map_or((0, 0), |(_, _, table)| (table.n_rows() as u64, table.n_units() as u64))
         };
-        let returned: Vec<String> = match &result {
-            ReportResult::Profiles(profiles) => profiles.profiles.iter().map(|p| p.distinct_id.clone()).collect(),
-            ReportResult::Members(members) => members.members.clone(),
-            ReportResult::Activity(activity) => activity.distinct_ids.clone(),
-            _ => Vec::new(),
-        };
+        let returned = result.returned_people();
         let returned_user_keys = self.user_keys_of(project.id, &returned)?;
         Ok((result, ReadFacts { events_read, people_read, returned_people: returned.len() as u64, returned_user_keys }))
     }

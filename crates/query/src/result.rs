@@ -111,6 +111,19 @@ pub struct FlowNode {
     pub count: u64,
 }
 
+impl ReportResult {
+    /// The distinct ids of the people a result lists (none for aggregates):
+    /// whose data left the server, for the audit.
+    pub fn returned_people(&self) -> Vec<String> {
+        match self {
+            ReportResult::Profiles(profiles) => profiles.profiles.iter().map(|p| p.distinct_id.clone()).collect(),
+            ReportResult::Members(members) => members.members.clone(),
+            ReportResult::Activity(activity) => activity.distinct_ids.clone(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct MembersResult {
     pub count: u64,

@@ -82,11 +82,20 @@ fn report(config: &Config, data: &crate::args::DataArg, (from, to): (&str, &str)
     }
     let from_ms = crate::commands::audit_log::parse_time(from, "--from")?;
     let to_ms = crate::commands::audit_log::parse_time(to, "--to")?;
-    let store = std::sync::Arc::new(store::Store::open(&data, config.store_config()).map_err(|e| anyhow::anyhow!("{e} (the report reads the store's user keys: stop the server, or use GET /api/v1/incident/exposure)"))?);
-    let engine = query::Engine::new(store.clone(), meta.clone());
     let log = crate::commands::open_audit(config, &data)?;
-    let report = incident::exposure(&log, &meta, &engine, from_ms, to_ms, selector)?;
-    drop(engine);
+    let report = if config.storage.clickhouse()?.is_some() {
+        // Events in ClickHouse: the audit's numbers are the shared person keys.
+        incident::exposure(&log, &meta, incident::PersonKeys::Shared, from_ms, to_ms, selector)?
+    } else {
+        let store = std::sync::Arc::new(store::Store::open(&data, config.store_config()).map_err(|e| anyhow::anyhow!("{e} (the report reads the store's user keys: stop the server, or use GET /api/v1/incident/exposure)"))?);
+        let engine = query::Engine::new(store.clone(), meta.clone());
+        let report = incident::exposure(&log, &meta, incident::PersonKeys::Store(&engine), from_ms, to_ms, selector)?;
+        drop(engine);
+        if let Ok(store) = std::sync::Arc::try_unwrap(store) {
+            store.close()?;
+        }
+        report
+    };
     std::fs::create_dir_all(out)?;
     std::fs::write(out.join("exposure.json"), serde_json::to_vec_pretty(&report)?)?;
     let mut people = std::io::BufWriter::new(std::fs::File::create(out.join("people.csv"))?);
@@ -154,9 +163,6 @@ fn report(config: &Config, data: &crate::args::DataArg, (from, to): (&str, &str)
 "));
     }
     std::fs::write(out.join("summary.md"), summary)?;
-    if let Ok(store) = std::sync::Arc::try_unwrap(store) {
-        store.close()?;
-    }
     audit_cli(config, &data, None, "incident.report", json!({"selector": report.selector, "people": report.people.len(), "contacts": contacts}))?;
     if contacts {
         audit_cli(config, &data, None, "pii.reveal", json!({"via": "incident report", "revealed": revealed, "people": report.people.len()}))?;

@@ -18,6 +18,7 @@ mod cohorts;
 mod flows;
 mod funnel;
 mod insights;
+mod people;
 mod retention;
 mod scope;
 mod sql;
@@ -46,6 +47,8 @@ impl query::ReportBackend for ClickHouseReports {
             Spec::Funnel(funnel) => funnel::run(&self.client, &self.meta, project, funnel).map(ReportResult::Funnel),
             Spec::Retention(retention) => retention::run(&self.client, &self.meta, project, retention).map(ReportResult::Retention),
             Spec::Flows(flows) => flows::run(&self.client, &self.meta, project, flows).map(ReportResult::Flows),
+            Spec::CohortMembers(members) => people::cohort_members(&self.client, &self.meta, project, members, events::now_ms()).map(ReportResult::Members),
+            Spec::Activity(activity) => people::activity(&self.client, &self.meta, project, activity).map(ReportResult::Activity),
             other => Err(QueryError::Unsupported(format!(
                 "{} reports are not yet translated to ClickHouse SQL (insights, funnels, retention and flows are); storage.backend = \"clickhouse\"",
                 report_name(other)

@@ -32,6 +32,9 @@ pub(crate) struct Scope<'a> {
     late_predicate: bool,
     /// Extra (alias, expression) columns of every event, over its `unit`.
     extra_columns: Vec<(String, String)>,
+    /// Rows carry `distinct_id` and `insert_id` too (whole events, for an
+    /// activity feed).
+    full_rows: bool,
 }
 
 impl<'a> Scope<'a> {
@@ -42,7 +45,7 @@ impl<'a> Scope<'a> {
         hidden.extend(meta.canaries(project)?);
         hidden.sort();
         hidden.dedup();
-        let mut scope = Scope { client, meta, project, start, end, identities: None, profiles: None, links: Vec::new(), late_predicate: false, extra_columns: Vec::new() };
+        let mut scope = Scope { client, meta, project, start, end, identities: None, profiles: None, links: Vec::new(), late_predicate: false, extra_columns: Vec::new(), full_rows: false };
         if links.is_empty() && hidden.is_empty() {
             return Ok(scope);
         }
@@ -149,6 +152,11 @@ impl<'a> Scope<'a> {
         self.extra_columns.extend(columns);
     }
 
+    /// Rows from now on carry `distinct_id` and `insert_id`: whole events.
+    pub(crate) fn with_full_rows(&mut self) {
+        self.full_rows = true;
+    }
+
     /// Predicates from now on may test `unit` (cohort membership).
     pub(crate) fn test_units(&mut self) {
         self.late_predicate = true;
@@ -164,10 +172,16 @@ impl<'a> Scope<'a> {
         let db = self.client.database();
         // ClickHouse reads only the columns a statement uses, however many a
         // subquery lists.
-        let columns: String = std::iter::once("time_ms, event, property_keys, property_values".to_owned())
+        let mut columns: String = std::iter::once("time_ms, event, property_keys, property_values".to_owned())
             .chain(crate::schema::PROPERTY_COLUMNS.iter().map(|(_, column)| (*column).to_owned()))
             .collect::<Vec<_>>()
             .join(", ");
+        if self.full_rows {
+            columns.push_str(", insert_id");
+        }
+        // The outer selects keep the distinct_id too for whole rows (the
+        // innermost one always reads it, to join and to resolve the unit).
+        let kept = if self.full_rows { format!("{columns}, distinct_id") } else { columns.clone() };
         // Dates are 16-bit day numbers in ClickHouse (up to 2149).
         let day_of = |ms: i64| ms.div_euclid(MS_PER_DAY).clamp(0, i64::from(u16::MAX));
         let (first_day, last_day) = (day_of(start), day_of(end - 1));
@@ -189,14 +203,14 @@ impl<'a> Scope<'a> {
             self.project.0
         );
         let with_unit = match (&self.identities, unit_sql) {
-            (None, None) => format!("SELECT {columns}, distinct_id AS unit FROM ({source})"),
-            (None, Some(group)) => format!("SELECT {columns}, {group} AS unit FROM ({source})"),
+            (None, None) => format!("SELECT {kept}, distinct_id AS unit FROM ({source})"),
+            (None, Some(group)) => format!("SELECT {kept}, {group} AS unit FROM ({source})"),
             (Some(table), None) => format!(
-                "SELECT {columns}, if(person = '', distinct_id, person) AS unit \
+                "SELECT {kept}, if(person = '', distinct_id, person) AS unit \
                  FROM ({source}) AS scoped_events ANY LEFT JOIN {db}.{table} USING distinct_id WHERE hidden = 0"
             ),
             (Some(table), Some(group)) => {
-                format!("SELECT {columns}, {group} AS unit FROM ({source}) AS scoped_events ANY LEFT JOIN {db}.{table} USING distinct_id WHERE hidden = 0")
+                format!("SELECT {kept}, {group} AS unit FROM ({source}) AS scoped_events ANY LEFT JOIN {db}.{table} USING distinct_id WHERE hidden = 0")
             }
         };
         let extra: String = self.extra_columns.iter().map(|(alias, expression)| format!(", {expression} AS {alias}")).collect();

@@ -323,6 +323,14 @@ pub(crate) fn parse_time(text: &str) -> Option<i64> {
 /// `GET /api/v1/incident/exposure?from=&to=&key=&session=&member=&country=`:
 /// the exposure report of the project's audit (admin scope), as JSON,
 /// without contact fields (the CLI's `--contacts` reveals those).
+/// What the audit's numbers of people are on this node's events backend.
+fn person_keys(inner: &crate::state::Inner) -> incident::PersonKeys<'_> {
+    match inner.config.events_backend {
+        crate::config::EventsBackend::Embedded => incident::PersonKeys::Store(&inner.engine),
+        crate::config::EventsBackend::ClickHouse => incident::PersonKeys::Shared,
+    }
+}
+
 pub(crate) async fn exposure(State(state): State<AppState>, request: Request) -> Response {
     async {
         let (parts, _) = request.into_parts();
@@ -337,7 +345,7 @@ pub(crate) async fn exposure(State(state): State<AppState>, request: Request) ->
         let selector = incident::Selector { key, session: query.get("session").cloned(), member, country: query.get("country").cloned(), project: Some(principal.project.id.0) };
         let inner = state.inner.clone();
         let report = blocking(move || {
-            let report = incident::exposure(&inner.audit, &inner.meta, &inner.engine, from_ms, to_ms, selector).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let report = incident::exposure(&inner.audit, &inner.meta, person_keys(&inner), from_ms, to_ms, selector).map_err(|e| ApiError::Internal(e.to_string()))?;
             record(&inner, &principal, "incident.report", json!({"people": report.people.len()}), None)?;
             Ok(report)
         })

@@ -54,10 +54,17 @@ async fn report(state: AppState, request: Request) -> Result<Response, ApiError>
     let inner = state.inner.clone();
     let started = std::time::Instant::now();
     let result = tokio::task::spawn_blocking(move || -> Result<query::ReportResult, ApiError> {
-        let (mut result, facts) = match &external {
+        let (mut result, mut facts) = match &external {
             Some(backend) => (backend.run(&project, &spec)?, query::ReadFacts::default()),
             None => inner.engine.run_audited(&project, &spec)?,
         };
+        if inner.config.events_backend == crate::config::EventsBackend::ClickHouse {
+            // No store user keys here: the people listed, as the person keys
+            // every node shares.
+            let returned = result.returned_people();
+            facts.returned_people = returned.len() as u64;
+            facts.returned_user_keys = inner.meta.person_keys_of(project.id, &returned)?;
+        }
         if let query::ReportResult::Profiles(profiles) = &mut result {
             // Listings leave personal fields (their tokens too) out.
             for profile in &mut profiles.profiles {
