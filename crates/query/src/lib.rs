@@ -65,6 +65,12 @@ pub trait ReportBackend: Send + Sync {
     /// `from_ms`, newest first, each with only the listed properties; erased
     /// and canary ids left out.
     fn latest_events(&self, project: &meta::Project, from_ms: i64, after_ms: i64, limit: usize, fields: &[&str]) -> Result<Vec<LiveEvent>, QueryError>;
+
+    /// The project's events of each UTC day in `[from_day, to_day]` that has
+    /// any, oldest day first, deduplicated, as the embedded store's day scan
+    /// hands them (for the raw export); `visit` answers whether to go on.
+    /// Their user keys are 0: people are named by distinct id here.
+    fn scan_days(&self, project: events::ProjectId, from_day: i32, to_day: i32, visit: &mut dyn FnMut(store::DayRows) -> bool) -> Result<(), QueryError>;
 }
 
 /// One event of the live view: what and where, never who.

@@ -22,7 +22,7 @@ pub struct ServerConfig {
     pub export_rows_per_day: u64,
     /// Where alerts are delivered (webhook, mail).
     pub alert_delivery: alerting::Delivery,
-    /// Where events live; reports and raw export read only the embedded store.
+    /// Where events live.
     pub events_backend: EventsBackend,
 }
 
@@ -32,8 +32,8 @@ pub enum EventsBackend {
     /// This node's Parquet parts: everything works.
     #[default]
     Embedded,
-    /// ClickHouse: ingestion works; reports and raw export answer 501 until
-    /// they are translated to ClickHouse SQL.
+    /// ClickHouse: reports and the raw export go through the events backend
+    /// (`Services::reports`); what is not translated yet answers 501.
     ClickHouse,
 }
 

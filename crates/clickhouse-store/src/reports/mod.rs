@@ -50,10 +50,21 @@ impl query::ReportBackend for ClickHouseReports {
             Spec::CohortMembers(members) => people::cohort_members(&self.client, &self.meta, project, members, events::now_ms()).map(ReportResult::Members),
             Spec::Activity(activity) => people::activity(&self.client, &self.meta, project, activity).map(ReportResult::Activity),
             other => Err(QueryError::Unsupported(format!(
-                "{} reports are not yet translated to ClickHouse SQL (insights, funnels, retention and flows are); storage.backend = \"clickhouse\"",
+                "{} reports read only the metadata: the engine answers them on every backend (storage.backend = \"clickhouse\")",
                 report_name(other)
             ))),
         }
+    }
+
+    fn scan_days(&self, project: events::ProjectId, from_day: i32, to_day: i32, visit: &mut dyn FnMut(store::DayRows) -> bool) -> Result<(), QueryError> {
+        let reader = crate::EventReader::new(self.client.clone());
+        for day in reader.days(project, from_day, to_day).map_err(backend)? {
+            let events = reader.day_rows(project, day).map_err(backend)?.into_iter().map(|row| store::StoredEvent::from_event(row.into_event())).collect();
+            if !visit(store::DayRows { day, events }) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn event_names(&self, project: &meta::Project) -> Result<Vec<String>, QueryError> {

@@ -23,6 +23,75 @@ use std::collections::{HashMap, HashSet};
 
 const CHUNK_BYTES: usize = 256 * 1024;
 
+/// Where an export reads events: this node's store, or the events backend
+/// that the nodes share (ClickHouse).
+#[derive(Clone)]
+enum EventDays {
+    Store(store::Snapshot),
+    Backend(std::sync::Arc<dyn query::ReportBackend>),
+}
+
+impl EventDays {
+    fn of(inner: &crate::state::Inner) -> EventDays {
+        match (&inner.reports, inner.config.events_backend) {
+            (Some(backend), crate::config::EventsBackend::ClickHouse) => EventDays::Backend(backend.clone()),
+            _ => EventDays::Store(inner.store.snapshot()),
+        }
+    }
+
+    /// Each day's events in `[from_day, to_day]`, oldest first, while `visit` says go on.
+    fn scan(&self, project: events::ProjectId, from_day: i32, to_day: i32, mut visit: impl FnMut(store::DayRows) -> bool) -> Result<(), String> {
+        match self {
+            EventDays::Store(snapshot) => snapshot.scan_days(project, from_day, to_day, visit).map_err(|e| e.to_string()),
+            EventDays::Backend(backend) => backend.scan_days(project, from_day, to_day, &mut visit).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Whose rows an export returns, for the audit: the store's user keys, or
+/// (events in ClickHouse) distinct ids, numbered at the end by the person
+/// keys that every node shares.
+enum People {
+    Keys(HashSet<u32>),
+    Ids(HashSet<Box<str>>),
+}
+
+impl People {
+    fn for_days(days: &EventDays) -> People {
+        match days {
+            EventDays::Store(_) => People::Keys(HashSet::new()),
+            EventDays::Backend(_) => People::Ids(HashSet::new()),
+        }
+    }
+
+    fn add(&mut self, event: &store::StoredEvent) {
+        match self {
+            People::Keys(keys) => {
+                keys.insert(event.user_key());
+            }
+            People::Ids(ids) => {
+                if !ids.contains(event.distinct_id()) {
+                    ids.insert(event.distinct_id().into());
+                }
+            }
+        }
+    }
+
+    fn count(&self) -> usize {
+        match self {
+            People::Keys(keys) => keys.len(),
+            People::Ids(ids) => ids.len(),
+        }
+    }
+
+    fn into_keys(self, meta: &meta::Meta, project: events::ProjectId) -> Result<Vec<u32>, meta::Error> {
+        match self {
+            People::Keys(keys) => Ok(keys.into_iter().collect()),
+            People::Ids(ids) => meta.person_keys_of(project, &ids.into_iter().map(String::from).collect::<Vec<_>>()),
+        }
+    }
+}
+
 struct ExportParams {
     from_day: i32,
     to_day: i32,
@@ -135,7 +204,7 @@ pub const APPROVAL_USERS_SETTING: &str = "export_approval_users";
 
 /// Refuses an export above the organisation's threshold unless it carries
 /// a second owner's approval for exactly this export, which it spends.
-fn require_approval(inner: &crate::state::Inner, principal: &crate::auth::Principal, params: &ExportParams, snapshot: &store::Snapshot, erased: &HashSet<String>, remaining: u64) -> Result<(), ApiError> {
+fn require_approval(inner: &crate::state::Inner, principal: &crate::auth::Principal, params: &ExportParams, days: &EventDays, erased: &HashSet<String>, remaining: u64) -> Result<(), ApiError> {
     let threshold = |name: &str| -> Result<Option<u64>, ApiError> { Ok(inner.meta.setting(name)?.and_then(|v| v.parse::<u64>().ok())) };
     let (max_rows, max_users) = (threshold(APPROVAL_ROWS_SETTING)?, threshold(APPROVAL_USERS_SETTING)?);
     if max_rows.is_none() && max_users.is_none() {
@@ -143,8 +212,8 @@ fn require_approval(inner: &crate::state::Inner, principal: &crate::auth::Princi
     }
     // Count what the export would return, without returning it.
     let cap = params.limit.unwrap_or(usize::MAX).min(usize::try_from(remaining).unwrap_or(usize::MAX));
-    let (mut rows, mut users) = (0usize, HashSet::new());
-    snapshot.scan_days(principal.project.id, params.from_day, params.to_day, |day| {
+    let (mut rows, mut users) = (0usize, People::for_days(days));
+    days.scan(principal.project.id, params.from_day, params.to_day, |day| {
         for event in &day.events {
             if rows >= cap {
                 return false;
@@ -153,11 +222,12 @@ fn require_approval(inner: &crate::state::Inner, principal: &crate::auth::Princi
                 continue;
             }
             rows += 1;
-            users.insert(event.user_key());
+            users.add(event);
         }
         true
-    })?;
-    let (rows, users) = (rows as u64, users.len() as u64);
+    })
+    .map_err(ApiError::Internal)?;
+    let (rows, users) = (rows as u64, users.count() as u64);
     let reason = match (max_rows, max_users) {
         (Some(max), _) if rows > max => format!("{rows} rows exceed the threshold of {max}"),
         (_, Some(max)) if users > max => format!("{users} people exceed the threshold of {max}"),
@@ -188,11 +258,10 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
     let (parts, body) = request.into_parts();
     let body = read_body(body, 64 * 1024).await?;
     let params = parse_params(&query_map(parts.uri.query(), &body))?;
-    state.inner.config.events_backend.require_embedded("raw export")?;
     let inner = state.inner.clone();
-    let snapshot = state.inner.store.snapshot();
+    let days = EventDays::of(&state.inner);
     let (params, principal, (erased, canaries), remaining) = {
-        let snapshot = snapshot.clone();
+        let days = days.clone();
         tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
             let principal = authorise(&inner, &parts, meta::Scope::Export)?;
             if params.include_personal {
@@ -203,7 +272,7 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
             // Erased people leave exports at once, before compaction.
             let erased: HashSet<String> = inner.meta.erased_ids(principal.project.id)?.into_iter().collect();
             let canaries: HashSet<String> = inner.meta.canaries(principal.project.id)?.into_iter().collect();
-            require_approval(&inner, &principal, &params, &snapshot, &erased, remaining)?;
+            require_approval(&inner, &principal, &params, &days, &erased, remaining)?;
             Ok((params, principal, (erased, canaries), remaining))
         })
         .await??
@@ -218,7 +287,7 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
         let quota_cut = (remaining as usize) < params.limit.unwrap_or(usize::MAX);
         let mut n_rows = 0u64;
         // For the audit: whose rows and which fields left the server.
-        let mut user_keys: Vec<u32> = Vec::new();
+        let mut people = People::for_days(&days);
         let mut canary_rows = 0usize;
         // Rows whose personal fields were left out; fields revealed.
         let mut withheld = 0u64;
@@ -226,7 +295,7 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
         let mut personal: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         // What every exported line carries besides its properties.
         let mut fields: std::collections::BTreeSet<String> = ["event", "time", "distinct_id", "$insert_id"].into_iter().map(str::to_owned).collect();
-        let scanned = snapshot.scan_days(project_id, params.from_day, params.to_day, |day| {
+        let scanned = days.scan(project_id, params.from_day, params.to_day, |day| {
             for event in &day.events {
                 if n_left == 0 {
                     return false;
@@ -239,7 +308,7 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
                 }
                 n_left -= 1;
                 n_rows += 1;
-                user_keys.push(event.user_key());
+                people.add(event);
                 if !canaries.is_empty() && canaries.contains(event.distinct_id()) {
                     canary_rows += 1;
                 }
@@ -299,6 +368,10 @@ async fn export(state: AppState, request: Request) -> Result<Response, ApiError>
             "personal_fields_withheld_rows": withheld, "include_personal": params.include_personal, "revealed_values": revealed, "approval_id": params.approval_id,
         });
         // The rows have left by now: a failure here can only be logged loudly.
+        let user_keys = people.into_keys(&inner.meta, project_id).unwrap_or_else(|error| {
+            tracing::error!(%error, "an export's people could not be numbered for the audit");
+            Vec::new()
+        });
         if let Err(error) = crate::audit_trail::record(&inner, &principal, "export", detail, Some(user_keys)) {
             tracing::error!(%error, "an export was not audited");
         }
