@@ -77,4 +77,51 @@ impl EventSink for ClickHouseSink {
         self.insert(project, rows.iter().map(|row| RowRef::from(*row)))?;
         Ok(())
     }
+
+    fn delete_people(&self, project: ProjectId, distinct_ids: &[String]) -> Result<(), SinkError> {
+        for chunk in distinct_ids.chunks(DELETE_IDS_PER_STATEMENT) {
+            let ids: Vec<String> = chunk.iter().map(|id| crate::reports::string_literal(id)).collect();
+            self.delete_where(&format!("project = {} AND distinct_id IN ({})", project.0, ids.join(", ")))?;
+        }
+        Ok(())
+    }
+
+    fn delete_before(&self, project: ProjectId, cutoff_ms: i64) -> Result<(), SinkError> {
+        self.delete_where(&format!("project = {} AND time_ms < {cutoff_ms}", project.0))
+    }
+}
+
+/// Distinct ids per `ALTER TABLE ... DELETE`.
+const DELETE_IDS_PER_STATEMENT: usize = 1000;
+/// How long a deletion may take before it is reported as failed (it goes on
+/// in ClickHouse, and the job tries again).
+const MUTATION_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl ClickHouseSink {
+    /// Deletes the rows matching `condition` with a mutation, and waits
+    /// until ClickHouse finished it: 18.16 runs `ALTER TABLE ... DELETE` in
+    /// the background and has no `mutations_sync`, so `system.mutations` is
+    /// polled.
+    fn delete_where(&self, condition: &str) -> Result<(), SinkError> {
+        let database = self.client.database().to_owned();
+        self.client.execute(&format!("ALTER TABLE {database}.events DELETE WHERE {condition}"))?;
+        #[derive(serde::Deserialize)]
+        struct Pending {
+            n: u64,
+        }
+        let deadline = std::time::Instant::now() + MUTATION_WAIT;
+        loop {
+            let pending: Vec<Pending> = self.client.query(&format!(
+                "SELECT count() AS n FROM system.mutations WHERE database = {} AND table = 'events' AND is_done = 0",
+                crate::reports::string_literal(&database)
+            ))?;
+            if pending.first().is_none_or(|p| p.n == 0) {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("ClickHouse has not finished deleting events after {} s", MUTATION_WAIT.as_secs()).into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
 }

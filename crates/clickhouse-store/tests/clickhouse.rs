@@ -70,6 +70,33 @@ fn repeated_inserts_count_once_and_read_back_exactly() {
 }
 
 #[test]
+fn erasure_and_retention_delete_rows_from_clickhouse_itself() {
+    let server = LocalClickHouse::start().unwrap();
+    let client = server.client("hearth_delete_test").unwrap();
+    schema::migrate(&client).unwrap();
+    let sink = ClickHouseSink::new(client.clone());
+    let quote = "o'brien \\ x";
+    let batch = vec![
+        event("Old", "keep", T0 - 40 * 86_400_000, "d1", serde_json::json!({})),
+        event("New", "keep", T0, "d2", serde_json::json!({})),
+        event("New", "erase-me", T0, "d3", serde_json::json!({})),
+        event("New", quote, T0 + 1, "d4", serde_json::json!({})),
+    ];
+    let rows: Vec<store::StoredEvent> = batch.iter().cloned().map(store::StoredEvent::from_event).collect();
+    let refs: Vec<&store::StoredEvent> = rows.iter().collect();
+    store::EventSink::write(&sink, ProjectId(3), &refs).unwrap();
+    store::EventSink::write(&sink, ProjectId(4), &refs).unwrap();
+
+    store::EventSink::delete_people(&sink, ProjectId(3), &["erase-me".to_owned(), quote.to_owned()]).unwrap();
+    store::EventSink::delete_before(&sink, ProjectId(3), T0 - 86_400_000).unwrap();
+    // Gone from the table itself (no FINAL, no hiding): only project 3's "New" of "keep" is left.
+    let left: Vec<serde_json::Value> = client.query("SELECT project, insert_id FROM hearth_delete_test.events ORDER BY project, insert_id").unwrap();
+    let left: Vec<(u64, String)> = left.iter().map(|r| (r["project"].as_u64().unwrap(), r["insert_id"].as_str().unwrap().to_owned())).collect();
+    let expected: Vec<(u64, String)> = [(3, "d2"), (4, "d1"), (4, "d2"), (4, "d3"), (4, "d4")].iter().map(|(p, i)| (*p, (*i).to_owned())).collect();
+    assert_eq!(left, expected, "another project's rows stay");
+}
+
+#[test]
 fn a_wrong_password_is_refused_with_clickhouses_reason() {
     let server = LocalClickHouse::start().unwrap();
     let mut config = server.config("default");

@@ -11,6 +11,8 @@ pub enum ProtectError {
     Policy(#[from] privacy::policy::PolicyError),
     #[error(transparent)]
     Seal(#[from] privacy::apply::SealError),
+    #[error("the event database refused: {0}")]
+    External(String),
     #[error("the stored privacy policy v{version} no longer parses: {message}")]
     StoredPolicy { version: i64, message: String },
 }

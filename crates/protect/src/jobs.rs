@@ -97,13 +97,20 @@ impl Protector {
             self.meta().set_erasure_status(&erasure.task_id, "STARTED")?;
             let task = erasure.task_id.clone();
             let (sender, receiver) = std::sync::mpsc::channel();
-            let report = store.rewrite(erasure.project, Box::new(Erasure { ids: ids.into_iter().collect() }), Box::new(move |done, total| {
+            let report = store.rewrite(erasure.project, Box::new(Erasure { ids: ids.iter().cloned().collect() }), Box::new(move |done, total| {
                 let _ = sender.send((done, total));
             }))?;
             for (done, total) in receiver.try_iter() {
                 progress(&task, done, total);
             }
             tracing::info!(task = %erasure.task_id, rows_dropped = report.rows_dropped, parts_rewritten = report.parts_rewritten, "erasure reached the parts");
+            if let Some(sink) = store.sink() {
+                // Events in an external database: this node's buffered rows
+                // go there first, then every row of these people leaves it.
+                store.flush()?;
+                sink.delete_people(erasure.project, &ids).map_err(|e| ProtectError::External(e.to_string()))?;
+                tracing::info!(task = %erasure.task_id, people = ids.len(), "erasure reached the event database");
+            }
             self.meta().finish_erasure(&erasure.task_id)?;
             n_finished += 1;
         }
@@ -123,6 +130,9 @@ impl Protector {
         let Some(days) = retention.events_days else { return Ok(None) };
         let cutoff_ms = now_ms - i64::from(days) * MS_PER_DAY;
         let report = store.rewrite(project, Box::new(RetentionCut { cutoff_ms }), progress)?;
+        if let Some(sink) = store.sink() {
+            sink.delete_before(project, cutoff_ms).map_err(|e| ProtectError::External(e.to_string()))?;
+        }
         Ok(Some(report))
     }
 

@@ -21,3 +21,4 @@ mod retrieval;
 pub use canary::Canaries;
 pub use error::ProtectError;
 pub use protector::{Erased, LoadedPolicy, ProtectBatch, Protector};
+pub use retrieval::EventDays;

@@ -6,13 +6,27 @@ use crate::{ProtectError, Protector};
 use events::ProjectId;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
-use store::Store;
+use store::{DayRows, Store};
+
+/// Where a project's events are read a day at a time: this node's store, or
+/// an external event database (the server's ClickHouse backend).
+pub trait EventDays {
+    /// Calls `visit` with each day in `[from_day, to_day]` that has events,
+    /// oldest first, while it answers true.
+    fn scan_days(&self, project: ProjectId, from_day: i32, to_day: i32, visit: &mut dyn FnMut(DayRows) -> bool) -> Result<(), String>;
+}
+
+impl EventDays for Store {
+    fn scan_days(&self, project: ProjectId, from_day: i32, to_day: i32, visit: &mut dyn FnMut(DayRows) -> bool) -> Result<(), String> {
+        self.snapshot().scan_days(project, from_day, to_day, visit).map_err(|e| e.to_string())
+    }
+}
 
 impl Protector {
     /// The person's identity cluster, profile and events, with their
     /// personal fields decrypted as far as their keys still exist. The
     /// caller audits the retrieval.
-    pub fn retrieve(&self, store: &Store, project: ProjectId, distinct_id: &str) -> Result<Value, ProtectError> {
+    pub fn retrieve(&self, events_of: &dyn EventDays, project: ProjectId, distinct_id: &str) -> Result<Value, ProtectError> {
         let stored = self.stored_id(project, distinct_id)?;
         let cluster = self.meta().identity_cluster(project, &stored)?;
         let ids: HashSet<&str> = cluster.iter().map(String::as_str).collect();
@@ -23,7 +37,7 @@ impl Protector {
         }
         let mut events = Vec::new();
         let mut failure = None;
-        store.snapshot().scan_days(project, i32::MIN, i32::MAX, |day| {
+        events_of.scan_days(project, i32::MIN, i32::MAX, &mut |day| {
             for row in day.events.iter().filter(|row| ids.contains(row.distinct_id())) {
                 let mut event = row.to_event();
                 if let Err(error) = self.reveal(project, &event.distinct_id, &mut event.properties) {
@@ -33,7 +47,8 @@ impl Protector {
                 events.push(event.to_export_json(false));
             }
             true
-        })?;
+        })
+        .map_err(ProtectError::External)?;
         if let Some(error) = failure {
             return Err(error);
         }

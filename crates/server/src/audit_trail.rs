@@ -38,6 +38,16 @@ impl Source {
 }
 
 /// Appends an entry for what `principal` did; blocking (SQLite, fsync).
+/// The numbers the audit records for these people: the embedded store's user
+/// keys, or, where events live in ClickHouse, the person keys every node
+/// shares (the exposure report reads them back the same way).
+pub(crate) fn people_keys(inner: &Inner, project: events::ProjectId, distinct_ids: &[String]) -> Result<Vec<u32>, ApiError> {
+    match inner.config.events_backend {
+        crate::config::EventsBackend::Embedded => Ok(inner.engine.user_keys_of(project, distinct_ids)?),
+        crate::config::EventsBackend::ClickHouse => Ok(inner.meta.person_keys_of(project, distinct_ids)?),
+    }
+}
+
 pub(crate) fn record(inner: &Inner, principal: &Principal, action: &str, detail: Value, users: Option<Vec<u32>>) -> Result<(), ApiError> {
     let mut entry = principal.source.stamp(NewEntry::new(principal.actor.clone(), action, Outcome::Ok).project(principal.project.id.0).detail(detail));
     if let Some(keys) = users {

@@ -17,6 +17,14 @@ pub trait EventSink: Send + Sync + std::fmt::Debug {
     /// Writes one project's rows durably; an error makes the flush thread
     /// keep the rows (in the WAL and the buffer) and try again later.
     fn write(&self, project: ProjectId, rows: &[&StoredEvent]) -> Result<(), SinkError>;
+
+    /// Removes every stored event of these distinct ids (an erasure reaching
+    /// the events); returns once no read sees them any more.
+    fn delete_people(&self, project: ProjectId, distinct_ids: &[String]) -> Result<(), SinkError>;
+
+    /// Removes every stored event before `cutoff_ms` (retention); returns
+    /// once no read sees them any more.
+    fn delete_before(&self, project: ProjectId, cutoff_ms: i64) -> Result<(), SinkError>;
 }
 
 /// Why a sink could not take rows; shown in the log and retried.

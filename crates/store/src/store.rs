@@ -144,6 +144,11 @@ impl Store {
         Ok(Store { shared, _lock: lock, commands, rewrites: Mutex::new(Some(rewrite_sender)), threads: Mutex::new(vec![ingest_thread, flush_thread]) })
     }
 
+    /// The external database sealed buffers go to, if events live there.
+    pub fn sink(&self) -> Option<Arc<dyn crate::EventSink>> {
+        self.shared.config.sink.clone()
+    }
+
     /// Appends a batch (see [`PreparedBatch::new`]). `done` runs on the ingest thread once the batch is
     /// durable in the WAL and visible to readers, or with the error that
     /// prevented it. A full queue fails at once with [`AppendError::Busy`].

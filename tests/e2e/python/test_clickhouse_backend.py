@@ -111,6 +111,29 @@ def test_two_nodes_keep_sdk_events_in_clickhouse_once(hearth_factory, clickhouse
     assert leaked == [{"n": 0}], "the IP address reached ClickHouse"
 
     # What is not yet on this backend says so, in JSON, with 501.
+    # GDPR through Mixpanel's API on this backend: a retrieval returns the person's events from
+    # ClickHouse; a deletion removes them from ClickHouse itself, not only from what reads show.
+    def gdpr(node, method, path, body=None):
+        return node.request(method, path, query={"token": node.token}, body=json.dumps(body) if body is not None else None,
+                            headers={"Content-Type": "application/json"}, auth=f"Bearer {node.secret}")
+
+    created = gdpr(node_a, "POST", "/api/app/data-retrievals/v3.0/", {"distinct_ids": ["user-1"], "compliance_type": "GDPR"})
+    assert created.status == 200, created
+    retrieved = gdpr(node_a, "GET", f"/api/app/data-retrievals/v3.0/{created.json()['results']['task_id']}")
+    assert retrieved.status == 200, retrieved
+    person = retrieved.json()["results"]["result"][0]
+    assert sorted(e["properties"]["$insert_id"] for e in person["events"]) == sorted(f"track-{i}" for i in range(1, 40, 5)), person
+    deleted = gdpr(node_a, "POST", "/api/app/data-deletions/v3.0/", {"distinct_ids": ["user-1"], "compliance_type": "GDPR"})
+    assert deleted.status == 200, deleted
+    deadline, status = time.monotonic() + 60, None
+    while time.monotonic() < deadline and status != "SUCCESS":
+        time.sleep(0.25)
+        status = gdpr(node_a, "GET", f"/api/app/data-deletions/v3.0/{deleted.json()['results']['task_id']}").json()["results"]["status"]
+    assert status == "SUCCESS", status
+    left = clickhouse.query(f"SELECT distinct_id, count() AS n FROM {DATABASE}.events WHERE project = {project} "
+                            f"AND distinct_id IN ('user-1', 'user-2') GROUP BY distinct_id")
+    assert left == [{"distinct_id": "user-2", "n": 8}], left
+
     totals = {"report": "funnel", "from": "2000-01-01", "to": "2100-01-01", "counting": "totals",
               "steps": [{"event": "Viewed Page"}, {"event": "Bought"}]}
     report = node_a.request("POST", "/api/v1/query", body=json.dumps(totals),

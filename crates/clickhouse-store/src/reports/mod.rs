@@ -122,6 +122,11 @@ fn report_name(spec: &Spec) -> &'static str {
     }
 }
 
+/// A ClickHouse string literal of `text`.
+pub(crate) fn string_literal(text: &str) -> String {
+    sql::string(text)
+}
+
 /// A number of ClickHouse's JSON output parsed exactly (serde_json's own
 /// float parsing may land a unit in the last place off without its
 /// `float_roundtrip` feature, and a percentile must equal the engine's);

@@ -57,7 +57,7 @@ async fn query(state: AppState, request: Request) -> Result<Response, ApiError> 
             fields.insert("distinct_id");
         }
         let detail = json!({"group_key": group_key, "returned_profiles": returned.len(), "fields": fields});
-        let users = if group_key.is_none() { Some(inner.engine.user_keys_of(project.id, &returned)?) } else { None };
+        let users = if group_key.is_none() { Some(crate::audit_trail::people_keys(&inner, project.id, &returned)?) } else { None };
         record(&inner, &principal, "profile.read", detail, users)?;
         let canaries: std::collections::HashSet<String> = inner.meta.canaries(project.id)?.into_iter().collect();
         let touched = crate::alerts::canaries_touched(&canaries, returned.iter().map(String::as_str));

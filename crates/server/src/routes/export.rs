@@ -26,13 +26,13 @@ const CHUNK_BYTES: usize = 256 * 1024;
 /// Where an export reads events: this node's store, or the events backend
 /// that the nodes share (ClickHouse).
 #[derive(Clone)]
-enum EventDays {
+pub(crate) enum EventDays {
     Store(store::Snapshot),
     Backend(std::sync::Arc<dyn query::ReportBackend>),
 }
 
 impl EventDays {
-    fn of(inner: &crate::state::Inner) -> EventDays {
+    pub(crate) fn of(inner: &crate::state::Inner) -> EventDays {
         match (&inner.reports, inner.config.events_backend) {
             (Some(backend), crate::config::EventsBackend::ClickHouse) => EventDays::Backend(backend.clone()),
             _ => EventDays::Store(inner.store.snapshot()),
@@ -45,6 +45,12 @@ impl EventDays {
             EventDays::Store(snapshot) => snapshot.scan_days(project, from_day, to_day, visit).map_err(|e| e.to_string()),
             EventDays::Backend(backend) => backend.scan_days(project, from_day, to_day, &mut visit).map_err(|e| e.to_string()),
         }
+    }
+}
+
+impl protect::EventDays for EventDays {
+    fn scan_days(&self, project: events::ProjectId, from_day: i32, to_day: i32, visit: &mut dyn FnMut(store::DayRows) -> bool) -> Result<(), String> {
+        self.scan(project, from_day, to_day, visit)
     }
 }
 

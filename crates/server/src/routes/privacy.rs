@@ -156,7 +156,7 @@ pub(crate) async fn create_deletion(State(state): State<AppState>, request: Requ
         // Keys, profiles and vault go now; the background job removes the
         // events from the parts within seconds.
         blocking(move || {
-            let users = inner.engine.user_keys_of(project.id, &request.distinct_ids)?;
+            let users = crate::audit_trail::people_keys(&inner, project.id, &request.distinct_ids)?;
             let erased = inner.protector.erase(project.id, &task, &request.distinct_ids)?;
             let detail = json!({"task_id": task, "requested": request.distinct_ids.len(), "distinct_ids_erased": erased.distinct_ids.len(), "keys_destroyed": erased.keys_destroyed, "compliance_type": request.compliance_type});
             record(&inner, &principal, "gdpr.deletion", detail, Some(users))
@@ -231,12 +231,12 @@ pub(crate) async fn retrieval_status(State(state): State<AppState>, Path(task_id
             let mut people = Vec::with_capacity(ids.len());
             let mut returned = Vec::new();
             for id in ids {
-                let person = inner.protector.retrieve(&inner.store, project.id, &id)?;
+                let person = inner.protector.retrieve(&super::export::EventDays::of(&inner), project.id, &id)?;
                 returned.extend(person["distinct_ids"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)));
                 people.push(person);
             }
             // The answer holds decrypted personal fields: a reveal.
-            let users = inner.engine.user_keys_of(project.id, &returned)?;
+            let users = crate::audit_trail::people_keys(&inner, project.id, &returned)?;
             record(&inner, &principal, "pii.reveal", json!({"via": "gdpr.retrieval", "task_id": erasure.task_id, "people": people.len()}), Some(users))?;
             metrics::counter!("hearth_gdpr_retrievals_served_total").increment(1);
             Ok(people)
@@ -263,7 +263,7 @@ pub(crate) async fn person(State(state): State<AppState>, Path(distinct_id): Pat
             let Some((id, mut properties)) = inner.meta.profiles(project.id, std::slice::from_ref(&distinct_id), 1)?.into_iter().next() else {
                 return Err(ApiError::NotFound(format!("no profile for distinct id {distinct_id:?}")));
             };
-            let users = inner.engine.user_keys_of(project.id, std::slice::from_ref(&id))?;
+            let users = crate::audit_trail::people_keys(&inner, project.id, std::slice::from_ref(&id))?;
             let fields: Vec<String> = properties.iter().filter(|(_, v)| v.as_str().is_some_and(privacy::crypto::is_value_token)).map(|(k, _)| k.clone()).collect();
             if reveal {
                 let n = inner.protector.reveal(project.id, &id, &mut properties)?;

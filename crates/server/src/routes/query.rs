@@ -63,7 +63,7 @@ async fn report(state: AppState, request: Request) -> Result<Response, ApiError>
             // every node shares.
             let returned = result.returned_people();
             facts.returned_people = returned.len() as u64;
-            facts.returned_user_keys = inner.meta.person_keys_of(project.id, &returned)?;
+            facts.returned_user_keys = crate::audit_trail::people_keys(&inner, project.id, &returned)?;
         }
         if let query::ReportResult::Profiles(profiles) = &mut result {
             // Listings leave personal fields (their tokens too) out.
