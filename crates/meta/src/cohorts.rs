@@ -56,8 +56,6 @@ impl Meta {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn cohorts_are_saved_per_project_and_removed() {
         crate::testing::on_each_backend(|meta| {

@@ -64,8 +64,6 @@ impl Meta {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn dashboards_are_kept_per_project() {
         crate::testing::on_each_backend(|meta| {

@@ -135,7 +135,7 @@ fn erasure_takes_effect_at_once_and_reaches_the_parts() {
 
     // A person with an anonymous device merged into their user id.
     let victim = "u7";
-    let retrieved = instance.protector.retrieve(&instance.store, project.id, victim).unwrap();
+    let retrieved = instance.protector.retrieve(instance.store.as_ref(), project.id, victim).unwrap();
     let device_ids: Vec<String> = retrieved["distinct_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).filter(|id| id.starts_with("$device:")).collect();
     assert!(!device_ids.is_empty(), "u7 should have a merged device: {}", retrieved["distinct_ids"]);
     let email = retrieved["profiles"][0]["$properties"]["$email"].as_str().unwrap().to_owned();
@@ -181,7 +181,7 @@ fn erasure_takes_effect_at_once_and_reaches_the_parts() {
     assert!(instance.meta.erased_ids(project.id).unwrap().is_empty(), "ids are forgotten once compacted");
     let uniques_compacted = serde_json::to_value(instance.engine.run(&project, &any_uniques).unwrap()).unwrap();
     assert_eq!(uniques_after, uniques_compacted);
-    let retrieved = instance.protector.retrieve(&instance.store, project.id, victim).unwrap();
+    let retrieved = instance.protector.retrieve(instance.store.as_ref(), project.id, victim).unwrap();
     assert!(retrieved["events"].as_array().unwrap().is_empty() && retrieved["profiles"].as_array().unwrap().is_empty());
     let _ = (&instance.data, &instance.keys_dir);
 }

@@ -540,6 +540,20 @@ def test_reports_on_clickhouse_equal_the_embedded_engine(hearth_factory, report_
     assert exported[1] == exported[0], describe_difference(exported[0], exported[1], ("embedded", "ClickHouse"))
     listed.update(event["properties"]["distinct_id"] for event in exported[1].values())
 
+    # The CLI reads ClickHouse too, beside the running node: `hearth query` answers as the API
+    # does, and `hearth export` writes the same events.
+    cli_env = clickhouse.hearth_env("hearth_reports")
+    name, spec = next(iter(INSIGHTS_SPECS.items()))
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(spec))
+    printed = run_hearth("query", "--project", "reports", "--data", str(in_clickhouse.data_dir), str(spec_path), env=cli_env)
+    assert json.loads(printed.stdout) == report(in_clickhouse, spec).json(), name
+    out = tmp_path / "cli-export.jsonl"
+    run_hearth("export", "--project", "reports", "--from", "2000-01-01", "--to", "2100-01-01", "--out", str(out),
+               "--data", str(in_clickhouse.data_dir), env=cli_env)
+    written = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    assert len(written) == len(exported[1]) and {e["properties"]["$insert_id"] for e in written} == set(exported[1])
+
     # The audit names whose data those reports returned, in numbers every node shares, and the
     # exposure report turns them back into the same people.
     exposure = in_clickhouse.request("GET", "/api/v1/incident/exposure", query={"from": "2000-01-01", "to": "2100-01-01"},

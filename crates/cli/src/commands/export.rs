@@ -41,13 +41,17 @@ pub(crate) fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
     let data = data_dir(config, &args.data);
     let (meta, project) = open_project(config, &data, args.project.as_deref().unwrap_or_default())?;
     let erased: HashSet<String> = meta.erased_ids(project.id)?.into_iter().collect();
-    config.require_embedded("hearth export")?;
-    let store = store::Store::open(&data, config.store_config())?;
+    // Events in ClickHouse are read from there (a running server does not
+    // matter); the embedded store is opened, so its server must be stopped.
+    let (store, reader) = match config.storage.clickhouse()? {
+        Some(settings) => (None, Some(clickhouse_store::EventReader::new(crate::config::connect_clickhouse(&settings)?))),
+        None => (Some(store::Store::open(&data, config.store_config())?), None),
+    };
     let names: HashSet<String> = args.events.into_iter().collect();
     let mut n_events = 0u64;
     let mut write_error = None;
     let mut line = Vec::with_capacity(1024);
-    store.snapshot().scan_days(project.id, from_day, to_day, |day| {
+    let visit = |day: store::DayRows| {
         for event in day.events.iter().filter(|e| (names.is_empty() || names.contains(e.name())) && !erased.contains(e.distinct_id()) && filter.as_ref().is_none_or(|f| f.matches(&e.export_properties()))) {
             line.clear();
             event.write_export_json(&mut line, args.time_in_ms);
@@ -59,7 +63,8 @@ pub(crate) fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
             n_events += 1;
         }
         true
-    })?;
+    };
+    scan_days(store.as_ref(), reader.as_ref(), project.id, (from_day, to_day), visit)?;
     if let Some(error) = write_error {
         // A closed pipe (e.g. `| head`) is not a failure of the export.
         if error.kind() != std::io::ErrorKind::BrokenPipe {
@@ -68,8 +73,32 @@ pub(crate) fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
     }
     out.flush()?;
     drop(out);
-    store.close()?;
+    if let Some(store) = store {
+        store.close()?;
+    }
     crate::commands::audit_cli(config, &data, Some(&project), "export", serde_json::json!({"from": args.from_date, "to": args.to_date, "where": args.filter, "rows": n_events, "via": "hearth export"}))?;
     eprintln!("exported {n_events} events");
+    Ok(())
+}
+
+/// Each day's events of a project in `[from_day, to_day]`, oldest first,
+/// from the embedded store or from ClickHouse, while `visit` says go on.
+fn scan_days(
+    store: Option<&store::Store>,
+    reader: Option<&clickhouse_store::EventReader>,
+    project: events::ProjectId,
+    (from_day, to_day): (i32, i32),
+    mut visit: impl FnMut(store::DayRows) -> bool,
+) -> anyhow::Result<()> {
+    if let Some(store) = store {
+        store.snapshot().scan_days(project, from_day, to_day, visit)?;
+    } else if let Some(reader) = reader {
+        for day in reader.days(project, from_day, to_day)? {
+            let events = reader.day_rows(project, day)?.into_iter().map(|row| store::StoredEvent::from_event(row.into_event())).collect();
+            if !visit(store::DayRows { day, events }) {
+                break;
+            }
+        }
+    }
     Ok(())
 }

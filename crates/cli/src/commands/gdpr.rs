@@ -41,9 +41,18 @@ pub(crate) fn run(config: &Config, command: GdprCommand) -> anyhow::Result<()> {
         }
         GdprCommand::Export { target, distinct_id, out } => {
             let (protector, project) = open(config, &target)?;
-            let store = open_store(config, &target)?;
-            let answer = protector.retrieve(&store, project.id, &distinct_id)?;
-            store.close()?;
+            let answer = match config.storage.clickhouse()? {
+                Some(settings) => {
+                    let reader = clickhouse_store::EventReader::new(crate::config::connect_clickhouse(&settings)?);
+                    protector.retrieve(&super::privacy::ClickHouseDays(reader), project.id, &distinct_id)?
+                }
+                None => {
+                    let store = open_store(config, &target)?;
+                    let answer = protector.retrieve(&store, project.id, &distinct_id)?;
+                    store.close()?;
+                    answer
+                }
+            };
             let data = crate::commands::data_dir(config, &target.data);
             audit_cli(config, &data, Some(&project), "pii.reveal", serde_json::json!({"via": "gdpr export", "events": answer["events"].as_array().map_or(0, Vec::len)}))?;
             let text = serde_json::to_string_pretty(&answer)?;

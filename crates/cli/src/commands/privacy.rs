@@ -70,6 +70,7 @@ pub(crate) fn run(config: &Config, command: PrivacyCommand) -> anyhow::Result<()
             if !rewrite {
                 anyhow::bail!("re-applying the policy rewrites stored events: confirm with --rewrite");
             }
+            config.require_embedded("re-applying a policy to stored events")?;
             let (protector, project) = open(config, &target)?;
             let store = open_store(config, &target)?;
             let bar = count_bar(0, "parts");
@@ -118,8 +119,30 @@ pub(crate) fn open(config: &Config, target: &ProjectArg) -> anyhow::Result<(Arc<
     Ok((protector, project))
 }
 
+/// The node's store; with events in ClickHouse, one whose sink is there, so
+/// that erasure and retention reach it.
 pub(crate) fn open_store(config: &Config, target: &ProjectArg) -> anyhow::Result<store::Store> {
-    config.require_embedded("rewriting stored events (retention, erasure, a new policy)")?;
     let data = data_dir(config, &target.data);
-    store::Store::open(&data, config.store_config()).with_context(|| format!("opening the event store in {}", data.display()))
+    let store_config = match config.storage.clickhouse()? {
+        Some(_) => config.ingest_store_config(crate::config::Unreachable::Fail)?,
+        None => config.store_config(),
+    };
+    store::Store::open(&data, store_config).with_context(|| format!("opening the event store in {}", data.display()))
+}
+
+/// Where a person's events are read for a GDPR export: the store, or
+/// ClickHouse when events live there.
+pub(crate) struct ClickHouseDays(pub(crate) clickhouse_store::EventReader);
+
+impl protect::EventDays for ClickHouseDays {
+    fn scan_days(&self, project: events::ProjectId, from_day: i32, to_day: i32, visit: &mut dyn FnMut(store::DayRows) -> bool) -> Result<(), String> {
+        let (from_day, to_day) = (from_day.max(0), to_day.min(i32::from(u16::MAX)));
+        for day in self.0.days(project, from_day, to_day).map_err(|e| e.to_string())? {
+            let events = self.0.day_rows(project, day).map_err(|e| e.to_string())?.into_iter().map(|row| store::StoredEvent::from_event(row.into_event())).collect();
+            if !visit(store::DayRows { day, events }) {
+                break;
+            }
+        }
+        Ok(())
+    }
 }
