@@ -186,7 +186,7 @@ impl AuditLog {
         loop {
             let row = match page.next() {
                 Some(row) => row,
-                None if verification.entries == 0 || verification.entries % 10_000 != 0 => break,
+                None if verification.entries == 0 || !verification.entries.is_multiple_of(10_000) => break,
                 None => {
                     page = statement.rows([verification.head_seq as i64])?.into_iter();
                     match page.next() {

@@ -9,7 +9,7 @@ use sqldb::Connection;
 use std::sync::Arc;
 
 fn entry(node: &str, n: u32) -> NewEntry {
-    NewEntry::new(Actor::new("cli", node.to_owned()), if n % 2 == 0 { "export" } else { "query" }, Outcome::Ok).project(1).detail(serde_json::json!({ "n": n }))
+    NewEntry::new(Actor::new("cli", node.to_owned()), if n.is_multiple_of(2) { "export" } else { "query" }, Outcome::Ok).project(1).detail(serde_json::json!({ "n": n }))
 }
 
 #[test]

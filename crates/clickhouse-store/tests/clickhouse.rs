@@ -76,7 +76,7 @@ fn erasure_and_retention_delete_rows_from_clickhouse_itself() {
     schema::migrate(&client).unwrap();
     let sink = ClickHouseSink::new(client.clone());
     let quote = "o'brien \\ x";
-    let batch = vec![
+    let batch = [
         event("Old", "keep", T0 - 40 * 86_400_000, "d1", serde_json::json!({})),
         event("New", "keep", T0, "d2", serde_json::json!({})),
         event("New", "erase-me", T0, "d3", serde_json::json!({})),

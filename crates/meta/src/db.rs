@@ -318,10 +318,10 @@ struct SharedGenerations {
 impl SharedGenerations {
     fn values(&self) -> [u64; 4] {
         let mut read = lock(&self.read);
-        if let Some((at, values)) = *read {
-            if at.elapsed() < SHARED_GENERATIONS_TTL {
-                return values;
-            }
+        if let Some((at, values)) = *read
+            && at.elapsed() < SHARED_GENERATIONS_TTL
+        {
+            return values;
         }
         let mut values = [0u64; 4];
         let rows = lock(&self.connection).rows("SELECT kind, value FROM hearth_generations", []);

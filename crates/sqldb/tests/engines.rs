@@ -59,7 +59,8 @@ fn workload(connection: &mut Connection) -> Vec<String> {
     }
 
     let mut statement = connection.prepare("SELECT name, size, ratio, payload, flag FROM items WHERE size >= ?1 ORDER BY name").unwrap();
-    let rows: Vec<(String, i64, Option<f64>, Option<Vec<u8>>, bool)> =
+    type Item = (String, i64, Option<f64>, Option<Vec<u8>>, bool);
+    let rows: Vec<Item> =
         statement.query_map([0_i64], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))).unwrap().collect::<Result<_, _>>().unwrap();
     seen.push(format!("{rows:?}"));
     let missing: Option<i64> = connection.query_row("SELECT id FROM items WHERE name = ?1", ["zzz"], |row| row.get(0)).optional().unwrap();
