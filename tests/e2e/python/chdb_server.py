@@ -20,12 +20,13 @@ import json
 import os
 import pathlib
 import re
-import subprocess
 import sys
 import threading
-import time
 import urllib.parse
 import urllib.request
+
+from clickhouse_harness import PingedServer
+from hearth_harness import free_port
 
 INSERT = re.compile(r"^\s*INSERT INTO\s+([\w.]+)\s*\(([^)]*)\)\s*FORMAT\s+RowBinary\s*$", re.IGNORECASE | re.DOTALL)
 
@@ -81,16 +82,15 @@ def serve(port: int, data_dir: str) -> None:
     http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 
-class ChdbServer:
+class ChdbServer(PingedServer):
     """The chdb server as a child process, with the interface of clickhouse_harness.ClickHouse."""
 
-    def __init__(self, base_dir: pathlib.Path):
-        from hearth_harness import free_port
+    name = "the chdb server"
 
+    def __init__(self, base_dir: pathlib.Path):
         self.dir = pathlib.Path(base_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
@@ -108,27 +108,8 @@ class ChdbServer:
             "HEARTH_STORAGE__CLICKHOUSE_PASSWORD": "",
         }
 
-    def start(self) -> "ChdbServer":
-        log = open(self.dir / "server.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, __file__, str(self.port), str(self.dir / "data")], cwd=self.dir,
-                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        log.close()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"the chdb server exited: {(self.dir / 'server.log').read_text()[-2000:]}"
-            try:
-                with urllib.request.urlopen(self.url + "/ping", timeout=2) as response:
-                    if response.read().startswith(b"Ok."):
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("the chdb server did not start within 60 s")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
+    def command(self) -> list[str]:
+        return [sys.executable, __file__, str(self.port), str(self.dir / "data")]
 
     def query(self, sql: str) -> list[dict]:
         request = urllib.request.Request(self.url + "/", data=(sql + " FORMAT JSONEachRow").encode(), method="POST")

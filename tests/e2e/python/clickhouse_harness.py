@@ -26,7 +26,46 @@ def server_binary() -> str:
     return found
 
 
-class ClickHouse:
+class PingedServer:
+    """A server process of a test, in `self.dir`, its output in `server.log`, ready once
+    `GET /ping` answers `Ok.` (ClickHouse's HTTP interface, or chdb_server.py)."""
+
+    name = "server"
+    dir: pathlib.Path
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self):
+        log = open(self.dir / "server.log", "ab")
+        self.proc = subprocess.Popen(self.command(), cwd=self.dir, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        log.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"{self.name} exited: {(self.dir / 'server.log').read_text()[-2000:]}"
+            try:
+                with urllib.request.urlopen(self.url + "/ping", timeout=2) as response:
+                    if response.read().startswith(b"Ok."):
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"{self.name} did not answer /ping within 60 s")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+
+class ClickHouse(PingedServer):
+    name = "clickhouse-server"
+
     def __init__(self, base_dir: pathlib.Path):
         self.dir = pathlib.Path(base_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -72,27 +111,8 @@ class ClickHouse:
             "HEARTH_STORAGE__CLICKHOUSE_PASSWORD": PASSWORD,
         }
 
-    def start(self) -> "ClickHouse":
-        log = open(self.dir / "server.log", "ab")
-        self.proc = subprocess.Popen([server_binary(), f"--config-file={self.dir / 'config.xml'}"],
-                                     cwd=self.dir, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        log.close()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"clickhouse-server exited: {(self.dir / 'server.log').read_text()[-2000:]}"
-            try:
-                with urllib.request.urlopen(self.url + "/ping", timeout=2) as response:
-                    if response.read().startswith(b"Ok."):
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("clickhouse-server did not answer /ping within 60 s")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
+    def command(self) -> list[str]:
+        return [server_binary(), f"--config-file={self.dir / 'config.xml'}"]
 
     def query(self, sql: str) -> list[dict]:
         """Rows of a SELECT (JSONEachRow, 64-bit integers as numbers)."""
