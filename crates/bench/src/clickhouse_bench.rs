@@ -1,6 +1,6 @@
 //! `hearth-bench ingest-clickhouse`: durable ingestion through two Hearth
-//! nodes that share one ClickHouse (the scale-out backend), on this one
-//! machine: events per second through /import and /track, split evenly over
+//! nodes that share one ClickHouse and one PostgreSQL (the scale-out
+//! backends: events, and metadata with one project), on this one machine: events per second through /import and /track, split evenly over
 //! the nodes; how long after the last acknowledgement every event is in
 //! ClickHouse; the events ClickHouse holds (deduplicated) and their bytes
 //! on disk; each process's peak RSS.
@@ -39,10 +39,16 @@ struct Count {
 }
 
 pub(crate) fn run(args: ClickHouseArgs) -> anyhow::Result<()> {
-    println!("hearth-bench ingest-clickhouse: {} events via /import and {} via /track, through two nodes sharing one ClickHouse", args.events, args.track_events);
+    println!("hearth-bench ingest-clickhouse: {} events via /import and {} via /track, through two nodes sharing one ClickHouse and one PostgreSQL", args.events, args.track_events);
     let clickhouse = LocalClickHouse::start().context("starting Debian's clickhouse-server (scripts/install-test-deps.sh installs it)")?;
     let client = clickhouse.client(DATABASE)?;
+    let postgres = sqldb::local_server::LocalPostgres::start().context("starting Debian's PostgreSQL (scripts/install-test-deps.sh installs it)")?;
     let env: Vec<(String, String)> = [
+        ("HEARTH_METADATA__BACKEND", "postgres".to_owned()),
+        ("HEARTH_METADATA__POSTGRES_URL", postgres.url()),
+        ("HEARTH_METADATA__POSTGRES_PASSWORD", sqldb::local_server::PASSWORD.to_owned()),
+        // Nodes sharing the key store share the master key.
+        ("HEARTH_MASTER_KEY", "6b".repeat(32)),
         ("HEARTH_STORAGE__BACKEND", "clickhouse".to_owned()),
         ("HEARTH_STORAGE__CLICKHOUSE_URL", clickhouse.url()),
         ("HEARTH_STORAGE__CLICKHOUSE_DATABASE", DATABASE.to_owned()),
@@ -54,14 +60,14 @@ pub(crate) fn run(args: ClickHouseArgs) -> anyhow::Result<()> {
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let data = tempfile::Builder::new().prefix("hearth-bench-nodes-").tempdir()?;
-    let nodes = [0, 1]
-        .into_iter()
-        .map(|n| {
-            let dir = data.path().join(format!("node{n}"));
-            std::fs::create_dir_all(&dir)?;
-            Server::start_with(&args.hearth, &dir, None, &env)
-        })
-        .collect::<anyhow::Result<Vec<Server>>>()?;
+    let mut nodes: Vec<Server> = Vec::new();
+    for n in 0..2 {
+        let dir = data.path().join(format!("node{n}"));
+        std::fs::create_dir_all(&dir)?;
+        // The second node serves the project the first created: one shared metadata.
+        let project = nodes.first().map(|first| (first.token.clone(), first.secret.clone()));
+        nodes.push(Server::start_node(&args.hearth, &dir, None, &env, project)?);
+    }
 
     println!("preparing request bodies (before the clock starts) ...");
     let config = datagen::GenConfig::for_events(args.events);

@@ -32,17 +32,29 @@ impl Server {
 
     /// Starts a server with extra `HEARTH_*` settings in its environment.
     pub(crate) fn start_with(hearth: &Path, data: &Path, policy: Option<&Path>, env: &[(String, String)]) -> anyhow::Result<Server> {
-        let output = Command::new(hearth)
-            .args(["project", "create", "bench", "--json", "--data"])
-            .arg(data)
-            .output()
-            .with_context(|| format!("running {}", hearth.display()))?;
-        if !output.status.success() {
-            bail!("project create failed: {}", String::from_utf8_lossy(&output.stderr));
-        }
-        let created: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-        let token = created["token"].as_str().unwrap_or_default().to_owned();
-        let secret = created["secret"].as_str().unwrap_or_default().to_owned();
+        Server::start_node(hearth, data, policy, env, None)
+    }
+
+    /// [`Server::start_with`] for a node that shares its metadata with
+    /// another: `project` is the (token, secret) of the project that node
+    /// created; None creates one.
+    pub(crate) fn start_node(hearth: &Path, data: &Path, policy: Option<&Path>, env: &[(String, String)], project: Option<(String, String)>) -> anyhow::Result<Server> {
+        let (token, secret) = match project {
+            Some(project) => project,
+            None => {
+                let output = Command::new(hearth)
+                    .args(["project", "create", "bench", "--json", "--data"])
+                    .arg(data)
+                    .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    .output()
+                    .with_context(|| format!("running {}", hearth.display()))?;
+                if !output.status.success() {
+                    bail!("project create failed: {}", String::from_utf8_lossy(&output.stderr));
+                }
+                let created: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+                (created["token"].as_str().unwrap_or_default().to_owned(), created["secret"].as_str().unwrap_or_default().to_owned())
+            }
+        };
         if let Some(policy) = policy {
             let status = Command::new(hearth).args(["privacy", "set", "--project", "bench", "--data"]).arg(data).arg(policy).stdout(Stdio::null()).status()?;
             if !status.success() {
