@@ -94,7 +94,25 @@ pub struct KeyStore {
     master: Mutex<MasterKey>,
     connection: Mutex<Connection>,
     cache: Mutex<Cache>,
+    /// On PostgreSQL, when the change counter was last read (see [`Fresh`]).
+    checked_at: Mutex<Option<std::time::Instant>>,
 }
+
+/// How current the caches must be for a use of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fresh {
+    /// Opening values, destroying or rotating keys: the change counter is
+    /// read first, so a key destroyed on another node opens nothing here.
+    Now,
+    /// Sealing new values: a check within the last [`SEAL_CHECK_EVERY`] is
+    /// enough on PostgreSQL (a value sealed under a key destroyed elsewhere
+    /// a moment ago can never be opened, which is what erasure wants), so
+    /// ingestion does not pay a round trip per request.
+    Recent,
+}
+
+/// See [`Fresh::Recent`].
+const SEAL_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl std::fmt::Debug for KeyStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -209,7 +227,7 @@ impl KeyStore {
         if let Some(pending) = master.path.as_ref().map(|p| p.with_extension("key.new")) {
             let _ = std::fs::remove_file(pending);
         }
-        Ok(KeyStore { dir: dir.to_path_buf(), master: Mutex::new(master), connection: Mutex::new(connection), cache: Mutex::new(Cache::default()) })
+        Ok(KeyStore { dir: dir.to_path_buf(), master: Mutex::new(master), connection: Mutex::new(connection), cache: Mutex::new(Cache::default()), checked_at: Mutex::new(None) })
     }
 
     pub fn dir(&self) -> &Path {
@@ -228,10 +246,22 @@ impl KeyStore {
     /// The connection, after emptying the caches if another process changed
     /// the database since the last look.
     fn connection(&self) -> Result<MutexGuard<'_, Connection>, KeyError> {
+        self.connection_for(Fresh::Now)
+    }
+
+    /// [`KeyStore::connection`], the last look allowed to be `fresh`.
+    fn connection_for(&self, fresh: Fresh) -> Result<MutexGuard<'_, Connection>, KeyError> {
         let connection = lock(&self.connection);
         let version: i64 = match connection.dialect() {
             Dialect::Sqlite => connection.query_row("PRAGMA data_version", [], |row| row.get(0))?,
-            Dialect::Postgres => connection.query_row("SELECT value FROM key_changes WHERE id = 1", [], |row| row.get(0))?,
+            Dialect::Postgres => {
+                let mut checked_at = lock(&self.checked_at);
+                if fresh == Fresh::Recent && checked_at.is_some_and(|at| at.elapsed() < SEAL_CHECK_EVERY) {
+                    return Ok(connection);
+                }
+                *checked_at = Some(std::time::Instant::now());
+                connection.query_row("SELECT value FROM key_changes WHERE id = 1", [], |row| row.get(0))?
+            }
         };
         let changed = {
             let mut cache = lock(&self.cache);
@@ -281,7 +311,8 @@ impl KeyStore {
 
     /// The project's stable keys, created on first use.
     pub fn project_keys(&self, project: ProjectId) -> Result<Arc<ProjectKeys>, KeyError> {
-        let connection = self.connection()?;
+        // They are never destroyed, only re-wrapped: a recent look will do.
+        let connection = self.connection_for(Fresh::Recent)?;
         if let Some(keys) = lock(&self.cache).projects.get(&project) {
             return Ok(keys.clone());
         }
@@ -349,7 +380,7 @@ impl KeyStore {
     /// had one) are missing from the answer when not created.
     fn subject_keys(&self, project: ProjectId, subjects: &[&str], create: bool) -> Result<HashMap<String, Key>, KeyError> {
         let keys = self.project_keys(project)?;
-        let mut connection = self.connection()?;
+        let mut connection = self.connection_for(if create { Fresh::Recent } else { Fresh::Now })?;
         let mut found = HashMap::with_capacity(subjects.len());
         let mut missing = Vec::new();
         {

@@ -32,6 +32,9 @@ impl LinkSource {
     }
 }
 
+/// Links per insert statement.
+const LINKS_PER_STATEMENT: usize = 400;
+
 impl Meta {
     /// Links `distinct_id` to `canonical_id` unless it is already linked.
     /// Returns whether a new link was made.
@@ -52,19 +55,34 @@ impl Meta {
     /// Links many ids at once, in one durable transaction; ids already linked
     /// keep their link. Returns how many links were made.
     pub fn link_identities(&self, project: ProjectId, links: &[(String, String, LinkSource, i64)]) -> Result<usize, Error> {
+        let wanted: Vec<&(String, String, LinkSource, i64)> =
+            links.iter().filter(|(distinct_id, canonical_id, ..)| distinct_id != canonical_id && !distinct_id.is_empty() && !canonical_id.is_empty()).collect();
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
         let mut n_linked = 0;
-        {
-            let mut statement = transaction.prepare_cached(
-                "INSERT INTO identity_links (project, distinct_id, canonical_id, source, time_ms) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-            )?;
-            for (distinct_id, canonical_id, source, time_ms) in links {
-                if distinct_id == canonical_id || distinct_id.is_empty() || canonical_id.is_empty() {
+        // Many rows a statement: one round trip each where the database is
+        // PostgreSQL. Within a statement an id's first link wins, as it
+        // would row by row.
+        for chunk in wanted.chunks(LINKS_PER_STATEMENT) {
+            let mut seen = std::collections::HashSet::new();
+            let mut values = Vec::with_capacity(chunk.len() * 5);
+            let mut rows = Vec::with_capacity(chunk.len());
+            for (distinct_id, canonical_id, source, time_ms) in chunk.iter().copied() {
+                if !seen.insert(distinct_id.as_str()) {
                     continue;
                 }
-                n_linked += statement.execute(params![project.0, distinct_id, canonical_id, source.as_str(), time_ms])?;
+                let at = values.len();
+                rows.push(format!("(?{}, ?{}, ?{}, ?{}, ?{})", at + 1, at + 2, at + 3, at + 4, at + 5));
+                values.extend([
+                    sqldb::Value::Integer(i64::from(project.0)),
+                    sqldb::Value::Text(distinct_id.clone()),
+                    sqldb::Value::Text(canonical_id.clone()),
+                    sqldb::Value::Text(source.as_str().to_owned()),
+                    sqldb::Value::Integer(*time_ms),
+                ]);
             }
+            let sql = format!("INSERT INTO identity_links (project, distinct_id, canonical_id, source, time_ms) VALUES {} ON CONFLICT DO NOTHING", rows.join(", "));
+            n_linked += transaction.execute(&sql, values)?;
         }
         transaction.commit()?;
         if n_linked > 0 {
