@@ -432,6 +432,11 @@ impl Meta {
     /// SQLite's count of commits by other connections (the CLI while the
     /// server runs); it only grows. Zero on PostgreSQL.
     fn external_changes(&self) -> u64 {
+        if self.shared.is_some() {
+            // PostgreSQL: the shared counters say it (and the connection,
+            // perhaps busy with a transaction, is not waited for).
+            return 0;
+        }
         let connection = self.connection();
         match connection.sqlite() {
             Some(sqlite) => sqlite.query_row("PRAGMA data_version", [], |row| row.get::<_, i64>(0)).map_or(0, |v| v as u64) << 32,
