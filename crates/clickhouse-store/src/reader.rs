@@ -93,6 +93,19 @@ impl EventReader {
         Ok(self.client.query::<RawRow>(&sql)?.into_iter().map(StoredRow::from).collect())
     }
 
+    /// Each day in `[from_day, to_day]` that has events, oldest first, as the
+    /// embedded store's day scan hands them (user keys 0), while `visit`
+    /// answers true: what the raw export, GDPR retrieval and the CLI read.
+    pub fn scan_days(&self, project: ProjectId, from_day: i32, to_day: i32, visit: &mut dyn FnMut(store::DayRows) -> bool) -> Result<(), ClickHouseError> {
+        for day in self.days(project, from_day, to_day)? {
+            let events = self.day_rows(project, day)?.into_iter().map(|row| store::StoredEvent::from_event(row.into_event())).collect();
+            if !visit(store::DayRows { day, events }) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Events of a project, each counted once.
     pub fn count(&self, project: ProjectId) -> Result<u64, ClickHouseError> {
         #[derive(serde::Deserialize)]

@@ -55,36 +55,9 @@ macro_rules! integer {
         }
     )*};
 }
-integer!(i64, i32, i16, u32, u16, u8);
-
 // Unsigned 64-bit values above i64::MAX do not occur in metadata (sequence
 // numbers, sizes); they wrap as SQLite's would.
-impl ToSql for u64 {
-    fn to_value(&self) -> Value {
-        Value::Integer(*self as i64)
-    }
-}
-impl FromSql for u64 {
-    fn from_value(value: &Value, column: usize) -> Result<Self> {
-        match value {
-            Value::Integer(v) => u64::try_from(*v).or_else(|_| mismatch(value, column, "u64")),
-            _ => mismatch(value, column, "u64"),
-        }
-    }
-}
-impl ToSql for usize {
-    fn to_value(&self) -> Value {
-        Value::Integer(*self as i64)
-    }
-}
-impl FromSql for usize {
-    fn from_value(value: &Value, column: usize) -> Result<Self> {
-        match value {
-            Value::Integer(v) => usize::try_from(*v).or_else(|_| mismatch(value, column, "usize")),
-            _ => mismatch(value, column, "usize"),
-        }
-    }
-}
+integer!(i64, i32, i16, u64, u32, u16, u8, usize);
 
 impl ToSql for bool {
     fn to_value(&self) -> Value {

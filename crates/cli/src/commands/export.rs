@@ -93,12 +93,7 @@ fn scan_days(
     if let Some(store) = store {
         store.snapshot().scan_days(project, from_day, to_day, visit)?;
     } else if let Some(reader) = reader {
-        for day in reader.days(project, from_day, to_day)? {
-            let events = reader.day_rows(project, day)?.into_iter().map(|row| store::StoredEvent::from_event(row.into_event())).collect();
-            if !visit(store::DayRows { day, events }) {
-                break;
-            }
-        }
+        reader.scan_days(project, from_day, to_day, &mut visit)?;
     }
     Ok(())
 }

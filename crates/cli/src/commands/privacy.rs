@@ -136,13 +136,6 @@ pub(crate) struct ClickHouseDays(pub(crate) clickhouse_store::EventReader);
 
 impl protect::EventDays for ClickHouseDays {
     fn scan_days(&self, project: events::ProjectId, from_day: i32, to_day: i32, visit: &mut dyn FnMut(store::DayRows) -> bool) -> Result<(), String> {
-        let (from_day, to_day) = (from_day.max(0), to_day.min(i32::from(u16::MAX)));
-        for day in self.0.days(project, from_day, to_day).map_err(|e| e.to_string())? {
-            let events = self.0.day_rows(project, day).map_err(|e| e.to_string())?.into_iter().map(|row| store::StoredEvent::from_event(row.into_event())).collect();
-            if !visit(store::DayRows { day, events }) {
-                break;
-            }
-        }
-        Ok(())
+        self.0.scan_days(project, from_day, to_day, visit).map_err(|e| e.to_string())
     }
 }

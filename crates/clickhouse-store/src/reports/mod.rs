@@ -57,14 +57,7 @@ impl query::ReportBackend for ClickHouseReports {
     }
 
     fn scan_days(&self, project: events::ProjectId, from_day: i32, to_day: i32, visit: &mut dyn FnMut(store::DayRows) -> bool) -> Result<(), QueryError> {
-        let reader = crate::EventReader::new(self.client.clone());
-        for day in reader.days(project, from_day, to_day).map_err(backend)? {
-            let events = reader.day_rows(project, day).map_err(backend)?.into_iter().map(|row| store::StoredEvent::from_event(row.into_event())).collect();
-            if !visit(store::DayRows { day, events }) {
-                break;
-            }
-        }
-        Ok(())
+        crate::EventReader::new(self.client.clone()).scan_days(project, from_day, to_day, visit).map_err(backend)
     }
 
     fn event_names(&self, project: &meta::Project) -> Result<Vec<String>, QueryError> {
