@@ -4,7 +4,7 @@
 //! cannot be summed from the points). Shaped into the engine's result.
 
 use super::sql;
-use super::{backend, unsupported};
+use super::backend;
 use crate::client::Client;
 use query::result::{FormulaSeries, InsightsResult, Series};
 use query::spec::{Aggregate, Breakdown, InsightsEvent, InsightsSpec, Interval, Measure, Source};
@@ -79,9 +79,6 @@ fn run_period(
         Some(Breakdown::Property { property, source, buckets }) => Some((*source, property, buckets.as_deref())),
         Some(Breakdown::Cohorts { .. }) => Some((Source::Event, "", None)),
     };
-    if matches!(spec.breakdown, Some(Breakdown::Cohorts { .. })) && spec.other {
-        return Err(unsupported("\"other\" with a cohort breakdown"));
-    }
     let calendar = Calendar::new(&project.timezone)?;
     let (start, end) = calendar.range(from, to)?;
     let buckets = calendar.buckets(from, to, spec.interval);
@@ -203,8 +200,15 @@ fn run_period(
                 if spec.other && !left_out.is_empty() {
                     // "$other": the left-out segments as one, counted again
                     // (uniques cannot be summed).
-                    let listed: Vec<String> = left_out.iter().map(|raw| sql::string(raw)).collect();
-                    let (cells, totals) = measure_of(&format!("{segment_sql} IN ({})", listed.join(", ")), "''")?;
+                    let in_left_out = match &spec.breakdown {
+                        // A person in several left-out cohorts counts once.
+                        Some(Breakdown::Cohorts { cohort }) => {
+                            let flags: Vec<String> = cohort.iter().filter(|id| left_out.contains(&id.to_string())).map(|id| format!("in_cohort_{id}")).collect();
+                            format!("({})", flags.join(" OR "))
+                        }
+                        _ => format!("{segment_sql} IN ({})", left_out.iter().map(|raw| sql::string(raw)).collect::<Vec<_>>().join(", ")),
+                    };
+                    let (cells, totals) = measure_of(&in_left_out, "''")?;
                     let mut values = vec![empty_value(entry.measure); buckets.labels.len()];
                     for cell in cells {
                         let label = sql::bucket_label(spec.interval, cell.bucket);

@@ -3,11 +3,13 @@
 //! results shaped exactly as the embedded engine shapes them (the tests
 //! compare the two on the same events).
 //!
-//! So far: insights with `total` and `uniques`, event-property filters and
-//! breakdowns, every interval and time zone; funnels of people in strict
-//! order, entry `first` or `any`; first-time retention, `on` or
-//! `on_or_after`. Everything else answers
-//! [`QueryError::Unsupported`] (HTTP 501) rather than a different number.
+//! Every event report is translated: insights (every measure, breakdown,
+//! `other`, formula and comparison), funnels (uniques or totals, any order,
+//! exclusions, held properties, cohort breakdowns), retention, flows, cohort
+//! members and activity feeds. Profile searches read only the metadata: they
+//! answer [`QueryError::Unsupported`] (HTTP 501) here, and the server asks
+//! the engine for them. A cohort filter where no member statement was
+//! prepared answers the same, rather than a different number.
 //!
 //! People are resolved as the engine resolves them: the identity links in
 //! the metadata (chains followed) and the erased and canary ids are uploaded
