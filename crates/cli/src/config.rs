@@ -432,6 +432,7 @@ impl Config {
             queue_batches_max: self.store.queue_batches_max,
             settle_after_ms: self.store.settle_after_ms,
             sink: None,
+            sink_gate: None,
         }
     }
 
@@ -441,7 +442,10 @@ impl Config {
     /// answering stops a CLI command too; a server (`Unreachable::Tolerate`)
     /// starts anyway, acknowledging from its WAL, and keeps trying to migrate
     /// in the background, its inserts retried until ClickHouse is back.
-    pub(crate) fn ingest_store_config(&self, unreachable: Unreachable) -> anyhow::Result<store::StoreConfig> {
+    ///
+    /// Rows bound for ClickHouse pass the protector's erasure gate first
+    /// ([`protect::Protector::sink_gate`]).
+    pub(crate) fn ingest_store_config(&self, unreachable: Unreachable, protector: &std::sync::Arc<protect::Protector>) -> anyhow::Result<store::StoreConfig> {
         let mut config = self.store_config();
         if let Some(clickhouse) = self.storage.clickhouse()? {
             let client = clickhouse_store::Client::new(&clickhouse)?;
@@ -454,6 +458,7 @@ impl Config {
                 Err(error) => return Err(anyhow::Error::new(error).context(migrate_context(&clickhouse))),
             }
             config.sink = Some(std::sync::Arc::new(clickhouse_store::ClickHouseSink::new(client)));
+            config.sink_gate = Some(protector.sink_gate());
         }
         Ok(config)
     }

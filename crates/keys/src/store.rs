@@ -59,6 +59,8 @@ pub struct ProjectKeys {
     pub hash_key: Key,
     /// Keyed hash of identifiers (pseudonyms).
     pub pseudonym_key: Key,
+    /// Keyed hash of erased identifiers (erasure tombstones).
+    pub tombstone_key: Key,
     /// Keyed hash of subjects in this store.
     subject_ref_key: Key,
 }
@@ -329,7 +331,7 @@ impl KeyStore {
                 crypto::unwrap(&master, &stored, &root_context(project)).map_err(|e| KeyError::Damaged(e.to_string()))?
             }
         };
-        let keys = Arc::new(ProjectKeys { hash_key: root.derive("value token"), pseudonym_key: root.derive("pseudonym"), subject_ref_key: root.derive("subject ref") });
+        let keys = Arc::new(ProjectKeys { hash_key: root.derive("value token"), pseudonym_key: root.derive("pseudonym"), tombstone_key: root.derive("erasure tombstone"), subject_ref_key: root.derive("subject ref") });
         lock(&self.cache).projects.insert(project, keys.clone());
         Ok(keys)
     }

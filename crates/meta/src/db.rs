@@ -266,6 +266,16 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (project, distinct_id)
     ) WITHOUT ROWID;
     CREATE UNIQUE INDEX person_keys_by_key ON person_keys (project, person_key);",
+    // What stays of a finished erasure, where events live in an external
+    // database: keyed hashes of the erased ids, so that events of theirs
+    // still buffered on another node (or in a node's WAL while it was down)
+    // are held back when they arrive.
+    "CREATE TABLE erasure_tombstones (
+        project INTEGER NOT NULL REFERENCES projects(id),
+        tombstone TEXT NOT NULL,
+        erased_ms INTEGER NOT NULL,
+        PRIMARY KEY (project, tombstone)
+    ) WITHOUT ROWID;",
 ];
 
 /// The metadata database: an SQLite file of this node's, or a PostgreSQL

@@ -176,7 +176,11 @@ impl Meta {
 
     /// Records an erasure: the distinct ids leave every report at once, and
     /// their profiles and vault entries are deleted, in one transaction.
-    pub fn record_erasure(&self, project: ProjectId, task_id: &str, distinct_ids: &[String]) -> Result<Erasure, Error> {
+    ///
+    /// `tombstones` (keyed hashes of the ids, for a store whose events live
+    /// in an external database) are kept after the erasure finishes: see
+    /// [`Meta::erasure_tombstones`].
+    pub fn record_erasure(&self, project: ProjectId, task_id: &str, distinct_ids: &[String], tombstones: &[String]) -> Result<Erasure, Error> {
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
         let now = events::now_ms();
@@ -192,6 +196,13 @@ impl Meta {
                 erase.execute(params![project.0, distinct_id, id])?;
                 profile.execute(params![project.0, distinct_id])?;
                 vault.execute(params![project.0, distinct_id])?;
+            }
+            let mut tombstone = transaction.prepare_cached(
+                "INSERT INTO erasure_tombstones (project, tombstone, erased_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (project, tombstone) DO UPDATE SET erased_ms = excluded.erased_ms",
+            )?;
+            for hashed in tombstones {
+                tombstone.execute(params![project.0, hashed, now])?;
             }
         }
         transaction.commit()?;
@@ -287,6 +298,25 @@ impl Meta {
         let n = self.connection().execute("DELETE FROM profiles WHERE project = ?1 AND updated_ms < ?2", params![project.0, before_ms])?;
         if n > 0 {
             self.bump_profile_generation();
+        }
+        Ok(n)
+    }
+
+    /// The tombstones of a project's erasures with when each was recorded:
+    /// an event of an erased id from before then must not reach the
+    /// external event database, however late it arrives.
+    pub fn erasure_tombstones(&self, project: ProjectId) -> Result<Vec<(String, i64)>, Error> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached("SELECT tombstone, erased_ms FROM erasure_tombstones WHERE project = ?1")?;
+        let rows = statement.query_map([project.0], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Forgets tombstones recorded before `before_ms`; returns how many.
+    pub fn forget_erasure_tombstones(&self, before_ms: i64) -> Result<usize, Error> {
+        let n = self.connection().execute("DELETE FROM erasure_tombstones WHERE erased_ms < ?1", [before_ms])?;
+        if n > 0 {
+            self.bump_erasure_generation();
         }
         Ok(n)
     }

@@ -120,6 +120,10 @@ impl Protector {
     /// Enforces the project's retention: events older than the policy
     /// allows leave the parts, stale profiles the metadata.
     pub fn enforce_retention(&self, store: &Store, project: ProjectId, now_ms: i64, progress: Box<dyn FnMut(u64, u64) + Send>) -> Result<Option<RewriteReport>, ProtectError> {
+        let forgotten = self.meta().forget_erasure_tombstones(now_ms - crate::gate::TOMBSTONE_DAYS * MS_PER_DAY)?;
+        if forgotten > 0 {
+            tracing::info!(tombstones = forgotten, days = crate::gate::TOMBSTONE_DAYS, "forgot erasure tombstones");
+        }
         let retention = self.policy(project)?.policy.retention;
         if let Some(days) = retention.profiles_days {
             let n = self.meta().delete_profiles_before(project, now_ms - i64::from(days) * MS_PER_DAY)?;

@@ -14,6 +14,7 @@
 
 mod canary;
 mod error;
+pub mod gate;
 mod jobs;
 mod protector;
 mod retrieval;

@@ -9,6 +9,7 @@ use privacy::crypto;
 use privacy::policy::{GeoLevel, Policy, PolicyDocument};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A project's policy as applied, with the version that made it.
@@ -24,6 +25,9 @@ pub struct Protector {
     meta: Arc<Meta>,
     keys: Arc<KeyStore>,
     policies: Mutex<HashMap<ProjectId, (u64, Arc<LoadedPolicy>)>>,
+    /// Set once events go to an external database ([`Protector::sink_gate`]):
+    /// erasures then leave tombstones.
+    keeps_tombstones: AtomicBool,
 }
 
 /// What an erasure did.
@@ -37,7 +41,20 @@ pub struct Erased {
 
 impl Protector {
     pub fn new(meta: Arc<Meta>, keys: Arc<KeyStore>) -> Protector {
-        Protector { meta, keys, policies: Mutex::new(HashMap::new()) }
+        Protector { meta, keys, policies: Mutex::new(HashMap::new()), keeps_tombstones: AtomicBool::new(false) }
+    }
+
+    /// The gate that rows bound for an external event database pass (see
+    /// [`crate::gate`]); from now on, erasures leave tombstones for it.
+    pub fn sink_gate(self: &Arc<Self>) -> Arc<dyn store::SinkGate> {
+        self.keep_erasure_tombstones();
+        Arc::new(crate::gate::ErasureGate::new(self.clone()))
+    }
+
+    /// Erasures from now on leave tombstones for the gates of every node
+    /// that shares the event database.
+    pub fn keep_erasure_tombstones(&self) {
+        self.keeps_tombstones.store(true, Ordering::Release);
     }
 
     pub fn keys(&self) -> &Arc<KeyStore> {
@@ -140,7 +157,13 @@ impl Protector {
         cluster.sort();
         cluster.dedup();
         let keys_destroyed = self.keys.destroy_subjects(project, &cluster)?;
-        let erasure = self.meta.record_erasure(project, task_id, &cluster)?;
+        let tombstones: Vec<String> = if self.keeps_tombstones.load(Ordering::Acquire) {
+            let keys = self.keys.project_keys(project)?;
+            cluster.iter().map(|id| crate::gate::tombstone(&keys.tombstone_key, id)).collect()
+        } else {
+            Vec::new()
+        };
+        let erasure = self.meta.record_erasure(project, task_id, &cluster, &tombstones)?;
         metrics::counter!("hearth_erasures_total").increment(1);
         Ok(Erased { erasure, distinct_ids: cluster, keys_destroyed })
     }

@@ -166,6 +166,13 @@ impl Flusher {
         }
         for (project, mut rows) in by_project {
             sort_and_dedup(&mut rows);
+            if let Some(gate) = &self.shared.config.sink_gate {
+                let held = gate.hold_back(project, &mut rows).map_err(|error| Error::Sink(error.to_string()))?;
+                if held > 0 {
+                    tracing::info!(project = project.0, events = held, "held back events of erased people from the event database");
+                    metrics::counter!("hearth_events_held_back_total").increment(held as u64);
+                }
+            }
             sink.write(project, &rows).map_err(|error| Error::Sink(error.to_string()))?;
         }
         self.manifest.replay_from = job.replay_from;

@@ -46,7 +46,7 @@ pub use rewrite::{PartFate, Rewrite, RewriteReport, RowFate};
 pub use manifest::PartMeta;
 pub use scan::{DayRows, DaySource};
 pub use snapshot::Snapshot;
-pub use sink::{EventSink, SinkError};
+pub use sink::{EventSink, SinkError, SinkGate};
 pub use buffer::StoredEvent;
 pub use ingest::{Done, PreparedBatch};
 pub use store::{AppendError, Store, StoreConfig, StoreStats};

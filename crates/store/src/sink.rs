@@ -27,5 +27,16 @@ pub trait EventSink: Send + Sync + std::fmt::Debug {
     fn delete_before(&self, project: ProjectId, cutoff_ms: i64) -> Result<(), SinkError>;
 }
 
+/// Decides which rows must not leave for the external database: where
+/// several nodes share it, a person may be erased on one node while their
+/// events wait in another's buffer (or in its WAL while it is down), and
+/// those events would arrive after the erasure deleted the rest.
+pub trait SinkGate: Send + Sync + std::fmt::Debug {
+    /// Removes from `rows` those that must be held back (they are dropped
+    /// with the buffer, as an erasure drops them from parts); returns how
+    /// many. An error keeps every row for the next try.
+    fn hold_back(&self, project: ProjectId, rows: &mut Vec<&StoredEvent>) -> Result<usize, SinkError>;
+}
+
 /// Why a sink could not take rows; shown in the log and retried.
 pub type SinkError = Box<dyn std::error::Error + Send + Sync>;

@@ -38,6 +38,8 @@ pub struct StoreConfig {
     /// When set, sealed buffers go to this external database instead of
     /// parts (see [`crate::EventSink`]); nothing is compacted here then.
     pub sink: Option<std::sync::Arc<dyn crate::EventSink>>,
+    /// With a sink: the rows it must not get (see [`crate::SinkGate`]).
+    pub sink_gate: Option<std::sync::Arc<dyn crate::SinkGate>>,
 }
 
 impl Default for StoreConfig {
@@ -50,6 +52,7 @@ impl Default for StoreConfig {
             queue_batches_max: 4096,
             settle_after_ms: 30_000,
             sink: None,
+            sink_gate: None,
         }
     }
 }

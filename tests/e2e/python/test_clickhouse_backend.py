@@ -54,6 +54,23 @@ def wait_for_rows(clickhouse: ClickHouse, project: int, expected: set, timeout=3
         time.sleep(0.25)
 
 
+def gdpr(node, method, path, body=None):
+    """A call to Mixpanel's GDPR API on a node, with the project's token and secret."""
+    return node.request(method, path, query={"token": node.token}, body=json.dumps(body) if body is not None else None,
+                        headers={"Content-Type": "application/json"}, auth=f"Bearer {node.secret}")
+
+
+def erase_and_wait(node, distinct_ids: list) -> None:
+    """A GDPR deletion through `node`, waited for until its job reports it done."""
+    deleted = gdpr(node, "POST", "/api/app/data-deletions/v3.0/", {"distinct_ids": distinct_ids, "compliance_type": "GDPR"})
+    assert deleted.status == 200, deleted
+    deadline, status = time.monotonic() + 60, None
+    while time.monotonic() < deadline and status != "SUCCESS":
+        time.sleep(0.25)
+        status = gdpr(node, "GET", f"/api/app/data-deletions/v3.0/{deleted.json()['results']['task_id']}").json()["results"]["status"]
+    assert status == "SUCCESS", status
+
+
 def urls(server) -> dict:
     return {"events_url": server.url + "/track", "import_url": server.url + "/import",
             "people_url": server.url + "/engage", "groups_url": server.url + "/groups"}
@@ -112,23 +129,13 @@ def test_two_nodes_keep_sdk_events_in_clickhouse_once(hearth_factory, clickhouse
 
     # GDPR through Mixpanel's API on this backend: a retrieval returns the person's events from
     # ClickHouse; a deletion removes them from ClickHouse itself, not only from what reads show.
-    def gdpr(node, method, path, body=None):
-        return node.request(method, path, query={"token": node.token}, body=json.dumps(body) if body is not None else None,
-                            headers={"Content-Type": "application/json"}, auth=f"Bearer {node.secret}")
-
     created = gdpr(node_a, "POST", "/api/app/data-retrievals/v3.0/", {"distinct_ids": ["user-1"], "compliance_type": "GDPR"})
     assert created.status == 200, created
     retrieved = gdpr(node_a, "GET", f"/api/app/data-retrievals/v3.0/{created.json()['results']['task_id']}")
     assert retrieved.status == 200, retrieved
     person = retrieved.json()["results"]["result"][0]
     assert sorted(e["properties"]["$insert_id"] for e in person["events"]) == sorted(f"track-{i}" for i in range(1, 40, 5)), person
-    deleted = gdpr(node_a, "POST", "/api/app/data-deletions/v3.0/", {"distinct_ids": ["user-1"], "compliance_type": "GDPR"})
-    assert deleted.status == 200, deleted
-    deadline, status = time.monotonic() + 60, None
-    while time.monotonic() < deadline and status != "SUCCESS":
-        time.sleep(0.25)
-        status = gdpr(node_a, "GET", f"/api/app/data-deletions/v3.0/{deleted.json()['results']['task_id']}").json()["results"]["status"]
-    assert status == "SUCCESS", status
+    erase_and_wait(node_a, ["user-1"])
     left = clickhouse.query(f"SELECT distinct_id, count() AS n FROM {DATABASE}.events WHERE project = {project} "
                             f"AND distinct_id IN ('user-1', 'user-2') GROUP BY distinct_id")
     assert left == [{"distinct_id": "user-2", "n": 8}], left
@@ -198,6 +205,48 @@ def test_two_nodes_lose_no_acknowledged_event_to_kills_or_a_clickhouse_outage(he
     assert all(answer.status == 200 for answer in answers), answers
     assert answers[0].json() == answers[1].json()
     assert sum(answers[0].json()["series"][0]["points"].values()) == len(counts)
+
+
+def test_an_erasure_holds_back_the_persons_events_another_node_still_held(hearth_factory, clickhouse, postgres):
+    """Node B holds a person's events in its WAL and is down while node A erases the person (the
+    rows in ClickHouse deleted, the erasure finished). When B comes back and flushes, the person's
+    events from before the erasure stay out of ClickHouse; everyone else's, and the person's
+    events sent after the erasure, arrive."""
+    env = {**clickhouse.hearth_env(DATABASE), **postgres.hearth_env(), **MASTER_KEY, **FAST_FLUSH}
+    node_a = hearth_factory(name="erase", env=env)
+    node_b = hearth_factory(name="erase", env={**env, "HEARTH_STORE__FLUSH_INTERVAL_MS": "600000"}, project=node_a.project)
+    project = node_a.project_id
+    now = time.time()
+
+    def batch(prefix, n, start):
+        return [{"event": "Held", "properties": {"time": round(start + i, 3), "distinct_id": ("victim" if i % 2 else "bystander"),
+                                                  "$insert_id": f"{prefix}-{i}"}} for i in range(n)]
+
+    def send(node, events):
+        answer = node.request("POST", "/import?strict=1", body=json.dumps(events),
+                              headers={"Content-Type": "application/json"}, auth=node.secret_auth)
+        assert answer.status == 200, answer
+
+    held_by_b = batch("b", 20, now - 300)
+    send(node_b, held_by_b)
+    node_b.kill()  # acknowledged, in B's WAL only
+    sent_to_a = batch("a", 20, now - 200)
+    send(node_a, sent_to_a)
+    assert set(wait_for_rows(clickhouse, project, {e["properties"]["$insert_id"] for e in sent_to_a})) \
+        >= {e["properties"]["$insert_id"] for e in sent_to_a}
+    erase_and_wait(node_a, ["victim"])
+    assert not [r for r in clickhouse.query(f"SELECT distinct_id FROM {DATABASE}.events WHERE project = {project}")
+                if r["distinct_id"] == "victim"], "the erasure left rows in ClickHouse"
+
+    # B comes back: its WAL is replayed and flushed, through the gate.
+    node_b.env["HEARTH_STORE__FLUSH_INTERVAL_MS"] = "300"
+    node_b.start()
+    after = [{"event": "Held", "properties": {"time": round(time.time() + 1, 3), "distinct_id": "victim", "$insert_id": "b-after"}}]
+    send(node_b, after)
+    expected = {e["properties"]["$insert_id"] for e in held_by_b + sent_to_a if e["properties"]["distinct_id"] == "bystander"}
+    counts = wait_for_rows(clickhouse, project, expected | {"b-after"})
+    assert set(counts) == expected | {"b-after"}, sorted(set(counts) ^ (expected | {"b-after"}))
+    assert "held back events of erased people" in node_b.log_path.read_text("utf-8", "replace"), "the gate did not act: the test proved nothing"
 
 
 def run_hearth(*args, env=None, timeout=300) -> subprocess.CompletedProcess:

@@ -21,7 +21,7 @@ pub(crate) fn run(config: &Config, command: GdprCommand) -> anyhow::Result<()> {
                 erased.distinct_ids.join(", "),
                 erased.keys_destroyed
             );
-            match open_store(config, &target) {
+            match open_store(config, &target, &protector) {
                 Ok(store) => {
                     let bar = count_bar(0, "parts");
                     let finished = protector.run_pending_erasures(&store, &mut |_, done, total| {
@@ -47,7 +47,7 @@ pub(crate) fn run(config: &Config, command: GdprCommand) -> anyhow::Result<()> {
                     protector.retrieve(&super::privacy::ClickHouseDays(reader), project.id, &distinct_id)?
                 }
                 None => {
-                    let store = open_store(config, &target)?;
+                    let store = open_store(config, &target, &protector)?;
                     let answer = protector.retrieve(&store, project.id, &distinct_id)?;
                     store.close()?;
                     answer

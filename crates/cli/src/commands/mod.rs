@@ -89,7 +89,12 @@ pub(crate) fn open_protector(config: &Config, data: &std::path::Path, meta: std:
     if store.master_created() {
         tracing::warn!(keys = %dir.display(), fingerprint = %store.master_fingerprint(), "created a new master key: back up the key directory separately from the data directory");
     }
-    Ok(std::sync::Arc::new(protect::Protector::new(meta, std::sync::Arc::new(store))))
+    let protector = std::sync::Arc::new(protect::Protector::new(meta, std::sync::Arc::new(store)));
+    if config.storage.clickhouse()?.is_some() {
+        // Other nodes may still hold an erased person's events.
+        protector.keep_erasure_tombstones();
+    }
+    Ok(protector)
 }
 
 /// Where the master key comes from: `HEARTH_MASTER_KEY`, else the

@@ -72,7 +72,7 @@ pub(crate) fn run(config: &Config, command: PrivacyCommand) -> anyhow::Result<()
             }
             config.require_embedded("re-applying a policy to stored events")?;
             let (protector, project) = open(config, &target)?;
-            let store = open_store(config, &target)?;
+            let store = open_store(config, &target, &protector)?;
             let bar = count_bar(0, "parts");
             let progress_bar = bar.clone();
             let report = protector.rewrite_with_policy(&store, project.id, Box::new(move |done, total| {
@@ -94,7 +94,7 @@ pub(crate) fn run(config: &Config, command: PrivacyCommand) -> anyhow::Result<()
         }
         PrivacyCommand::Retention { target } => {
             let (protector, project) = open(config, &target)?;
-            let store = open_store(config, &target)?;
+            let store = open_store(config, &target, &protector)?;
             let bar = count_bar(0, "parts");
             let progress_bar = bar.clone();
             let report = protector.enforce_retention(&store, project.id, events::now_ms(), Box::new(move |done, total| {
@@ -121,10 +121,10 @@ pub(crate) fn open(config: &Config, target: &ProjectArg) -> anyhow::Result<(Arc<
 
 /// The node's store; with events in ClickHouse, one whose sink is there, so
 /// that erasure and retention reach it.
-pub(crate) fn open_store(config: &Config, target: &ProjectArg) -> anyhow::Result<store::Store> {
+pub(crate) fn open_store(config: &Config, target: &ProjectArg, protector: &Arc<protect::Protector>) -> anyhow::Result<store::Store> {
     let data = data_dir(config, &target.data);
     let store_config = match config.storage.clickhouse()? {
-        Some(_) => config.ingest_store_config(crate::config::Unreachable::Fail)?,
+        Some(_) => config.ingest_store_config(crate::config::Unreachable::Fail, protector)?,
         None => config.store_config(),
     };
     store::Store::open(&data, store_config).with_context(|| format!("opening the event store in {}", data.display()))

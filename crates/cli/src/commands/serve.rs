@@ -23,9 +23,11 @@ pub(crate) fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         .install_recorder()
         .context("installing the metrics recorder")?;
     let enricher = Arc::new(build_enricher(&config)?);
-    let store = Arc::new(store::Store::open(&data, config.ingest_store_config(crate::config::Unreachable::Tolerate)?).with_context(|| format!("opening the event store in {}", data.display()))?);
     let meta = Arc::new(crate::commands::open_meta(&config, &data)?);
     let protector = crate::commands::open_protector(&config, &data, meta.clone())?;
+    let store = Arc::new(
+        store::Store::open(&data, config.ingest_store_config(crate::config::Unreachable::Tolerate, &protector)?).with_context(|| format!("opening the event store in {}", data.display()))?,
+    );
     let stop_jobs = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let project_list = meta.clone();
     let jobs = protector.spawn_background(store.clone(), Box::new(move || project_list.projects().map(|ps| ps.into_iter().map(|p| p.id).collect()).unwrap_or_default()), stop_jobs.clone())?;
