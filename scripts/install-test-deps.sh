@@ -80,6 +80,15 @@ else
     log "installed postgresql $(ls /usr/lib/postgresql | sort -n | tail -1)"
 fi
 
+# 1e. OpenSSL's command (the TLS tests make throwaway certificates with it).
+if command -v openssl >/dev/null; then
+    log "openssl present: $(openssl version 2>/dev/null || echo '?')"
+else
+    apt_install openssl
+    command -v openssl >/dev/null || fail "openssl missing after apt-get install openssl"
+    log "installed $(openssl version)"
+fi
+
 # 2. Python venv.
 python=""
 for candidate in python3 /usr/bin/python3; do

@@ -301,11 +301,19 @@ pub(crate) struct MetadataSection {
     /// `postgresql://user@host:port/database`.
     pub(crate) postgres_url: String,
     pub(crate) postgres_password: String,
+    /// PEM file of the CA that signed the server's certificate, for a URL
+    /// with `sslmode=require` (empty: the public web roots).
+    pub(crate) postgres_ca_file: String,
 }
 
 impl Default for MetadataSection {
     fn default() -> Self {
-        MetadataSection { backend: "sqlite".to_owned(), postgres_url: "postgresql://hearth@127.0.0.1:5432/hearth".to_owned(), postgres_password: String::new() }
+        MetadataSection {
+            backend: "sqlite".to_owned(),
+            postgres_url: "postgresql://hearth@127.0.0.1:5432/hearth".to_owned(),
+            postgres_password: String::new(),
+            postgres_ca_file: String::new(),
+        }
     }
 }
 
@@ -319,7 +327,18 @@ impl MetadataSection {
                     bail!("metadata.postgres_url must be a postgresql:// URL, got {:?}", self.postgres_url);
                 }
                 let password = (!self.postgres_password.is_empty()).then(|| self.postgres_password.clone());
-                Ok(Some(meta::PostgresTarget { url: self.postgres_url.clone(), password }))
+                let target = meta::PostgresTarget {
+                    url: self.postgres_url.clone(),
+                    password,
+                    ca_file: (!self.postgres_ca_file.is_empty()).then(|| PathBuf::from(&self.postgres_ca_file)),
+                };
+                if target.ca_file.is_some() && !target.encrypted()? {
+                    bail!("metadata.postgres_ca_file is set but metadata.postgres_url does not ask for TLS: add ?sslmode=require (or verify-full)");
+                }
+                if target.plain_over_network()? {
+                    tracing::warn!(url = %target.describe(), "the metadata database is reached over the network without TLS: add ?sslmode=require to metadata.postgres_url");
+                }
+                Ok(Some(target))
             }
             other => bail!("metadata.backend must be \"sqlite\" or \"postgres\", got {other:?}"),
         }
@@ -610,6 +629,25 @@ mod tests {
         assert!(error(StorageSection { backend: "postgres".into(), ..StorageSection::default() }).contains("\"postgres\""));
         let bad_database = error(StorageSection { backend: "clickhouse".into(), clickhouse_database: "a; DROP".into(), ..StorageSection::default() });
         assert!(bad_database.contains("clickhouse_database"), "{bad_database}");
+    }
+
+    #[test]
+    fn the_metadata_database_takes_tls_settings_from_the_url_and_a_ca_file() {
+        let mut merged = Value::try_from(Config::default()).unwrap();
+        let defaults = merged.clone();
+        apply_env(&mut merged, &defaults, "METADATA__BACKEND", "postgres").unwrap();
+        apply_env(&mut merged, &defaults, "METADATA__POSTGRES_URL", "postgresql://hearth@db.internal:5432/hearth?sslmode=verify-full").unwrap();
+        apply_env(&mut merged, &defaults, "METADATA__POSTGRES_CA_FILE", "/etc/hearth/db-ca.pem").unwrap();
+        let config: Config = merged.try_into().unwrap();
+        let target = config.metadata.postgres().unwrap().unwrap();
+        assert!(target.encrypted().unwrap() && !target.plain_over_network().unwrap());
+        assert_eq!(target.ca_file.as_deref(), Some(Path::new("/etc/hearth/db-ca.pem")));
+        let plain = MetadataSection { backend: "postgres".into(), postgres_url: "postgresql://hearth@db.internal/hearth".into(), ..MetadataSection::default() };
+        assert!(plain.postgres().unwrap().unwrap().plain_over_network().unwrap());
+        let local = MetadataSection { backend: "postgres".into(), ..MetadataSection::default() };
+        assert!(!local.postgres().unwrap().unwrap().plain_over_network().unwrap(), "loopback is not the network");
+        let refused = MetadataSection { postgres_ca_file: "/etc/hearth/db-ca.pem".into(), ..plain }.postgres().unwrap_err().to_string();
+        assert!(refused.contains("sslmode=require"), "{refused}");
     }
 
     #[test]

@@ -31,8 +31,9 @@ impl Cluster {
     fn env(&self) -> Vec<(String, String)> {
         let mut env = vec![
             ("HEARTH_METADATA__BACKEND", self.metadata_backend.to_owned()),
-            ("HEARTH_METADATA__POSTGRES_URL", self.postgres.url()),
+            ("HEARTH_METADATA__POSTGRES_URL", self.postgres.target().url),
             ("HEARTH_METADATA__POSTGRES_PASSWORD", sqldb::local_server::PASSWORD.to_owned()),
+            ("HEARTH_METADATA__POSTGRES_CA_FILE", self.postgres.ca_file.as_ref().map(|f| f.display().to_string()).unwrap_or_default()),
             ("HEARTH_STORE__FLUSH_INTERVAL_MS", "200".to_owned()),
             ("HEARTH_AUTH__ORIGIN", ORIGIN.to_owned()),
             ("HEARTH_LOG", "warn".to_owned()),
@@ -155,8 +156,10 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Two nodes' shared databases; the metadata over TLS (the server takes
+/// nothing else), as across a real network.
 fn cluster() -> Cluster {
-    Cluster { postgres: LocalPostgres::start().unwrap(), clickhouse: Some(LocalClickHouse::start().unwrap()), root: tempfile::tempdir().unwrap(), metadata_backend: "postgres" }
+    Cluster { postgres: LocalPostgres::start_with_tls().unwrap(), clickhouse: Some(LocalClickHouse::start().unwrap()), root: tempfile::tempdir().unwrap(), metadata_backend: "postgres" }
 }
 
 /// Enrols a passkey through an enrolment link; the status, the body and the session cookie.

@@ -21,6 +21,8 @@ pub struct LocalPostgres {
     pub port: u16,
     bin: PathBuf,
     run_as: Option<String>,
+    /// With TLS: the certificate of the CA that signed the server's.
+    pub ca_file: Option<PathBuf>,
 }
 
 fn free_port() -> io::Result<u16> {
@@ -47,12 +49,28 @@ fn is_root() -> bool {
 impl LocalPostgres {
     /// Creates a cluster, starts it and waits until it answers.
     pub fn start() -> io::Result<LocalPostgres> {
+        LocalPostgres::start_cluster(false)
+    }
+
+    /// [`LocalPostgres::start`] with TLS only: a certificate for 127.0.0.1
+    /// from a throwaway CA (made with the `openssl` command), and plain connections
+    /// refused (`hostssl` in `pg_hba.conf`). [`LocalPostgres::target`] then
+    /// asks for TLS and trusts the certificate.
+    pub fn start_with_tls() -> io::Result<LocalPostgres> {
+        LocalPostgres::start_cluster(true)
+    }
+
+    fn start_cluster(tls: bool) -> io::Result<LocalPostgres> {
         let dir = tempfile::Builder::new().prefix("hearth-postgres-").tempdir()?;
         let run_as = is_root().then(|| "postgres".to_owned());
-        let mut server = LocalPostgres { child: None, dir, port: free_port()?, bin: bin_dir()?, run_as };
+        let mut server = LocalPostgres { child: None, dir, port: free_port()?, bin: bin_dir()?, run_as, ca_file: None };
         server.init()?;
+        if tls {
+            server.make_certificate()?;
+        }
         server.launch()?;
-        let admin = PostgresTarget { url: format!("postgresql://{USER}@127.0.0.1:{}/postgres", server.port), password: Some(PASSWORD.to_owned()) };
+        let mut admin = server.target();
+        admin.url = admin.url.replacen(&format!("{}/{DATABASE}", server.port), &format!("{}/postgres", server.port), 1);
         let connection = Connection::connect_postgres(&admin).map_err(io::Error::other)?;
         connection.execute_batch(&format!("CREATE DATABASE {DATABASE}")).map_err(io::Error::other)?;
         Ok(server)
@@ -92,6 +110,42 @@ impl LocalPostgres {
         Ok(())
     }
 
+    /// A certificate and key for 127.0.0.1 in the cluster's folder, and a
+    /// `pg_hba.conf` that takes password sign-ins over TLS only.
+    fn make_certificate(&mut self) -> io::Result<()> {
+        let root = self.dir.path();
+        let path = |name: &str| root.join(name).display().to_string();
+        let openssl = |args: &[&str]| -> io::Result<()> {
+            let output = Command::new("openssl").args(args).output()?;
+            if !output.status.success() {
+                return Err(io::Error::other(format!("openssl {} failed: {}", args[0], String::from_utf8_lossy(&output.stderr))));
+            }
+            Ok(())
+        };
+        // A CA, and the server's certificate signed by it (a self-signed
+        // certificate is no trust anchor for webpki).
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        openssl(&[&["req", "-x509"][..], &ec, &["-days", "2", "-subj", "/CN=hearth test CA", "-keyout", &path("ca.key"), "-out", &path("ca.crt")]].concat())?;
+        openssl(&[&["req"][..], &ec, &["-subj", "/CN=127.0.0.1", "-keyout", &path("server.key"), "-out", &path("server.csr")]].concat())?;
+        std::fs::write(root.join("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")?;
+        openssl(&[
+            "x509", "-req", "-in", &path("server.csr"), "-CA", &path("ca.crt"), "-CAkey", &path("ca.key"), "-CAcreateserial", "-days", "2", "-extfile", &path("server.ext"), "-out",
+            &path("server.crt"),
+        ])?;
+        let key = root.join("server.key");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::write(root.join("data").join("pg_hba.conf"), "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n")?;
+        if self.run_as.is_some() {
+            let status = Command::new("chown").args(["-R", "postgres:postgres"]).arg(root).status()?;
+            if !status.success() {
+                return Err(io::Error::other("chown of the certificate to postgres failed"));
+            }
+        }
+        self.ca_file = Some(root.join("ca.crt"));
+        Ok(())
+    }
+
     /// Starts the server (again, after [`LocalPostgres::kill`]) and waits
     /// until it accepts connections.
     pub fn launch(&mut self) -> io::Result<()> {
@@ -101,6 +155,17 @@ impl LocalPostgres {
             .arg("-D")
             .arg(root.join("data"))
             .args(["-p", &self.port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"])
+            .args(match &self.ca_file {
+                Some(_) => vec![
+                    "-c".to_owned(),
+                    "ssl=on".to_owned(),
+                    "-c".to_owned(),
+                    format!("ssl_cert_file={}", root.join("server.crt").display()),
+                    "-c".to_owned(),
+                    format!("ssl_key_file={}", root.join("server.key").display()),
+                ],
+                None => Vec::new(),
+            })
             .arg("-k")
             .arg(root)
             .stdout(Stdio::null())
@@ -133,8 +198,13 @@ impl LocalPostgres {
         format!("postgresql://{USER}@127.0.0.1:{}/{DATABASE}", self.port)
     }
 
+    /// How a client reaches the test database (over TLS, trusting the
+    /// certificate, when the server has one).
     pub fn target(&self) -> PostgresTarget {
-        PostgresTarget { url: self.url(), password: Some(PASSWORD.to_owned()) }
+        match &self.ca_file {
+            Some(certificate) => PostgresTarget { url: format!("{}?sslmode=require", self.url()), password: Some(PASSWORD.to_owned()), ca_file: Some(certificate.clone()) },
+            None => PostgresTarget::new(self.url(), Some(PASSWORD.to_owned())),
+        }
     }
 }
 

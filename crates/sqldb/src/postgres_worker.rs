@@ -21,15 +21,28 @@ use std::time::Duration;
 /// Where the shared metadata lives: a `postgresql://user@host:port/database`
 /// URL, and the password apart from it (from the environment or a file, so
 /// that it is not in the config).
+///
+/// The connection is encrypted when the URL asks for it (`sslmode=require`,
+/// or libpq's `verify-ca` and `verify-full`, which mean the same here): TLS
+/// by rustls, and the server's certificate is always verified, against
+/// `ca_file` (PEM) when given, else the public web roots, with its host
+/// name or address. Without `sslmode` (or with `disable` or `prefer`) the
+/// connection is plain, for a database on the same host or a private
+/// network.
 #[derive(Clone)]
 pub struct PostgresTarget {
     pub url: String,
     pub password: Option<String>,
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for PostgresTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresTarget").field("url", &self.describe()).field("password", &self.password.as_ref().map(|_| "<set>")).finish()
+        f.debug_struct("PostgresTarget")
+            .field("url", &self.describe())
+            .field("password", &self.password.as_ref().map(|_| "<set>"))
+            .field("ca_file", &self.ca_file)
+            .finish()
     }
 }
 
@@ -46,14 +59,69 @@ impl PostgresTarget {
         }
     }
 
+    /// A PostgresTarget without a CA file.
+    pub fn new(url: impl Into<String>, password: Option<String>) -> PostgresTarget {
+        PostgresTarget { url: url.into(), password, ca_file: None }
+    }
+
+    /// Whether the connection is encrypted (and the server verified).
+    pub fn encrypted(&self) -> Result<bool> {
+        Ok(self.config()?.get_ssl_mode() == postgres::config::SslMode::Require)
+    }
+
+    /// Whether the connection would cross a network unencrypted: plain, to
+    /// a host that is not this machine's loopback or socket.
+    pub fn plain_over_network(&self) -> Result<bool> {
+        let config = self.config()?;
+        let remote = config.get_hosts().iter().any(|host| match host {
+            postgres::config::Host::Tcp(name) => !matches!(name.as_str(), "localhost" | "127.0.0.1" | "::1"),
+            postgres::config::Host::Unix(_) => false,
+        });
+        Ok(remote && !self.encrypted()?)
+    }
+
     fn config(&self) -> Result<postgres::Config> {
-        let mut config = postgres::Config::from_str(&self.url).map_err(|e| Error::Connect { target: self.describe(), message: format!("invalid URL: {e}") })?;
+        // The postgres crate knows disable, prefer and require; certificates
+        // are always verified here, so libpq's verify modes are `require`.
+        let url = self.url.replace("sslmode=verify-full", "sslmode=require").replace("sslmode=verify-ca", "sslmode=require");
+        let mut config = postgres::Config::from_str(&url).map_err(|e| Error::Connect { target: self.describe(), message: format!("invalid URL: {e}") })?;
         if let Some(password) = &self.password {
             config.password(password);
         }
         config.connect_timeout(Duration::from_secs(10));
         config.application_name("hearth");
+        if config.get_ssl_mode() != postgres::config::SslMode::Require {
+            // Plain: `prefer` must not try TLS and then fail on a certificate.
+            config.ssl_mode(postgres::config::SslMode::Disable);
+        }
         Ok(config)
+    }
+
+    /// The TLS connector of an encrypted connection.
+    fn tls(&self) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+        use rustls_pki_types::pem::PemObject;
+        let failed = |message: String| Error::Connect { target: self.describe(), message };
+        let mut roots = rustls::RootCertStore::empty();
+        match &self.ca_file {
+            Some(path) => {
+                let certificates = rustls_pki_types::CertificateDer::pem_file_iter(path)
+                    .and_then(|certificates| certificates.collect::<std::result::Result<Vec<_>, _>>())
+                    .map_err(|e| failed(format!("reading the CA file {}: {e}", path.display())))?;
+                if certificates.is_empty() {
+                    return Err(failed(format!("the CA file {} holds no certificate", path.display())));
+                }
+                for certificate in certificates {
+                    roots.add(certificate).map_err(|e| failed(format!("a certificate in {}: {e}", path.display())))?;
+                }
+            }
+            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        }
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| failed(format!("TLS: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
     }
 }
 
@@ -94,13 +162,20 @@ impl Worker {
     /// Connects (failing at once if the server refuses) and starts the thread.
     pub(crate) fn connect(target: &PostgresTarget) -> Result<Worker> {
         let config = target.config()?;
+        let tls = if target.encrypted()? { Some(target.tls()?) } else { None };
         let describe = target.describe();
         let (ready_sender, ready) = mpsc::sync_channel(1);
         let (sender, calls) = mpsc::channel::<Call>();
         let thread = std::thread::Builder::new()
             .name("postgres".to_owned())
             .spawn(move || {
-                let connect = || config.connect(NoTls).map_err(|e| Error::Connect { target: describe.clone(), message: error_message(&e) });
+                let connect = || {
+                    match &tls {
+                        Some(tls) => config.connect(tls.clone()),
+                        None => config.connect(NoTls),
+                    }
+                    .map_err(|e| Error::Connect { target: describe.clone(), message: error_message(&e) })
+                };
                 let mut client = match connect() {
                     Ok(client) => {
                         let _ = ready_sender.send(Ok(()));
@@ -214,7 +289,17 @@ fn error_message(error: &postgres::Error) -> String {
             Some(detail) => format!("{} ({detail})", db.message()),
             None => db.message().to_owned(),
         },
-        None => error.to_string(),
+        None => {
+            // The cause too: "error performing TLS handshake" alone says not why.
+            let mut message = error.to_string();
+            let mut source = std::error::Error::source(error);
+            while let Some(cause) = source {
+                message.push_str(": ");
+                message.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            message
+        }
     }
 }
 
