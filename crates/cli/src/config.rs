@@ -482,15 +482,6 @@ impl Config {
         Ok(config)
     }
 
-    /// Refuses, naming the command, when events live in ClickHouse and
-    /// `what` reads only the embedded store.
-    pub(crate) fn require_embedded(&self, what: &str) -> anyhow::Result<()> {
-        if self.storage.clickhouse()?.is_some() {
-            bail!("{what} reads the embedded event store, and storage.backend is \"clickhouse\": that is not available on the ClickHouse backend yet");
-        }
-        Ok(())
-    }
-
     pub(crate) fn limits(&self) -> mixpanel::Limits {
         let l = &self.limits;
         mixpanel::Limits {

@@ -89,9 +89,41 @@ impl EventSink for ClickHouseSink {
     fn delete_before(&self, project: ProjectId, cutoff_ms: i64) -> Result<(), SinkError> {
         self.delete_where(&format!("project = {} AND time_ms < {cutoff_ms}", project.0))
     }
+
+    fn delete_events(&self, project: ProjectId, rows: &[&StoredEvent]) -> Result<(), SinkError> {
+        use crate::reports::string_literal;
+        for chunk in rows.chunks(DELETE_IDS_PER_STATEMENT) {
+            let keys: Vec<String> = chunk
+                .iter()
+                .map(|row| format!("({}, {}, {}, {})", string_literal(row.distinct_id()), row.time_ms(), string_literal(row.name()), string_literal(row.insert_id())))
+                .collect();
+            self.delete_where(&format!("project = {} AND (distinct_id, time_ms, event, insert_id) IN ({})", project.0, keys.join(", ")))?;
+        }
+        Ok(())
+    }
+
+    /// Merges each touched partition (project, month) into one part with
+    /// `OPTIMIZE ... FINAL`: the `ReplacingMergeTree` keeps the last row
+    /// written per key, and the replaced ones are gone from the files.
+    fn purge_replaced(&self, project: ProjectId, days: &[i32]) -> Result<(), SinkError> {
+        let mut months: Vec<i64> = days.iter().map(|day| year_month(*day)).collect();
+        months.sort_unstable();
+        months.dedup();
+        let database = self.client.database().to_owned();
+        for month in months {
+            self.client.execute(&format!("OPTIMIZE TABLE {database}.events PARTITION ({}, {month}) FINAL", project.0))?;
+        }
+        Ok(())
+    }
 }
 
-/// Distinct ids per `ALTER TABLE ... DELETE`.
+/// `toYYYYMM` of a UTC day number (days since 1970-01-01).
+fn year_month(day: i32) -> i64 {
+    let date = jiff::civil::date(1970, 1, 1).checked_add(jiff::Span::new().days(i64::from(day))).unwrap_or(jiff::civil::date(1970, 1, 1));
+    i64::from(date.year()) * 100 + i64::from(date.month())
+}
+
+/// Distinct ids (or events) per `ALTER TABLE ... DELETE`.
 const DELETE_IDS_PER_STATEMENT: usize = 1000;
 /// How long a deletion may take before it is reported as failed (it goes on
 /// in ClickHouse, and the job tries again).

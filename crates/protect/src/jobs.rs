@@ -147,6 +147,67 @@ impl Protector {
         let report = store.rewrite(project, Box::new(rewrite), progress)?;
         Ok(report)
     }
+
+    /// [`Protector::rewrite_with_policy`] where events live in an external
+    /// database: each day is read (`days`), every row passed through the
+    /// policy, and the changed rows written back through `sink` (the last
+    /// written wins) after the values they seal are committed; the dropped
+    /// ones are deleted. A day counts as a part in the report. Events still
+    /// buffered on a node come under the policy only if that node ingested
+    /// them after the policy was set.
+    pub fn rewrite_with_policy_in(
+        self: &std::sync::Arc<Self>,
+        days: &dyn crate::EventDays,
+        sink: &dyn store::EventSink,
+        project: ProjectId,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<RewriteReport, ProtectError> {
+        let batch = self.batch(project)?.keeping_ids();
+        let mut rewrite = PolicyRewrite { protector: self.clone(), project, batch: Some(batch), error: None };
+        let mut report = RewriteReport::default();
+        let mut failure: Option<ProtectError> = None;
+        let mut touched: Vec<i32> = Vec::new();
+        days.scan_days(project, i32::MIN, i32::MAX, &mut |day| {
+            report.parts_seen += 1;
+            let (mut changed, mut dropped) = (Vec::new(), Vec::new());
+            for row in &day.events {
+                let mut event = row.to_event();
+                match rewrite.row(&mut event) {
+                    RowFate::Unchanged => {}
+                    RowFate::Changed => changed.push(store::StoredEvent::from_event(event)),
+                    RowFate::Dropped => dropped.push(row),
+                }
+            }
+            report.rows_read += day.events.len() as u64;
+            if changed.is_empty() && dropped.is_empty() {
+                progress(report.rows_read);
+                return true;
+            }
+            // The sealed values the new rows point at are durable first.
+            let written = rewrite
+                .before_publish()
+                .map_err(ProtectError::External)
+                .and_then(|()| sink.write(project, &changed.iter().collect::<Vec<_>>()).map_err(|e| ProtectError::External(e.to_string())))
+                .and_then(|()| sink.delete_events(project, &dropped).map_err(|e| ProtectError::External(e.to_string())));
+            if let Err(error) = written {
+                failure = Some(error);
+                return false;
+            }
+            report.parts_rewritten += 1;
+            touched.push(day.day);
+            report.rows_changed += changed.len() as u64;
+            report.rows_dropped += dropped.len() as u64;
+            progress(report.rows_read);
+            true
+        })
+        .map_err(ProtectError::External)?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        // The old versions of the changed rows leave the files too.
+        sink.purge_replaced(project, &touched).map_err(|e| ProtectError::External(e.to_string()))?;
+        Ok(report)
+    }
 }
 
 /// How often the background job looks for pending erasures.

@@ -13,6 +13,10 @@ use crate::buffer::StoredEvent;
 use events::ProjectId;
 
 /// An external event database the flush thread writes to.
+///
+/// A row written again with the same deduplication key replaces the one
+/// stored (the last written wins): that is how a policy rewrite changes
+/// stored events there.
 pub trait EventSink: Send + Sync + std::fmt::Debug {
     /// Writes one project's rows durably; an error makes the flush thread
     /// keep the rows (in the WAL and the buffer) and try again later.
@@ -25,6 +29,16 @@ pub trait EventSink: Send + Sync + std::fmt::Debug {
     /// Removes every stored event before `cutoff_ms` (retention); returns
     /// once no read sees them any more.
     fn delete_before(&self, project: ProjectId, cutoff_ms: i64) -> Result<(), SinkError>;
+
+    /// Removes these events (by their deduplication key: distinct_id,
+    /// time, event and $insert_id), as a policy rewrite drops them; returns
+    /// once no read sees them any more.
+    fn delete_events(&self, project: ProjectId, rows: &[&StoredEvent]) -> Result<(), SinkError>;
+
+    /// Makes the rows replaced on these days (UTC day numbers) leave the
+    /// database's files too, not only its reads: a rewritten event's old
+    /// values must not stay on disk.
+    fn purge_replaced(&self, project: ProjectId, days: &[i32]) -> Result<(), SinkError>;
 }
 
 /// Decides which rows must not leave for the external database: where

@@ -249,6 +249,54 @@ def test_an_erasure_holds_back_the_persons_events_another_node_still_held(hearth
     assert "held back events of erased people" in node_b.log_path.read_text("utf-8", "replace"), "the gate did not act: the test proved nothing"
 
 
+def test_a_policy_rewrite_reaches_the_events_in_clickhouse(hearth_factory, clickhouse, tmp_path):
+    """`hearth privacy apply --rewrite` beside a running node: the stored events come under the
+    new policy in ClickHouse itself (free-form personal data and the email redacted, an event the
+    policy drops deleted), and the old values leave ClickHouse's files, not only its reads."""
+    env = {**clickhouse.hearth_env(DATABASE), **FAST_FLUSH}
+    node = hearth_factory(name="rewrite", env=env)
+    cli_env = env
+    open_policy, strict_policy = tmp_path / "open.toml", tmp_path / "strict.toml"
+    open_policy.write_text('pii_scan = "off"\n[properties]\n')
+    strict_policy.write_text('[events."Debug Dump"]\ndrop = true\n')
+    target = ["--project", "rewrite", "--data", str(node.data_dir)]
+    run_hearth("privacy", "set", *target, str(open_policy), env=cli_env)
+    now = time.time()
+    events = [{"event": "Note", "properties": {"time": round(now - 60, 3), "distinct_id": "u1", "$insert_id": "note-1",
+                                               "note": "call +44 20 7946 0958", "$email": "p1@example.com"}},
+              {"event": "Note", "properties": {"time": round(now - 50, 3), "distinct_id": "u2", "$insert_id": "note-2",
+                                               "note": "nothing personal", "plan": "pro"}},
+              {"event": "Debug Dump", "properties": {"time": round(now - 40, 3), "distinct_id": "u2", "$insert_id": "dump-1",
+                                                     "blob": "x" * 40}}]
+    deadline = time.monotonic() + 20
+    while True:  # the node sees the open policy within a second
+        answer = node.request("POST", "/import?strict=1", body=json.dumps(events), headers={"Content-Type": "application/json"},
+                              auth=node.secret_auth)
+        assert answer.status == 200, answer
+        stored = export_all(node)
+        if stored.get("note-1", {}).get("properties", {}).get("$email") == "p1@example.com" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert stored["note-1"]["properties"]["note"] == "call +44 20 7946 0958", stored
+    assert set(wait_for_rows(clickhouse, node.project_id, {"note-1", "note-2", "dump-1"})) == {"note-1", "note-2", "dump-1"}
+
+    run_hearth("privacy", "set", *target, str(strict_policy), env=cli_env)
+    rewritten = run_hearth("privacy", "apply", *target, "--rewrite", env=cli_env)
+    assert "1 days read, 1 rewritten" in rewritten.stdout and "1 dropped" in rewritten.stdout, rewritten.stdout
+    after = export_all(node)
+    assert set(after) == {"note-1", "note-2"}, sorted(after)
+    assert after["note-1"]["properties"]["note"] == "call [phone]", after["note-1"]
+    assert after["note-1"]["properties"]["$email"] == "[email]", after
+    assert "p1@example.com" not in json.dumps(after), after
+    assert after["note-2"]["properties"]["plan"] == "pro"
+    # Not in ClickHouse's files either: every physical row, merged or not.
+    leftovers = clickhouse.query(f"SELECT insert_id FROM {DATABASE}.events WHERE project = {node.project_id} "
+                                 f"AND (arrayExists(v -> position(v, '7946') > 0 OR position(v, 'p1@example.com') > 0, property_values) "
+                                 f"OR event = 'Debug Dump')")
+    assert leftovers == [], leftovers
+    assert stored_counts(clickhouse, node.project_id) == {"note-1": 1, "note-2": 1}
+
+
 def run_hearth(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
     result = subprocess.run([HEARTH_BIN, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
                             env={**os.environ, **(env or {})})

@@ -70,21 +70,37 @@ pub(crate) fn run(config: &Config, command: PrivacyCommand) -> anyhow::Result<()
             if !rewrite {
                 anyhow::bail!("re-applying the policy rewrites stored events: confirm with --rewrite");
             }
-            config.require_embedded("re-applying a policy to stored events")?;
             let (protector, project) = open(config, &target)?;
-            let store = open_store(config, &target, &protector)?;
-            let bar = count_bar(0, "parts");
-            let progress_bar = bar.clone();
-            let report = protector.rewrite_with_policy(&store, project.id, Box::new(move |done, total| {
-                progress_bar.set_length(total);
-                progress_bar.set_position(done);
-            }))?;
-            bar.finish_and_clear();
-            store.close()?;
+            let report = match config.storage.clickhouse()? {
+                // Beside running nodes: the events are read from and written
+                // back to ClickHouse itself.
+                Some(settings) => {
+                    let client = crate::config::connect_clickhouse(&settings)?;
+                    let days = ClickHouseDays(clickhouse_store::EventReader::new(client.clone()));
+                    let sink = clickhouse_store::ClickHouseSink::new(client);
+                    let bar = count_bar(0, "events read");
+                    let report = protector.rewrite_with_policy_in(&days, &sink, project.id, &mut |read| bar.set_position(read))?;
+                    bar.finish_and_clear();
+                    report
+                }
+                None => {
+                    let store = open_store(config, &target, &protector)?;
+                    let bar = count_bar(0, "parts");
+                    let progress_bar = bar.clone();
+                    let report = protector.rewrite_with_policy(&store, project.id, Box::new(move |done, total| {
+                        progress_bar.set_length(total);
+                        progress_bar.set_position(done);
+                    }))?;
+                    bar.finish_and_clear();
+                    store.close()?;
+                    report
+                }
+            };
             let version = protector.policy(project.id)?.version;
             audit_cli(config, &data_dir(config, &target.data), Some(&project), "policy.rewrite", serde_json::json!({"version": version, "rows_changed": report.rows_changed, "rows_dropped": report.rows_dropped}))?;
+            let unit = if config.storage.clickhouse()?.is_some() { "days" } else { "parts" };
             println!(
-                "re-applied policy v{version} to {:?}: {} parts read, {} rewritten, {} events changed, {} dropped",
+                "re-applied policy v{version} to {:?}: {} {unit} read, {} rewritten, {} events changed, {} dropped",
                 project.name, report.parts_seen, report.parts_rewritten, report.rows_changed, report.rows_dropped
             );
             if protector.policy(project.id)?.policy.pseudonymise_ids {
