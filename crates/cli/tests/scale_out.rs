@@ -259,5 +259,18 @@ fn two_nodes_share_sessions_ceremonies_and_events() {
     assert_eq!(b.delete(&format!("/api/v1/auth/sessions/{short_id}"), &[("Cookie", &cookie), ("x-csrf-token", &csrf)]), 204);
     assert_eq!(a.get("/api/v1/auth/me", Some(&cookie)).0, 401, "a session revoked on one node dies on the other");
     assert_eq!(b.get("/api/v1/auth/me", Some(&cookie)).0, 401);
+
+    // Password guesses for one account, spread over both nodes, share one
+    // budget (20 at once): node b refuses the 21st, though it saw only 10.
+    for attempt in 0..20 {
+        let node = if attempt % 2 == 0 { &a } else { &b };
+        let (status, body, _) = node.post("/api/v1/auth/password/login", &json!({"email": "owner@example.com", "password": "guess", "code": "000000"}), &[]);
+        assert_ne!(status, 429, "attempt {attempt} was refused early: {body}");
+        assert!((400..500).contains(&status), "attempt {attempt}: {status} {body}");
+    }
+    let (status, body, _) = b.post("/api/v1/auth/password/login", &json!({"email": "Owner@example.com", "password": "guess", "code": "000000"}), &[]);
+    assert_eq!(status, 429, "the nodes each granted their own budget: {body}");
+    let (status, _, _) = a.post("/api/v1/auth/password/login", &json!({"email": "someone-else@example.com", "password": "guess", "code": "000000"}), &[]);
+    assert_ne!(status, 429, "another account has its own budget");
 }
 

@@ -276,6 +276,16 @@ const MIGRATIONS: &[&str] = &[
         erased_ms INTEGER NOT NULL,
         PRIMARY KEY (project, tombstone)
     ) WITHOUT ROWID;",
+    // Limits that every node counts together (see `shared_limits`).
+    "CREATE TABLE shared_limits (
+        key TEXT PRIMARY KEY,
+        tat_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE sign_in_failures (
+        key TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX sign_in_failures_by_key ON sign_in_failures (key, at_ms);",
 ];
 
 /// The metadata database: an SQLite file of this node's, or a PostgreSQL

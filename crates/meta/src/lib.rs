@@ -27,6 +27,7 @@ mod person_keys;
 mod profiles;
 mod projects;
 mod recorder;
+mod shared_limits;
 #[cfg(test)]
 mod testing;
 

@@ -116,9 +116,20 @@ pub(crate) fn failed_sign_in(inner: &Inner, account: Option<&str>, address: Opti
     }
     let now = events::now_ms();
     let threshold = settings.threshold.max(1.0) as usize;
+    // Per account on every node together where nodes share the metadata;
+    // per address in this node's memory only (an address is not written).
+    let shared_per_account = match account {
+        Some(account) if inner.meta.dialect() == meta::Dialect::Postgres => {
+            Some(inner.meta.record_shared_failure(&format!("account:{account}"), FAILED_LOGIN_WINDOW_MS, now).map_err(|e| ApiError::Internal(e.to_string()))?)
+        }
+        _ => None,
+    };
     let (per_account, per_address) = {
         let mut failures = inner.alerts.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let per_account = account.map_or(0, |account| failures.record(&format!("account:{account}"), now));
+        let per_account = match shared_per_account {
+            Some(n) => n,
+            None => account.map_or(0, |account| failures.record(&format!("account:{account}"), now)),
+        };
         let per_address = address.map_or(0, |ip| failures.record(&format!("address:{ip}"), now));
         (per_account, per_address)
     };

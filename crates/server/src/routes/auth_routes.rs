@@ -35,7 +35,8 @@ fn source_of(inner: &Inner, parts: &axum::http::request::Parts) -> Source {
 /// limits; answers where it came from.
 fn sign_in_attempt(inner: &Inner, parts: &axum::http::request::Parts, email: &str) -> Result<Source, ApiError> {
     inner.limiters.auth_attempt(super::request_facts(parts, inner).client_ip)?;
-    inner.limiters.login_account(&email.trim().to_lowercase())?;
+    let account = inner.access.email_token(&email.trim().to_lowercase()).map_err(|e| ApiError::Internal(e.to_string()))?;
+    inner.limiters.login_account(&account)?;
     Ok(source_of(inner, parts))
 }
 
