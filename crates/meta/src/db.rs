@@ -4,8 +4,8 @@
 use crate::error::Error;
 use sqldb::{Connection, Dialect, PostgresTarget};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Versioned migrations, applied in order at open; `user_version` records the
@@ -326,16 +326,78 @@ const GENERATION_NAMES: [&str; 4] = ["identity", "profile", "policy", "erasure"]
 /// the database on every use and are never stale.
 const SHARED_GENERATIONS_TTL: Duration = Duration::from_secs(1);
 
+/// How long a change to identity links or profiles may wait before it is
+/// announced, so that the changes of many requests go out as one statement
+/// (those come with ingestion, hundreds a second; policies and erasures are
+/// announced at once).
+const ANNOUNCE_COALESCE: Duration = Duration::from_millis(50);
+
 /// Change counters in PostgreSQL: every node adds one when it changes what
 /// the counter covers, and reads them all at most once per
 /// [`SHARED_GENERATIONS_TTL`].
 #[derive(Debug)]
 struct SharedGenerations {
-    connection: Mutex<Connection>,
+    connection: Arc<Mutex<Connection>>,
     read: Mutex<Option<(Instant, [u64; 4])>>,
+    /// Kinds changed here and not yet announced (identity and profile).
+    pending: Arc<[AtomicBool; 4]>,
+    /// Wakes the announcer; dropped to stop it (it announces what is left).
+    wake: Mutex<Option<mpsc::Sender<()>>>,
+    announcer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for SharedGenerations {
+    fn drop(&mut self) {
+        lock(&self.wake).take();
+        if let Some(thread) = lock(&self.announcer).take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Adds one to each of `kinds` in one statement.
+fn announce(connection: &Mutex<Connection>, kinds: &[Generation]) {
+    if kinds.is_empty() {
+        return;
+    }
+    let rows: Vec<String> = kinds.iter().map(|kind| format!("('{}', 1)", GENERATION_NAMES[*kind as usize])).collect();
+    let result = lock(connection).execute_batch(&format!(
+        "INSERT INTO hearth_generations (kind, value) VALUES {} ON CONFLICT (kind) DO UPDATE SET value = hearth_generations.value + 1",
+        rows.join(", ")
+    ));
+    if let Err(error) = result {
+        tracing::warn!(%error, "announcing a change to the other nodes failed");
+    }
 }
 
 impl SharedGenerations {
+    fn new(connection: Connection) -> SharedGenerations {
+        let connection = Arc::new(Mutex::new(connection));
+        let pending: Arc<[AtomicBool; 4]> = Arc::new(Default::default());
+        let (wake, woken) = mpsc::channel::<()>();
+        let announcer = {
+            let (connection, pending) = (connection.clone(), pending.clone());
+            std::thread::Builder::new().name("hearth-announce".to_owned()).spawn(move || {
+                let take = || -> Vec<Generation> {
+                    [Generation::Identity, Generation::Profile].into_iter().filter(|kind| pending[*kind as usize].swap(false, Ordering::AcqRel)).collect()
+                };
+                // Until the meta is dropped: wait for a change, let more
+                // come, announce them together.
+                while woken.recv().is_ok() {
+                    std::thread::sleep(ANNOUNCE_COALESCE);
+                    while woken.try_recv().is_ok() {}
+                    announce(&connection, &take());
+                }
+                announce(&connection, &take());
+            })
+        };
+        match announcer {
+            Ok(thread) => SharedGenerations { connection, read: Mutex::new(None), pending, wake: Mutex::new(Some(wake)), announcer: Mutex::new(Some(thread)) },
+            // No thread: every change is announced at once.
+            Err(_) => SharedGenerations { connection, read: Mutex::new(None), pending, wake: Mutex::new(None), announcer: Mutex::new(None) },
+        }
+    }
+
     fn values(&self) -> [u64; 4] {
         let mut read = lock(&self.read);
         if let Some((at, values)) = *read
@@ -369,13 +431,13 @@ impl SharedGenerations {
     }
 
     fn bump(&self, generation: Generation) {
-        let name = GENERATION_NAMES[generation as usize];
-        let result = lock(&self.connection).execute(
-            "INSERT INTO hearth_generations (kind, value) VALUES (?1, 1) ON CONFLICT (kind) DO UPDATE SET value = hearth_generations.value + 1",
-            [name],
-        );
-        if let Err(error) = result {
-            tracing::warn!(%error, kind = name, "announcing a change to the other nodes failed");
+        let coalesced = matches!(generation, Generation::Identity | Generation::Profile)
+            && lock(&self.wake).as_ref().is_some_and(|wake| {
+                self.pending[generation as usize].store(true, Ordering::Release);
+                wake.send(()).is_ok()
+            });
+        if !coalesced {
+            announce(&self.connection, &[generation]);
         }
         *lock(&self.read) = None;
     }
@@ -409,7 +471,7 @@ impl Meta {
         sqldb::migrate_postgres(&mut connection, "meta", MIGRATIONS)?;
         let counters = Connection::connect_postgres(target)?;
         counters.execute_batch(GENERATIONS_SCHEMA)?;
-        Ok(Meta::with(connection, Some(SharedGenerations { connection: Mutex::new(counters), read: Mutex::new(None) })))
+        Ok(Meta::with(connection, Some(SharedGenerations::new(counters))))
     }
 
     fn with(connection: Connection, shared: Option<SharedGenerations>) -> Meta {

@@ -128,13 +128,33 @@ pub(crate) fn truncate_string(text: &mut String, chars_max: usize) {
 }
 
 /// True when `value` serializes to more than `bytes_max` bytes of JSON.
-/// Stops serializing as soon as the limit is passed.
+/// Stops serializing as soon as the limit is passed; most records are far
+/// below it, and for them a bound read off the value's lengths answers
+/// without serializing at all.
 pub(crate) fn serialized_len_exceeds(value: &Value, bytes_max: usize) -> bool {
+    if json_len_bound(value) <= bytes_max {
+        return false;
+    }
     let mut counter = ByteCounter {
         n_bytes: 0,
         bytes_max,
     };
     serde_json::to_writer(&mut counter, value).is_err()
+}
+
+/// The longest compact JSON `value` can serialize to: every string byte
+/// escaped (`\u00XX`, six bytes), every number at its longest form.
+fn json_len_bound(value: &Value) -> usize {
+    /// `-1.7976931348623157e308`, or a 20-digit integer.
+    const NUMBER_MAX: usize = 24;
+    let string = |text: &str| 2 + 6 * text.len();
+    match value {
+        Value::Null | Value::Bool(_) => 5,
+        Value::Number(_) => NUMBER_MAX,
+        Value::String(text) => string(text),
+        Value::Array(items) => items.iter().fold(2, |n, item| n.saturating_add(json_len_bound(item) + 1)),
+        Value::Object(map) => map.iter().fold(2, |n, (key, item)| n.saturating_add(string(key) + 1 + json_len_bound(item) + 1)),
+    }
 }
 
 struct ByteCounter {
@@ -265,5 +285,21 @@ mod tests {
         assert_eq!(n_bytes, 10);
         assert!(!serialized_len_exceeds(&value, 10));
         assert!(serialized_len_exceeds(&value, 9));
+    }
+
+    #[test]
+    fn the_length_bound_is_never_below_the_serialized_length() {
+        let values = [
+            json!({"a": "bc"}),
+            json!({"control": "\u{1}\u{1f}\"\\", "unicode": "é😀", "n": [-1.7976931348623157e308, 18446744073709551615u64, -9223372036854775808i64, 1e-7, 0.1]}),
+            json!([null, true, false, {}, [], "", {"nested": {"deeper": ["x"]}}]),
+        ];
+        for value in &values {
+            let n_bytes = serde_json::to_vec(value).unwrap().len();
+            assert!(json_len_bound(value) >= n_bytes, "{value}: bound {} < {n_bytes}", json_len_bound(value));
+            // At the exact length the answer does not depend on the bound.
+            assert!(!serialized_len_exceeds(value, n_bytes));
+            assert!(serialized_len_exceeds(value, n_bytes - 1));
+        }
     }
 }
