@@ -22,6 +22,7 @@ import pathlib
 import re
 import sys
 import threading
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -112,9 +113,13 @@ class ChdbServer(PingedServer):
         return [sys.executable, __file__, str(self.port), str(self.dir / "data")]
 
     def query(self, sql: str) -> list[dict]:
+        """Rows of a SELECT; a refused statement raises AssertionError, as `ClickHouse.query` does."""
         request = urllib.request.Request(self.url + "/", data=(sql + " FORMAT JSONEachRow").encode(), method="POST")
-        with urllib.request.urlopen(request, timeout=600) as response:
-            return [json.loads(line) for line in response.read().decode().splitlines() if line.strip()]
+        try:
+            with urllib.request.urlopen(request, timeout=600) as response:
+                return [json.loads(line) for line in response.read().decode().splitlines() if line.strip()]
+        except urllib.error.HTTPError as err:
+            raise AssertionError(f"chdb refused {sql[:300]!r}: {err.read().decode()[:1000]}")
 
 
 if __name__ == "__main__":

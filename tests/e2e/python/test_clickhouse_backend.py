@@ -1,4 +1,5 @@
-"""The ClickHouse backend against a real ClickHouse (Debian's 18.16, started by the test): events
+"""The ClickHouse backend against a real ClickHouse (Debian's 18.16, started by the test, and a
+current engine, PyPI's chdb behind chdb_server.py: every test runs on both): events
 from the official Python SDK sent to two Hearth nodes land once; two nodes sharing ClickHouse and
 PostgreSQL (Debian's, started by the test too), SIGKILLed in turn mid-batch, and a ClickHouse
 outage, lose no acknowledged event; `hearth migrate` moves a project's events to ClickHouse and back
@@ -31,9 +32,11 @@ DATABASE = "hearth_e2e"
 FAST_FLUSH = {"HEARTH_STORE__FLUSH_INTERVAL_MS": "300"}
 
 
-@pytest.fixture
-def clickhouse(tmp_path):
-    server = ClickHouse(tmp_path / "clickhouse").start()
+@pytest.fixture(params=["clickhouse-18.16", "chdb"])
+def clickhouse(request, tmp_path):
+    """Debian's ClickHouse 18.16, and a current engine (PyPI's chdb behind chdb_server.py): every
+    test of the backend runs on both."""
+    server = (ClickHouse(tmp_path / "clickhouse") if request.param == "clickhouse-18.16" else ChdbServer(tmp_path / "chdb")).start()
     yield server
     server.kill()
 
