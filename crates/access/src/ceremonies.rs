@@ -5,7 +5,7 @@
 //! another node than the start; the id is stored only as its hash.
 
 use crate::AccessError;
-use meta::{Dialect, Meta};
+use meta::Meta;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,7 +33,7 @@ pub(crate) struct Ceremonies {
 
 impl Ceremonies {
     pub(crate) fn new(meta: &Arc<Meta>) -> Ceremonies {
-        let shared = (meta.dialect() == Dialect::Postgres).then(|| meta.clone());
+        let shared = meta.is_shared().then(|| meta.clone());
         Ceremonies { pending: Mutex::new(HashMap::new()), shared }
     }
 

@@ -335,9 +335,6 @@ impl MetadataSection {
                 if target.ca_file.is_some() && !target.encrypted()? {
                     bail!("metadata.postgres_ca_file is set but metadata.postgres_url does not ask for TLS: add ?sslmode=require (or verify-full)");
                 }
-                if target.plain_over_network()? {
-                    tracing::warn!(url = %target.describe(), "the metadata database is reached over the network without TLS: add ?sslmode=require to metadata.postgres_url");
-                }
                 Ok(Some(target))
             }
             other => bail!("metadata.backend must be \"sqlite\" or \"postgres\", got {other:?}"),

@@ -342,14 +342,14 @@ struct SharedGenerations {
     /// Kinds changed here and not yet announced (identity and profile).
     pending: Arc<[AtomicBool; 4]>,
     /// Wakes the announcer; dropped to stop it (it announces what is left).
-    wake: Mutex<Option<mpsc::Sender<()>>>,
-    announcer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    wake: Option<mpsc::Sender<()>>,
+    announcer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for SharedGenerations {
     fn drop(&mut self) {
-        lock(&self.wake).take();
-        if let Some(thread) = lock(&self.announcer).take() {
+        self.wake.take();
+        if let Some(thread) = self.announcer.take() {
             let _ = thread.join();
         }
     }
@@ -391,11 +391,12 @@ impl SharedGenerations {
                 announce(&connection, &take());
             })
         };
-        match announcer {
-            Ok(thread) => SharedGenerations { connection, read: Mutex::new(None), pending, wake: Mutex::new(Some(wake)), announcer: Mutex::new(Some(thread)) },
-            // No thread: every change is announced at once.
-            Err(_) => SharedGenerations { connection, read: Mutex::new(None), pending, wake: Mutex::new(None), announcer: Mutex::new(None) },
-        }
+        // No thread: every change is announced at once.
+        let (wake, announcer) = match announcer {
+            Ok(thread) => (Some(wake), Some(thread)),
+            Err(_) => (None, None),
+        };
+        SharedGenerations { connection, read: Mutex::new(None), pending, wake, announcer }
     }
 
     fn values(&self) -> [u64; 4] {
@@ -432,7 +433,7 @@ impl SharedGenerations {
 
     fn bump(&self, generation: Generation) {
         let coalesced = matches!(generation, Generation::Identity | Generation::Profile)
-            && lock(&self.wake).as_ref().is_some_and(|wake| {
+            && self.wake.as_ref().is_some_and(|wake| {
                 self.pending[generation as usize].store(true, Ordering::Release);
                 wake.send(()).is_ok()
             });
@@ -486,6 +487,11 @@ impl Meta {
     }
 
     /// Which engine holds the metadata.
+    /// Whether other nodes share this metadata (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
     pub fn dialect(&self) -> Dialect {
         self.connection().dialect()
     }

@@ -16,6 +16,8 @@ use sqldb::params;
 
 /// How long a key's state is kept after its last use.
 const FORGET_AFTER_MS: i64 = 3_600_000;
+/// Old rows of other keys are swept on about one call in this many.
+const SWEEP_ONE_IN: i64 = 97;
 
 impl Meta {
     /// Takes one unit of `key`'s quota (one every `interval_ms`, up to
@@ -32,7 +34,7 @@ impl Meta {
             params![key, now_ms, interval_ms, tolerance],
         )?;
         if granted > 0 {
-            if now_ms % 97 == 0 {
+            if now_ms % SWEEP_ONE_IN == 0 {
                 connection.execute("DELETE FROM shared_limits WHERE tat_ms < ?1", [now_ms - FORGET_AFTER_MS])?;
             }
             return Ok(None);
@@ -49,7 +51,7 @@ impl Meta {
         connection.execute("DELETE FROM sign_in_failures WHERE key = ?1 AND at_ms <= ?2", params![key, now_ms - window_ms])?;
         connection.execute("INSERT INTO sign_in_failures (key, at_ms) VALUES (?1, ?2)", params![key, now_ms])?;
         let n: i64 = connection.query_row("SELECT COUNT(*) FROM sign_in_failures WHERE key = ?1", [key], |row| row.get(0))?;
-        if now_ms % 97 == 0 {
+        if now_ms % SWEEP_ONE_IN == 0 {
             connection.execute("DELETE FROM sign_in_failures WHERE at_ms < ?1", [now_ms - FORGET_AFTER_MS.max(window_ms)])?;
         }
         Ok(n as usize)

@@ -53,7 +53,7 @@ impl AppState {
         let Services { store, meta, protector, audit, access, enricher, reports } = services;
         AppState {
             inner: Arc::new(Inner {
-                limiters: crate::rate_limit::Limiters::new(&config.rate_limits, (meta.dialect() == meta::Dialect::Postgres).then(|| meta.clone())),
+                limiters: crate::rate_limit::Limiters::new(&config.rate_limits, meta.is_shared().then(|| meta.clone())),
                 blocked: RwLock::new((u64::MAX, Vec::new())),
                 alerts: crate::alerts::AlertState::new(config.alert_delivery.clone()),
                 access,

@@ -77,7 +77,7 @@ impl PostgresTarget {
             postgres::config::Host::Tcp(name) => !matches!(name.as_str(), "localhost" | "127.0.0.1" | "::1"),
             postgres::config::Host::Unix(_) => false,
         });
-        Ok(remote && !self.encrypted()?)
+        Ok(remote && config.get_ssl_mode() != postgres::config::SslMode::Require)
     }
 
     fn config(&self) -> Result<postgres::Config> {
@@ -162,7 +162,7 @@ impl Worker {
     /// Connects (failing at once if the server refuses) and starts the thread.
     pub(crate) fn connect(target: &PostgresTarget) -> Result<Worker> {
         let config = target.config()?;
-        let tls = if target.encrypted()? { Some(target.tls()?) } else { None };
+        let tls = if config.get_ssl_mode() == postgres::config::SslMode::Require { Some(target.tls()?) } else { None };
         let describe = target.describe();
         let (ready_sender, ready) = mpsc::sync_channel(1);
         let (sender, calls) = mpsc::channel::<Call>();

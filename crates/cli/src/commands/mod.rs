@@ -133,7 +133,12 @@ pub(crate) fn open_audit(config: &Config, data: &std::path::Path) -> anyhow::Res
 /// the PostgreSQL database the nodes share.
 pub(crate) fn open_meta(config: &Config, data: &std::path::Path) -> anyhow::Result<meta::Meta> {
     match config.metadata.postgres()? {
-        Some(target) => meta::Meta::connect(&target).with_context(|| format!("opening the metadata in the PostgreSQL database at {} (check metadata.postgres_url and HEARTH_METADATA__POSTGRES_PASSWORD)", target.describe())),
+        Some(target) => {
+            if target.plain_over_network()? {
+                tracing::warn!(url = %target.describe(), "the metadata database is reached over the network without TLS: add ?sslmode=require to metadata.postgres_url");
+            }
+            meta::Meta::connect(&target).with_context(|| format!("opening the metadata in the PostgreSQL database at {} (check metadata.postgres_url and HEARTH_METADATA__POSTGRES_PASSWORD)", target.describe()))
+        }
         None => Ok(meta::Meta::open(data)?),
     }
 }

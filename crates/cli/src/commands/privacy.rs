@@ -71,7 +71,7 @@ pub(crate) fn run(config: &Config, command: PrivacyCommand) -> anyhow::Result<()
                 anyhow::bail!("re-applying the policy rewrites stored events: confirm with --rewrite");
             }
             let (protector, project) = open(config, &target)?;
-            let report = match config.storage.clickhouse()? {
+            let (report, unit) = match config.storage.clickhouse()? {
                 // Beside running nodes: the events are read from and written
                 // back to ClickHouse itself.
                 Some(settings) => {
@@ -81,7 +81,7 @@ pub(crate) fn run(config: &Config, command: PrivacyCommand) -> anyhow::Result<()
                     let bar = count_bar(0, "events read");
                     let report = protector.rewrite_with_policy_in(&days, &sink, project.id, &mut |read| bar.set_position(read))?;
                     bar.finish_and_clear();
-                    report
+                    (report, "days")
                 }
                 None => {
                     let store = open_store(config, &target, &protector)?;
@@ -93,12 +93,11 @@ pub(crate) fn run(config: &Config, command: PrivacyCommand) -> anyhow::Result<()
                     }))?;
                     bar.finish_and_clear();
                     store.close()?;
-                    report
+                    (report, "parts")
                 }
             };
             let version = protector.policy(project.id)?.version;
             audit_cli(config, &data_dir(config, &target.data), Some(&project), "policy.rewrite", serde_json::json!({"version": version, "rows_changed": report.rows_changed, "rows_dropped": report.rows_dropped}))?;
-            let unit = if config.storage.clickhouse()?.is_some() { "days" } else { "parts" };
             println!(
                 "re-applied policy v{version} to {:?}: {} {unit} read, {} rewritten, {} events changed, {} dropped",
                 project.name, report.parts_seen, report.parts_rewritten, report.rows_changed, report.rows_dropped

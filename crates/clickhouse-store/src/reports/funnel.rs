@@ -195,22 +195,22 @@ pub(crate) fn run(client: &Client, meta: &meta::Meta, project: &meta::Project, s
                 )
             }
             // One row per attempt that counts.
-        Counting::Totals => {
-            let last = n - 1;
-            let ends = if spec.exclusions.is_empty() {
-                format!("arrayMap((entry, last) -> if(last > 0, last, entry + {window}), a0, a{last})")
-            } else {
-                format!("arrayMap((entry, last, c) -> least(if(last > 0, last, entry + {window}), c), a0, a{last}, cut)")
-            };
-            let attempts = format!(
-                "SELECT segment, {attempts}, {ends} AS ends, length(a0) AS longest FROM ({per_segment}) WHERE length(t0) > 0",
-                attempts = attempts.join(", ")
-            );
-            let reached: Vec<String> = (0..n).map(reached_name).collect();
-            chained_attempts(&attempts, &reached, lifting_rounds)
-        }
-    };
-    let mut measures: Vec<String> = vec!["segment".to_owned(), "max(longest) AS longest".to_owned()];
+            Counting::Totals => {
+                let last = n - 1;
+                let ends = if spec.exclusions.is_empty() {
+                    format!("arrayMap((entry, last) -> if(last > 0, last, entry + {window}), a0, a{last})")
+                } else {
+                    format!("arrayMap((entry, last, c) -> least(if(last > 0, last, entry + {window}), c), a0, a{last}, cut)")
+                };
+                let attempts = format!(
+                    "SELECT segment, {attempts}, {ends} AS ends, length(a0) AS longest FROM ({per_segment}) WHERE length(t0) > 0",
+                    attempts = attempts.join(", ")
+                );
+                let reached: Vec<String> = (0..n).map(reached_name).collect();
+                chained_attempts(&attempts, &reached, lifting_rounds)
+            }
+        };
+        let mut measures: Vec<String> = vec!["segment".to_owned(), "max(longest) AS longest".to_owned()];
         for k in 0..n {
             measures.push(format!("countIf(s{k} > 0) AS count{k}"));
             if k > 0 {

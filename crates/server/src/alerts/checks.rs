@@ -119,7 +119,7 @@ pub(crate) fn failed_sign_in(inner: &Inner, account: Option<&str>, address: Opti
     // Per account on every node together where nodes share the metadata;
     // per address in this node's memory only (an address is not written).
     let shared_per_account = match account {
-        Some(account) if inner.meta.dialect() == meta::Dialect::Postgres => {
+        Some(account) if inner.meta.is_shared() => {
             Some(inner.meta.record_shared_failure(&format!("account:{account}"), FAILED_LOGIN_WINDOW_MS, now).map_err(|e| ApiError::Internal(e.to_string()))?)
         }
         _ => None,
