@@ -27,6 +27,7 @@ mod derived_id;
 mod encoding;
 mod insert_id;
 mod merge;
+mod raw_properties;
 mod read;
 mod schema;
 mod write;

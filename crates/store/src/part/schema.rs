@@ -1,8 +1,7 @@
 //! Choosing a part's property columns from the rows it will hold.
 
-use events::Properties;
-use serde_json::Value;
-use std::collections::HashMap;
+use super::raw_properties::{kind, read_entries, Kind, Scalar};
+use std::borrow::Cow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ColumnType {
@@ -14,12 +13,12 @@ pub(crate) enum ColumnType {
 
 impl ColumnType {
     /// Whether a value can be stored in a column of this type.
-    pub(crate) fn holds(self, value: &Value) -> bool {
+    pub(crate) fn holds(self, value: &Scalar<'_>) -> bool {
         match (self, value) {
-            (ColumnType::Utf8, Value::String(_)) => true,
-            (ColumnType::Boolean, Value::Bool(_)) => true,
-            (ColumnType::Int64, Value::Number(n)) => n.is_i64(),
-            (ColumnType::Float64, Value::Number(n)) => float_exact(n),
+            (ColumnType::Utf8, Scalar::Str(_)) | (ColumnType::Boolean, Scalar::Bool(_)) | (ColumnType::Int64, Scalar::Int(_)) => true,
+            (ColumnType::Float64, Scalar::Int(i)) => i.unsigned_abs() <= FLOAT_EXACT_MAX,
+            (ColumnType::Float64, Scalar::BigUnsigned(u)) => *u <= FLOAT_EXACT_MAX,
+            (ColumnType::Float64, Scalar::Float(f)) => f.is_finite(),
             _ => false,
         }
     }
@@ -44,28 +43,41 @@ struct KeyStats {
 /// (1 in 64) and is among the `columns_max` most frequent keys.
 const COLUMN_SHARE_MIN_DIVISOR: usize = 64;
 
-pub(crate) fn choose_columns(rows: &[Properties], columns_max: usize) -> Vec<PropertyColumn> {
-    let mut stats: HashMap<&str, KeyStats> = HashMap::new();
-    for properties in rows {
-        for (key, value) in properties {
-            let entry = stats.entry(key.as_str()).or_default();
-            entry.n_rows += 1;
-            match value {
-                Value::String(_) => entry.n_strings += 1,
-                Value::Bool(_) => entry.n_bools += 1,
-                Value::Number(n) if n.is_i64() => entry.n_ints += 1,
-                Value::Number(_) => entry.n_floats += 1,
-                _ => {}
+/// Chooses the columns of a part from its rows' properties (JSON objects).
+pub(crate) fn choose_columns<'a>(rows: impl ExactSizeIterator<Item = &'a str>, columns_max: usize) -> Vec<PropertyColumn> {
+    let n_rows = rows.len();
+    // Kept sorted by key: each row's entries are sorted too, so one merge
+    // walk per row finds every key's stats without hashing.
+    let mut stats: Vec<(Cow<'a, str>, KeyStats)> = Vec::new();
+    let mut entries = Vec::new();
+    for text in rows {
+        read_entries(text, &mut entries);
+        let mut at = 0;
+        for (key, value) in entries.drain(..) {
+            while stats.get(at).is_some_and(|(k, _)| *k < key) {
+                at += 1;
             }
+            if stats.get(at).is_none_or(|(k, _)| *k != key) {
+                stats.insert(at, (key, KeyStats::default()));
+            }
+            let entry = &mut stats[at].1;
+            entry.n_rows += 1;
+            match kind(value) {
+                Kind::Str => entry.n_strings += 1,
+                Kind::Bool => entry.n_bools += 1,
+                Kind::Int => entry.n_ints += 1,
+                Kind::OtherNumber => entry.n_floats += 1,
+                Kind::Null | Kind::Nested => {}
+            }
+            at += 1;
         }
     }
-    let n_rows_min = (rows.len() / COLUMN_SHARE_MIN_DIVISOR).max(1);
-    let mut candidates: Vec<(&str, KeyStats)> =
-        stats.into_iter().filter(|(_, s)| s.n_rows >= n_rows_min).collect();
-    candidates.sort_by(|a, b| b.1.n_rows.cmp(&a.1.n_rows).then(a.0.cmp(b.0)));
+    let n_rows_min = (n_rows / COLUMN_SHARE_MIN_DIVISOR).max(1);
+    let mut candidates: Vec<(Cow<'a, str>, KeyStats)> = stats.into_iter().filter(|(_, s)| s.n_rows >= n_rows_min).collect();
+    candidates.sort_by(|a, b| b.1.n_rows.cmp(&a.1.n_rows).then(a.0.cmp(&b.0)));
     let mut columns: Vec<PropertyColumn> = candidates
         .into_iter()
-        .filter_map(|(key, s)| Some(PropertyColumn { key: key.to_owned(), column_type: majority_type(&s)? }))
+        .filter_map(|(key, s)| Some(PropertyColumn { key: key.into_owned(), column_type: majority_type(&s)? }))
         .take(columns_max)
         .collect();
     columns.sort_by(|a, b| a.key.cmp(&b.key));
@@ -88,13 +100,4 @@ fn majority_type(stats: &KeyStats) -> Option<ColumnType> {
 }
 
 /// Integers beyond 2^53 would lose digits in a float column: they spill.
-fn float_exact(number: &serde_json::Number) -> bool {
-    const EXACT_MAX: u64 = 1 << 53;
-    if let Some(i) = number.as_i64() {
-        return i.unsigned_abs() <= EXACT_MAX;
-    }
-    if let Some(u) = number.as_u64() {
-        return u <= EXACT_MAX;
-    }
-    number.as_f64().is_some_and(f64::is_finite)
-}
+const FLOAT_EXACT_MAX: u64 = 1 << 53;

@@ -1,5 +1,6 @@
 //! Rows to a Parquet part.
 
+use super::raw_properties::{read_entries, scalar, Scalar};
 use super::schema::{choose_columns, ColumnType, PropertyColumn};
 use super::{derived_id, encoding};
 use super::{DISTINCT_ID, EVENT, FORMAT_VERSION, INSERT_ID, META_FORMAT, META_SPILLED, OVERFLOW, PROPERTY_PREFIX, TIME, USER_KEY};
@@ -14,8 +15,6 @@ use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
-use events::Properties;
-use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -56,11 +55,11 @@ impl PartCompression {
 
 pub(crate) fn write_part(path: &Path, rows: &[&Row], columns_max: usize, compression: PartCompression) -> Result<WrittenPart, Error> {
     debug_assert!(rows.windows(2).all(|w| (w[0].user_key, w[0].time_ms) <= (w[1].user_key, w[1].time_ms)));
-    // Parsed once here, for this part only: the buffer keeps the JSON text.
-    let properties: Vec<Properties> = rows.iter().map(|row| row.parse_properties()).collect();
-    let columns = choose_columns(&properties, columns_max);
+    // The buffer keeps the JSON text; it is read twice, into slices of
+    // itself: once to choose the columns, once to fill them.
+    let columns = choose_columns(rows.iter().map(|row| row.properties_json()), columns_max);
     let mut spilled = BTreeSet::new();
-    let batch = build_batch(rows, &properties, &columns, &mut spilled)?;
+    let batch = build_batch(rows, &columns, &mut spilled)?;
     write_batch(path, &batch, &spilled, compression)
 }
 
@@ -162,13 +161,25 @@ impl PropertyBuilder {
         }
     }
 
-    /// Appends the value if the column holds it, else a null (and the caller spills it).
-    fn append(&mut self, value: Option<&Value>) {
+    fn append_null(&mut self) {
         match self {
-            PropertyBuilder::Utf8(b) => b.append_option(value.and_then(Value::as_str)),
-            PropertyBuilder::Int64(b) => b.append_option(value.and_then(Value::as_i64)),
-            PropertyBuilder::Float64(b) => b.append_option(value.and_then(Value::as_f64)),
-            PropertyBuilder::Boolean(b) => b.append_option(value.and_then(Value::as_bool)),
+            PropertyBuilder::Utf8(b) => b.append_null(),
+            PropertyBuilder::Int64(b) => b.append_null(),
+            PropertyBuilder::Float64(b) => b.append_null(),
+            PropertyBuilder::Boolean(b) => b.append_null(),
+        }
+    }
+
+    /// Appends a value the column holds (see `ColumnType::holds`).
+    fn append(&mut self, value: &Scalar<'_>) {
+        match (self, value) {
+            (PropertyBuilder::Utf8(b), Scalar::Str(s)) => b.append_value(s),
+            (PropertyBuilder::Int64(b), Scalar::Int(i)) => b.append_value(*i),
+            (PropertyBuilder::Float64(b), Scalar::Int(i)) => b.append_value(*i as f64),
+            (PropertyBuilder::Float64(b), Scalar::BigUnsigned(u)) => b.append_value(*u as f64),
+            (PropertyBuilder::Float64(b), Scalar::Float(f)) => b.append_value(*f),
+            (PropertyBuilder::Boolean(b), Scalar::Bool(v)) => b.append_value(*v),
+            (builder, _) => builder.append_null(),
         }
     }
 
@@ -195,7 +206,7 @@ pub(crate) fn time_type() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
 }
 
-fn build_batch(rows: &[&Row], all_properties: &[Properties], columns: &[PropertyColumn], spilled: &mut BTreeSet<String>) -> Result<RecordBatch, Error> {
+fn build_batch(rows: &[&Row], columns: &[PropertyColumn], spilled: &mut BTreeSet<String>) -> Result<RecordBatch, Error> {
     let n = rows.len();
     let mut user_keys = UInt32Builder::with_capacity(n);
     let mut times = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
@@ -206,7 +217,9 @@ fn build_batch(rows: &[&Row], all_properties: &[Properties], columns: &[Property
     let mut overflow = StringBuilder::with_capacity(n, n * 16);
     let mut property_builders: Vec<PropertyBuilder> =
         columns.iter().map(|c| PropertyBuilder::new(c.column_type, n)).collect();
-    for (row, properties) in rows.iter().zip(all_properties) {
+    let mut entries = Vec::new();
+    let mut rest = String::new();
+    for row in rows {
         user_keys.append_value(row.user_key);
         times.append_value(row.time_ms);
         names.append_value(&row.name);
@@ -216,37 +229,46 @@ fn build_batch(rows: &[&Row], all_properties: &[Properties], columns: &[Property
         insert_ids.append_value(&insert_id_bytes);
         // One pass over both sorted lists (the row's keys, the columns' keys):
         // each value goes to its column or, without one or of another type,
-        // to the overflow object.
-        let mut rest = Map::new();
+        // to the overflow object, as the JSON text it already is.
+        read_entries(row.properties_json(), &mut entries);
+        rest.clear();
+        let mut spill = |key: &str, raw: &serde_json::value::RawValue| {
+            rest.push(if rest.is_empty() { '{' } else { ',' });
+            rest.push_str(&serde_json::to_string(key).unwrap_or_default());
+            rest.push(':');
+            rest.push_str(raw.get());
+        };
         let mut next_column = 0;
-        for (key, value) in properties {
-            while columns.get(next_column).is_some_and(|c| c.key.as_str() < key.as_str()) {
-                property_builders[next_column].append(None);
+        for (key, raw) in &entries {
+            while columns.get(next_column).is_some_and(|c| c.key.as_str() < key.as_ref()) {
+                property_builders[next_column].append_null();
                 next_column += 1;
             }
             match columns.get(next_column) {
                 Some(column) if column.key == *key => {
-                    if column.column_type.holds(value) {
-                        property_builders[next_column].append(Some(value));
+                    let value = scalar(raw);
+                    if column.column_type.holds(&value) {
+                        property_builders[next_column].append(&value);
                     } else {
-                        property_builders[next_column].append(None);
-                        spilled.insert(key.clone());
-                        rest.insert(key.clone(), value.clone());
+                        property_builders[next_column].append_null();
+                        if !spilled.contains(key.as_ref()) {
+                            spilled.insert(key.to_string());
+                        }
+                        spill(key, raw);
                     }
                     next_column += 1;
                 }
-                _ => {
-                    rest.insert(key.clone(), value.clone());
-                }
+                _ => spill(key, raw),
             }
         }
         for builder in &mut property_builders[next_column..] {
-            builder.append(None);
+            builder.append_null();
         }
         if rest.is_empty() {
             overflow.append_null();
         } else {
-            overflow.append_value(serde_json::to_string(&rest).unwrap_or_default());
+            rest.push('}');
+            overflow.append_value(&rest);
         }
     }
     let mut fields = vec![
