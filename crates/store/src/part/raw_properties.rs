@@ -45,6 +45,33 @@ pub(crate) fn read_entries<'a>(text: &'a str, entries: &mut Vec<Entry<'a>>) {
     }
 }
 
+/// The entries of many rows, read once, in one allocation.
+pub(crate) struct RowEntries<'a> {
+    entries: Vec<Entry<'a>>,
+    /// Where each row's entries start, and then where the last one ends.
+    bounds: Vec<usize>,
+}
+
+impl<'a> RowEntries<'a> {
+    pub(crate) fn read(rows: &[&'a crate::buffer::Row]) -> RowEntries<'a> {
+        let mut entries = Vec::with_capacity(rows.len() * 16);
+        let mut bounds = Vec::with_capacity(rows.len() + 1);
+        bounds.push(0);
+        let mut row_entries = Vec::new();
+        for row in rows {
+            read_entries(row.properties_json(), &mut row_entries);
+            entries.append(&mut row_entries);
+            bounds.push(entries.len());
+        }
+        RowEntries { entries, bounds }
+    }
+
+    /// Each row's entries, in row order.
+    pub(crate) fn rows(&self) -> impl ExactSizeIterator<Item = &[Entry<'a>]> {
+        self.bounds.windows(2).map(|bounds| &self.entries[bounds[0]..bounds[1]])
+    }
+}
+
 /// A value as a column sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Scalar<'a> {

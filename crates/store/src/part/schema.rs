@@ -1,7 +1,6 @@
 //! Choosing a part's property columns from the rows it will hold.
 
-use super::raw_properties::{kind, read_entries, Kind, Scalar};
-use std::borrow::Cow;
+use super::raw_properties::{kind, Entry, Kind, Scalar};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ColumnType {
@@ -44,16 +43,15 @@ struct KeyStats {
 const COLUMN_SHARE_MIN_DIVISOR: usize = 64;
 
 /// Chooses the columns of a part from its rows' properties (JSON objects).
-pub(crate) fn choose_columns<'a>(rows: impl ExactSizeIterator<Item = &'a str>, columns_max: usize) -> Vec<PropertyColumn> {
+pub(crate) fn choose_columns<'r, 'a: 'r>(rows: impl ExactSizeIterator<Item = &'r [Entry<'a>]>, columns_max: usize) -> Vec<PropertyColumn> {
     let n_rows = rows.len();
     // Kept sorted by key: each row's entries are sorted too, so one merge
     // walk per row finds every key's stats without hashing.
-    let mut stats: Vec<(Cow<'a, str>, KeyStats)> = Vec::new();
-    let mut entries = Vec::new();
-    for text in rows {
-        read_entries(text, &mut entries);
+    let mut stats: Vec<(&'r str, KeyStats)> = Vec::new();
+    for entries in rows {
         let mut at = 0;
-        for (key, value) in entries.drain(..) {
+        for (key, value) in entries {
+            let key = key.as_ref();
             while stats.get(at).is_some_and(|(k, _)| *k < key) {
                 at += 1;
             }
@@ -73,11 +71,11 @@ pub(crate) fn choose_columns<'a>(rows: impl ExactSizeIterator<Item = &'a str>, c
         }
     }
     let n_rows_min = (n_rows / COLUMN_SHARE_MIN_DIVISOR).max(1);
-    let mut candidates: Vec<(Cow<'a, str>, KeyStats)> = stats.into_iter().filter(|(_, s)| s.n_rows >= n_rows_min).collect();
-    candidates.sort_by(|a, b| b.1.n_rows.cmp(&a.1.n_rows).then(a.0.cmp(&b.0)));
+    let mut candidates: Vec<(&str, KeyStats)> = stats.into_iter().filter(|(_, s)| s.n_rows >= n_rows_min).collect();
+    candidates.sort_by(|a, b| b.1.n_rows.cmp(&a.1.n_rows).then(a.0.cmp(b.0)));
     let mut columns: Vec<PropertyColumn> = candidates
         .into_iter()
-        .filter_map(|(key, s)| Some(PropertyColumn { key: key.into_owned(), column_type: majority_type(&s)? }))
+        .filter_map(|(key, s)| Some(PropertyColumn { key: key.to_owned(), column_type: majority_type(&s)? }))
         .take(columns_max)
         .collect();
     columns.sort_by(|a, b| a.key.cmp(&b.key));

@@ -1,6 +1,6 @@
 //! Rows to a Parquet part.
 
-use super::raw_properties::{read_entries, scalar, Scalar};
+use super::raw_properties::{scalar, RowEntries, Scalar};
 use super::schema::{choose_columns, ColumnType, PropertyColumn};
 use super::{derived_id, encoding};
 use super::{DISTINCT_ID, EVENT, FORMAT_VERSION, INSERT_ID, META_FORMAT, META_SPILLED, OVERFLOW, PROPERTY_PREFIX, TIME, USER_KEY};
@@ -55,11 +55,11 @@ impl PartCompression {
 
 pub(crate) fn write_part(path: &Path, rows: &[&Row], columns_max: usize, compression: PartCompression) -> Result<WrittenPart, Error> {
     debug_assert!(rows.windows(2).all(|w| (w[0].user_key, w[0].time_ms) <= (w[1].user_key, w[1].time_ms)));
-    // The buffer keeps the JSON text; it is read twice, into slices of
-    // itself: once to choose the columns, once to fill them.
-    let columns = choose_columns(rows.iter().map(|row| row.properties_json()), columns_max);
+    // The buffer keeps the JSON text; it is read once, into slices of itself.
+    let properties = RowEntries::read(rows);
+    let columns = choose_columns(properties.rows(), columns_max);
     let mut spilled = BTreeSet::new();
-    let batch = build_batch(rows, &columns, &mut spilled)?;
+    let batch = build_batch(rows, &properties, &columns, &mut spilled)?;
     write_batch(path, &batch, &spilled, compression)
 }
 
@@ -206,7 +206,7 @@ pub(crate) fn time_type() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
 }
 
-fn build_batch(rows: &[&Row], columns: &[PropertyColumn], spilled: &mut BTreeSet<String>) -> Result<RecordBatch, Error> {
+fn build_batch(rows: &[&Row], properties: &RowEntries<'_>, columns: &[PropertyColumn], spilled: &mut BTreeSet<String>) -> Result<RecordBatch, Error> {
     let n = rows.len();
     let mut user_keys = UInt32Builder::with_capacity(n);
     let mut times = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
@@ -217,9 +217,8 @@ fn build_batch(rows: &[&Row], columns: &[PropertyColumn], spilled: &mut BTreeSet
     let mut overflow = StringBuilder::with_capacity(n, n * 16);
     let mut property_builders: Vec<PropertyBuilder> =
         columns.iter().map(|c| PropertyBuilder::new(c.column_type, n)).collect();
-    let mut entries = Vec::new();
     let mut rest = String::new();
-    for row in rows {
+    for (row, entries) in rows.iter().zip(properties.rows()) {
         user_keys.append_value(row.user_key);
         times.append_value(row.time_ms);
         names.append_value(&row.name);
@@ -230,7 +229,6 @@ fn build_batch(rows: &[&Row], columns: &[PropertyColumn], spilled: &mut BTreeSet
         // One pass over both sorted lists (the row's keys, the columns' keys):
         // each value goes to its column or, without one or of another type,
         // to the overflow object, as the JSON text it already is.
-        read_entries(row.properties_json(), &mut entries);
         rest.clear();
         let mut spill = |key: &str, raw: &serde_json::value::RawValue| {
             rest.push(if rest.is_empty() { '{' } else { ',' });
@@ -239,7 +237,7 @@ fn build_batch(rows: &[&Row], columns: &[PropertyColumn], spilled: &mut BTreeSet
             rest.push_str(raw.get());
         };
         let mut next_column = 0;
-        for (key, raw) in &entries {
+        for (key, raw) in entries {
             while columns.get(next_column).is_some_and(|c| c.key.as_str() < key.as_ref()) {
                 property_builders[next_column].append_null();
                 next_column += 1;
