@@ -1,6 +1,6 @@
 //! Choosing a part's property columns from the rows it will hold.
 
-use super::raw_properties::{kind, Entry, Kind, Scalar};
+use super::raw_properties::{kind, Kind, RowView, Scalar};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ColumnType {
@@ -43,15 +43,14 @@ struct KeyStats {
 const COLUMN_SHARE_MIN_DIVISOR: usize = 64;
 
 /// Chooses the columns of a part from its rows' properties (JSON objects).
-pub(crate) fn choose_columns<'r, 'a: 'r>(rows: impl ExactSizeIterator<Item = &'r [Entry<'a>]>, columns_max: usize) -> Vec<PropertyColumn> {
+pub(crate) fn choose_columns<'r, 'a: 'r>(rows: impl ExactSizeIterator<Item = RowView<'r, 'a>>, columns_max: usize) -> Vec<PropertyColumn> {
     let n_rows = rows.len();
     // Kept sorted by key: each row's entries are sorted too, so one merge
     // walk per row finds every key's stats without hashing.
     let mut stats: Vec<(&'r str, KeyStats)> = Vec::new();
-    for entries in rows {
+    for row in rows {
         let mut at = 0;
-        for (key, value) in entries {
-            let key = key.as_ref();
+        for (key, value) in row.entries() {
             while stats.get(at).is_some_and(|(k, _)| *k < key) {
                 at += 1;
             }

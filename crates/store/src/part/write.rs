@@ -218,7 +218,7 @@ fn build_batch(rows: &[&Row], properties: &RowEntries<'_>, columns: &[PropertyCo
     let mut property_builders: Vec<PropertyBuilder> =
         columns.iter().map(|c| PropertyBuilder::new(c.column_type, n)).collect();
     let mut rest = String::new();
-    for (row, entries) in rows.iter().zip(properties.rows()) {
+    for (row, row_properties) in rows.iter().zip(properties.rows()) {
         user_keys.append_value(row.user_key);
         times.append_value(row.time_ms);
         names.append_value(&row.name);
@@ -230,15 +230,15 @@ fn build_batch(rows: &[&Row], properties: &RowEntries<'_>, columns: &[PropertyCo
         // each value goes to its column or, without one or of another type,
         // to the overflow object, as the JSON text it already is.
         rest.clear();
-        let mut spill = |key: &str, raw: &serde_json::value::RawValue| {
+        let mut spill = |key: &str, raw: &str| {
             rest.push(if rest.is_empty() { '{' } else { ',' });
             rest.push_str(&serde_json::to_string(key).unwrap_or_default());
             rest.push(':');
-            rest.push_str(raw.get());
+            rest.push_str(raw);
         };
         let mut next_column = 0;
-        for (key, raw) in entries {
-            while columns.get(next_column).is_some_and(|c| c.key.as_str() < key.as_ref()) {
+        for (key, raw) in row_properties.entries() {
+            while columns.get(next_column).is_some_and(|c| c.key.as_str() < key) {
                 property_builders[next_column].append_null();
                 next_column += 1;
             }
@@ -249,8 +249,8 @@ fn build_batch(rows: &[&Row], properties: &RowEntries<'_>, columns: &[PropertyCo
                         property_builders[next_column].append(&value);
                     } else {
                         property_builders[next_column].append_null();
-                        if !spilled.contains(key.as_ref()) {
-                            spilled.insert(key.to_string());
+                        if !spilled.contains(key) {
+                            spilled.insert(key.to_owned());
                         }
                         spill(key, raw);
                     }
