@@ -45,19 +45,10 @@ const COLUMN_SHARE_MIN_DIVISOR: usize = 64;
 /// Chooses the columns of a part from its rows' properties (JSON objects).
 pub(crate) fn choose_columns<'r, 'a: 'r>(rows: impl ExactSizeIterator<Item = RowView<'r, 'a>>, columns_max: usize) -> Vec<PropertyColumn> {
     let n_rows = rows.len();
-    // Kept sorted by key: each row's entries are sorted too, so one merge
-    // walk per row finds every key's stats without hashing.
-    let mut stats: Vec<(&'r str, KeyStats)> = Vec::new();
+    let mut stats: hashbrown::HashMap<&'r str, KeyStats> = hashbrown::HashMap::new();
     for row in rows {
-        let mut at = 0;
         for (key, value) in row.entries() {
-            while stats.get(at).is_some_and(|(k, _)| *k < key) {
-                at += 1;
-            }
-            if stats.get(at).is_none_or(|(k, _)| *k != key) {
-                stats.insert(at, (key, KeyStats::default()));
-            }
-            let entry = &mut stats[at].1;
+            let entry = stats.entry(key).or_default();
             entry.n_rows += 1;
             match kind(value) {
                 Kind::Str => entry.n_strings += 1,
@@ -66,7 +57,6 @@ pub(crate) fn choose_columns<'r, 'a: 'r>(rows: impl ExactSizeIterator<Item = Row
                 Kind::OtherNumber => entry.n_floats += 1,
                 Kind::Null | Kind::Nested => {}
             }
-            at += 1;
         }
     }
     let n_rows_min = (n_rows / COLUMN_SHARE_MIN_DIVISOR).max(1);

@@ -218,7 +218,10 @@ fn build_batch(rows: &[&Row], properties: &RowEntries<'_>, columns: &[PropertyCo
     let mut property_builders: Vec<PropertyBuilder> =
         columns.iter().map(|c| PropertyBuilder::new(c.column_type, n)).collect();
     let mut rest = String::new();
-    for (row, row_properties) in rows.iter().zip(properties.rows()) {
+    let column_of: hashbrown::HashMap<&str, usize> = columns.iter().enumerate().map(|(index, column)| (column.key.as_str(), index)).collect();
+    // The last row each column got a value in.
+    let mut filled_in_row = vec![usize::MAX; columns.len()];
+    for (row_number, (row, row_properties)) in rows.iter().zip(properties.rows()).enumerate() {
         user_keys.append_value(row.user_key);
         times.append_value(row.time_ms);
         names.append_value(&row.name);
@@ -226,9 +229,7 @@ fn build_batch(rows: &[&Row], properties: &RowEntries<'_>, columns: &[PropertyCo
         insert_id_bytes.clear();
         super::insert_id::encode_into(&row.insert_id, &mut insert_id_bytes);
         insert_ids.append_value(&insert_id_bytes);
-        // One pass over both sorted lists (the row's keys, the columns' keys):
-        // each value goes to its column or, without one or of another type,
-        // to the overflow object, as the JSON text it already is.
+        // A spilled value is copied as the JSON text it already is.
         rest.clear();
         let mut spill = |key: &str, raw: &str| {
             rest.push(if rest.is_empty() { '{' } else { ',' });
@@ -236,31 +237,29 @@ fn build_batch(rows: &[&Row], properties: &RowEntries<'_>, columns: &[PropertyCo
             rest.push(':');
             rest.push_str(raw);
         };
-        let mut next_column = 0;
+        // Each value goes to its column or, without one or of another type,
+        // to the overflow object; the columns the row lacks get a null.
         for (key, raw) in row_properties.entries() {
-            while columns.get(next_column).is_some_and(|c| c.key.as_str() < key) {
-                property_builders[next_column].append_null();
-                next_column += 1;
-            }
-            match columns.get(next_column) {
-                Some(column) if column.key == *key => {
-                    let value = scalar(raw);
-                    if column.column_type.holds(&value) {
-                        property_builders[next_column].append(&value);
-                    } else {
-                        property_builders[next_column].append_null();
-                        if !spilled.contains(key) {
-                            spilled.insert(key.to_owned());
-                        }
-                        spill(key, raw);
-                    }
-                    next_column += 1;
+            let Some(&index) = column_of.get(key) else {
+                spill(key, raw);
+                continue;
+            };
+            let value = scalar(raw);
+            if columns[index].column_type.holds(&value) {
+                property_builders[index].append(&value);
+            } else {
+                property_builders[index].append_null();
+                if !spilled.contains(key) {
+                    spilled.insert(key.to_owned());
                 }
-                _ => spill(key, raw),
+                spill(key, raw);
             }
+            filled_in_row[index] = row_number;
         }
-        for builder in &mut property_builders[next_column..] {
-            builder.append_null();
+        for (builder, filled_in) in property_builders.iter_mut().zip(&filled_in_row) {
+            if *filled_in != row_number {
+                builder.append_null();
+            }
         }
         if rest.is_empty() {
             overflow.append_null();
