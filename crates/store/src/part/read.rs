@@ -188,7 +188,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("1.parquet");
         let rows: Vec<Row> = (0..10).map(|i| row(i, 1, json!({"a": i, "b": "x", "c": true}))).collect();
-        write_part(&path, &rows.iter().collect::<Vec<_>>(), 1, crate::part::PartCompression::Transient).unwrap();
+        write_part(&path, &rows.iter().collect::<Vec<_>>(), 1, crate::part::PartCompression::Lasting).unwrap();
         let file = std::fs::File::open(&path).unwrap();
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
         let names: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
