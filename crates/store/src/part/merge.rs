@@ -221,7 +221,7 @@ fn sorted_unique_indices(all: &RecordBatch) -> Result<UInt32Array, Error> {
 mod tests {
     use super::*;
     use crate::buffer::Row;
-    use crate::part::{read_part, write_part};
+    use crate::part::{read_part, write_part, Layout};
     use serde_json::{json, Value};
 
     fn row(user_key: u32, time_ms: i64, insert_id: &str, properties: Value) -> Row {
@@ -230,9 +230,9 @@ mod tests {
         Row { user_key, ..Row::from_event(event) }
     }
 
-    /// A typed part (a small flushed one would be raw).
+    /// A flushed part with typed columns.
     fn write(path: &Path, rows: &[Row], columns_max: usize) {
-        write_part(path, &rows.iter().collect::<Vec<_>>(), columns_max, crate::part::PartCompression::Lasting).unwrap();
+        write_part(path, &rows.iter().collect::<Vec<_>>(), columns_max, crate::part::PartCompression::Transient, Layout::Typed).unwrap();
     }
 
     fn property_columns(path: &Path) -> Vec<String> {
@@ -245,7 +245,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (raw, typed, merged) = (dir.path().join("1.parquet"), dir.path().join("2.parquet"), dir.path().join("3.parquet"));
         let raw_rows: Vec<Row> = (0..20).map(|i| row(i, 100 + i64::from(i), &format!("r{i}"), json!({"plan": "pro", "n": i, "odd": {"x": [i]}}))).collect();
-        write_part(&raw, &raw_rows.iter().collect::<Vec<_>>(), 64, crate::part::PartCompression::Transient).unwrap();
+        write_part(&raw, &raw_rows.iter().collect::<Vec<_>>(), 64, crate::part::PartCompression::Transient, Layout::RawIfSmall).unwrap();
         assert!(property_columns(&raw).is_empty(), "a small flushed part keeps its properties in the overflow");
         let back = read_part(&raw).unwrap();
         assert_eq!(back.iter().map(Row::parse_properties).collect::<Vec<_>>(), raw_rows.iter().map(Row::parse_properties).collect::<Vec<_>>());

@@ -53,21 +53,27 @@ impl PartCompression {
     }
 }
 
-/// Flushed parts with fewer rows than this are written raw: every property
-/// stays in the overflow column as the JSON text the buffer holds.
-///
-/// A flush of historical data sent user by user (as `/import` migrations
-/// are) has rows for every day, so it writes a small part per day; with a
-/// typed column per frequent key, each of those paid a column writer per
-/// key for a few hundred rows, which was most of the flush's work. A raw
-/// part is read by everything that reads parts (a key without a column is
-/// looked up in the overflow), and its first merge gives it typed columns
-/// (see `merge`).
+/// Whether a part's frequent property keys get typed columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    Typed,
+    /// Raw below [`RAW_PART_ROWS_MAX`] rows: every property stays in the
+    /// overflow column as the JSON text the buffer holds.
+    ///
+    /// For flushes that split into many days. A flush of historical data
+    /// sent user by user (as `/import` migrations are) has rows for every
+    /// day, so it writes a small part per day, and each of those paid a
+    /// column writer per frequent key for a few hundred rows. A raw part is
+    /// read by everything that reads parts (a key without a column is looked
+    /// up in the overflow), and its first merge gives it typed columns.
+    RawIfSmall,
+}
+
 pub(crate) const RAW_PART_ROWS_MAX: usize = 4096;
 
-pub(crate) fn write_part(path: &Path, rows: &[&Row], columns_max: usize, compression: PartCompression) -> Result<WrittenPart, Error> {
+pub(crate) fn write_part(path: &Path, rows: &[&Row], columns_max: usize, compression: PartCompression, layout: Layout) -> Result<WrittenPart, Error> {
     debug_assert!(rows.windows(2).all(|w| (w[0].user_key, w[0].time_ms) <= (w[1].user_key, w[1].time_ms)));
-    if compression == PartCompression::Transient && rows.len() < RAW_PART_ROWS_MAX {
+    if layout == Layout::RawIfSmall && rows.len() < RAW_PART_ROWS_MAX {
         let batch = build_batch(rows, None, &mut BTreeSet::new())?;
         return write_batch(path, &batch, &BTreeSet::new(), compression);
     }
