@@ -67,7 +67,7 @@ pub(crate) fn merge_one_level(flusher: &mut Flusher, project: ProjectId, day: i3
 fn merge(flusher: &mut Flusher, project: ProjectId, day: i32, ordered: &[Arc<PartRef>], level: u32) -> Result<crate::manifest::PartMeta, Error> {
     let paths: Vec<&std::path::Path> = ordered.iter().map(|p| p.path.as_path()).collect();
     let (meta, path) = flusher.allocate_part(project, day, level, &[]);
-    if let Some(merged) = part::merge_parts(&paths, &path, flusher.shared.config.property_columns_max)? {
+    if let Some(merged) = part::merge_parts(&paths, &path)? {
         flusher.n_unsynced_files += 1;
         flusher.make_durable()?;
         return Ok(crate::manifest::PartMeta { rows: merged.rows, bytes: merged.bytes, min_time_ms: merged.min_time_ms, max_time_ms: merged.max_time_ms, ..meta });

@@ -194,9 +194,8 @@ impl Flusher {
             let (meta, path) = self.allocate_part(project, day, 0, &rows);
             jobs.push((meta, path, rows));
         }
-        let layout = if jobs.len() > 1 { part::Layout::RawIfSmall } else { part::Layout::Typed };
         let write = |job: &mut (PartMeta, std::path::PathBuf, Vec<&Row>)| -> Result<(), Error> {
-            job.0.bytes = part::write_part(&job.1, &job.2, columns_max, part::PartCompression::Transient, layout)?.bytes;
+            job.0.bytes = part::write_part(&job.1, &job.2, columns_max, part::PartCompression::Transient)?.bytes;
             Ok(())
         };
         let middle = jobs.len() / 2;
@@ -216,7 +215,7 @@ impl Flusher {
     /// [`sort_and_dedup`], as a part.
     pub(crate) fn write_part(&mut self, project: ProjectId, day: i32, rows: &[&Row], level: u32) -> Result<PartMeta, Error> {
         let (mut meta, path) = self.allocate_part(project, day, level, rows);
-        let written = part::write_part(&path, rows, self.shared.config.property_columns_max, part::PartCompression::for_level(level), part::Layout::Typed)?;
+        let written = part::write_part(&path, rows, self.shared.config.property_columns_max, part::PartCompression::for_level(level))?;
         meta.bytes = written.bytes;
         self.n_unsynced_files += 1;
         Ok(meta)

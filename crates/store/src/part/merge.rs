@@ -4,7 +4,7 @@
 //! both would have chosen), the rows are sorted by (user key, time, event,
 //! insert id) and deduplicated keeping the copy from the latest input.
 
-use super::write::{typed_batch, write_batch, PartCompression, WrittenPart};
+use super::write::{write_batch, PartCompression, WrittenPart};
 use super::{EVENT, INSERT_ID, META_SPILLED, OVERFLOW, PROPERTY_PREFIX, TIME, USER_KEY};
 use crate::error::{Error, IoContext};
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
@@ -37,13 +37,10 @@ fn dictionary_of(field: &Field) -> Field {
     }
 }
 
-fn read_input(path: &Path, columns_max: usize) -> Result<Input, Error> {
+fn read_input(path: &Path) -> Result<Input, Error> {
     let file = std::fs::File::open(path).at(path)?;
     let parquet_error = |source| Error::Parquet { path: path.to_path_buf(), source };
     let plain = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?.schema().clone();
-    if !plain.fields().iter().any(|f| f.name().starts_with(PROPERTY_PREFIX)) {
-        return typed_input(path, columns_max);
-    }
     let fields: Vec<Field> = plain.fields().iter().map(|f| dictionary_of(f)).collect();
     let options = ArrowReaderOptions::new().with_schema(Arc::new(Schema::new_with_metadata(fields, plain.metadata().clone())));
     let file = std::fs::File::open(path).at(path)?;
@@ -61,24 +58,6 @@ fn read_input(path: &Path, columns_max: usize) -> Result<Input, Error> {
     let batch = binary_insert_ids(concat_batches(&schema, &batches)?)?;
     let batch = super::derived_id::restore_in_batch(batch).map_err(|detail| Error::DataCorruption { path: path.to_path_buf(), detail })?;
     Ok(Input { batch, spilled })
-}
-
-/// A raw part (see `write::RAW_PART_ROWS_MAX`) given typed columns, as a
-/// flush of its rows would have chosen them.
-fn typed_input(path: &Path, columns_max: usize) -> Result<Input, Error> {
-    let rows = super::read::read_part(path)?;
-    let refs: Vec<&crate::buffer::Row> = rows.iter().collect();
-    let (batch, spilled) = typed_batch(&refs, columns_max)?;
-    drop(refs);
-    drop(rows);
-    let fields: Vec<Field> = batch.schema().fields().iter().map(|f| dictionary_of(f)).collect();
-    let columns = batch
-        .columns()
-        .iter()
-        .zip(&fields)
-        .map(|(column, field)| if column.data_type() == field.data_type() { Ok(column.clone()) } else { cast(column, field.data_type()) })
-        .collect::<Result<Vec<ArrayRef>, _>>()?;
-    Ok(Input { batch: RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?, spilled })
 }
 
 /// A format 1 part's text insert ids in the binary form, so that parts of
@@ -150,9 +129,8 @@ fn project(input: &RecordBatch, schema: &Arc<Schema>) -> Result<RecordBatch, Err
 
 /// Merges the parts at `inputs` (oldest data first) into `output`; `None`
 /// when their schemas cannot be unified column-wise.
-/// Raw inputs get typed columns of at most `columns_max` keys first.
-pub(crate) fn merge_parts(inputs: &[&Path], output: &Path, columns_max: usize) -> Result<Option<MergedPart>, Error> {
-    let inputs = inputs.iter().map(|path| read_input(path, columns_max)).collect::<Result<Vec<_>, _>>()?;
+pub(crate) fn merge_parts(inputs: &[&Path], output: &Path) -> Result<Option<MergedPart>, Error> {
+    let inputs = inputs.iter().map(|path| read_input(path)).collect::<Result<Vec<_>, _>>()?;
     let Some(schema) = unify(&inputs) else { return Ok(None) };
     let mut spilled: BTreeSet<String> = BTreeSet::new();
     for input in &inputs {
@@ -221,7 +199,7 @@ fn sorted_unique_indices(all: &RecordBatch) -> Result<UInt32Array, Error> {
 mod tests {
     use super::*;
     use crate::buffer::Row;
-    use crate::part::{read_part, write_part, Layout};
+    use crate::part::{read_part, write_part};
     use serde_json::{json, Value};
 
     fn row(user_key: u32, time_ms: i64, insert_id: &str, properties: Value) -> Row {
@@ -230,34 +208,8 @@ mod tests {
         Row { user_key, ..Row::from_event(event) }
     }
 
-    /// A flushed part with typed columns.
     fn write(path: &Path, rows: &[Row], columns_max: usize) {
-        write_part(path, &rows.iter().collect::<Vec<_>>(), columns_max, crate::part::PartCompression::Transient, Layout::Typed).unwrap();
-    }
-
-    fn property_columns(path: &Path) -> Vec<String> {
-        let builder = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap()).unwrap();
-        builder.schema().fields().iter().filter(|f| f.name().starts_with(PROPERTY_PREFIX)).map(|f| f.name().clone()).collect()
-    }
-
-    #[test]
-    fn small_flushed_parts_are_raw_and_their_first_merge_types_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let (raw, typed, merged) = (dir.path().join("1.parquet"), dir.path().join("2.parquet"), dir.path().join("3.parquet"));
-        let raw_rows: Vec<Row> = (0..20).map(|i| row(i, 100 + i64::from(i), &format!("r{i}"), json!({"plan": "pro", "n": i, "odd": {"x": [i]}}))).collect();
-        write_part(&raw, &raw_rows.iter().collect::<Vec<_>>(), 64, crate::part::PartCompression::Transient, Layout::RawIfSmall).unwrap();
-        assert!(property_columns(&raw).is_empty(), "a small flushed part keeps its properties in the overflow");
-        let back = read_part(&raw).unwrap();
-        assert_eq!(back.iter().map(Row::parse_properties).collect::<Vec<_>>(), raw_rows.iter().map(Row::parse_properties).collect::<Vec<_>>());
-
-        // A typed part of the same day, with one copy of a raw row (the newer one wins).
-        write(&typed, &[row(3, 103, "r3", json!({"plan": "team", "n": 3}))], 64);
-        let result = merge_parts(&[raw.as_path(), typed.as_path()], &merged, 64).unwrap().expect("schemas unify");
-        assert_eq!(result.rows, 20);
-        assert_eq!(property_columns(&merged), vec!["properties.n", "properties.plan"]);
-        let rows = read_part(&merged).unwrap();
-        assert_eq!(rows[3].parse_properties()["plan"], "team");
-        assert_eq!(rows[4].parse_properties(), raw_rows[4].parse_properties(), "nested values stay in the overflow");
+        write_part(path, &rows.iter().collect::<Vec<_>>(), columns_max, crate::part::PartCompression::Transient).unwrap();
     }
 
     #[test]
@@ -267,7 +219,7 @@ mod tests {
         write(&older, &[row(0, 10, "a", json!({"n": 1, "v": "old"})), row(1, 5, "b", json!({"n": 2}))], 8);
         // In the newer part `n` is a float column and `rare` lives in the overflow (column limit 1).
         write(&newer, &[row(0, 7, "c", json!({"n": 2.5})), row(0, 10, "a", json!({"n": 1.5, "v": "new", "rare": true}))], 1);
-        let result = merge_parts(&[older.as_path(), newer.as_path()], &merged, 64).unwrap().expect("schemas unify");
+        let result = merge_parts(&[older.as_path(), newer.as_path()], &merged).unwrap().expect("schemas unify");
         assert_eq!(result.rows, 3);
         assert_eq!((result.min_time_ms, result.max_time_ms), (5, 10));
         let rows = read_part(&merged).unwrap();
@@ -282,7 +234,7 @@ mod tests {
 
     /// Rewrites a part as format 1 wrote it: insert ids as text.
     fn as_format_1(path: &Path) {
-        let input = read_input(path, 64).unwrap();
+        let input = read_input(path).unwrap();
         let index = input.batch.schema().index_of(INSERT_ID).unwrap();
         let text = crate::part::insert_id::column_as_text(input.batch.column(index)).unwrap();
         let mut fields: Vec<Field> = input.batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
@@ -303,7 +255,7 @@ mod tests {
         as_format_1(&old);
         assert_eq!(read_part(&old).unwrap()[0].insert_id(), hex);
         write(&new, &[row(0, 10, hex, json!({"v": "new"})), row(2, 1, "plain", json!({}))], 8);
-        let result = merge_parts(&[old.as_path(), new.as_path()], &merged, 64).unwrap().expect("schemas unify");
+        let result = merge_parts(&[old.as_path(), new.as_path()], &merged).unwrap().expect("schemas unify");
         assert_eq!(result.rows, 4, "the copy of {hex} is stored once");
         let rows = read_part(&merged).unwrap();
         let ids: Vec<&str> = rows.iter().map(|r| r.insert_id()).collect();
@@ -319,7 +271,7 @@ mod tests {
         write(&a, &[with(0, 1, "u0", json!({"$user_id": "u0"})), with(1, 2, "$device:d1", json!({"$device_id": "d1"}))], 8);
         // No $user_id column in this part: after the merge its rows hold nulls there.
         write(&b, &[with(1, 3, "$device:d1", json!({"$device_id": "d1"})), with(2, 4, "u2", json!({"$device_id": "d2"}))], 8);
-        merge_parts(&[a.as_path(), b.as_path()], &merged, 64).unwrap().expect("schemas unify");
+        merge_parts(&[a.as_path(), b.as_path()], &merged).unwrap().expect("schemas unify");
         let ids: Vec<String> = read_part(&merged).unwrap().iter().map(|r| r.distinct_id.to_string()).collect();
         assert_eq!(ids, ["u0", "$device:d1", "$device:d1", "u2"]);
     }
@@ -330,6 +282,6 @@ mod tests {
         let (a, b) = (dir.path().join("1.parquet"), dir.path().join("2.parquet"));
         write(&a, &[row(0, 1, "a", json!({"x": "text"}))], 8);
         write(&b, &[row(0, 2, "b", json!({"x": true}))], 8);
-        assert!(merge_parts(&[a.as_path(), b.as_path()], &dir.path().join("3.parquet"), 64).unwrap().is_none());
+        assert!(merge_parts(&[a.as_path(), b.as_path()], &dir.path().join("3.parquet")).unwrap().is_none());
     }
 }

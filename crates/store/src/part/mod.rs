@@ -40,7 +40,7 @@ pub(crate) use read::read_part;
 pub fn read_rows(path: &std::path::Path) -> Result<Vec<crate::StoredEvent>, crate::Error> {
     read_part(path)
 }
-pub(crate) use write::{write_part, Layout, PartCompression};
+pub(crate) use write::{write_part, PartCompression};
 
 pub const USER_KEY: &str = "user_key";
 pub const TIME: &str = "time";

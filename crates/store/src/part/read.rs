@@ -110,7 +110,7 @@ mod tests {
             row(1, 5, json!({"$browser": null, "n": 3, "x": 2, "ok": false})),
             row(2, 7, json!({}))];
         let refs: Vec<&Row> = rows.iter().collect();
-        let written = write_part(&path, &refs, 64, crate::part::PartCompression::Lasting, crate::part::Layout::Typed).unwrap();
+        let written = write_part(&path, &refs, 64, crate::part::PartCompression::Lasting).unwrap();
         assert!(written.bytes > 0);
         let back = read_part(&path).unwrap();
         assert_eq!(back.len(), rows.len());
@@ -146,7 +146,7 @@ mod tests {
             with_id("$device:d4", 3, json!({"$user_id": 4, "$device_id": "d4"})),
             with_id("server-side", 4, json!({})),
         ];
-        write_part(&path, &rows.iter().collect::<Vec<_>>(), 64, crate::part::PartCompression::Lasting, crate::part::Layout::Typed).unwrap();
+        write_part(&path, &rows.iter().collect::<Vec<_>>(), 64, crate::part::PartCompression::Lasting).unwrap();
         let file = std::fs::File::open(&path).unwrap();
         let stored: Vec<arrow::array::RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap().map(|b| b.unwrap()).collect();
         let stored_ids: Vec<Option<&str>> = stored[0].column_by_name(crate::part::DISTINCT_ID).unwrap().as_string::<i32>().iter().collect();
@@ -165,7 +165,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("1.parquet");
         let rows: Vec<Row> = (0..2000).map(|i| row(i, 1, json!({"latency": i * 7919 % 100_003, "status": 200 + i % 3, "x": i as f64 / 3.0}))).collect();
-        write_part(&path, &rows.iter().collect::<Vec<_>>(), 64, crate::part::PartCompression::Lasting, crate::part::Layout::Typed).unwrap();
+        write_part(&path, &rows.iter().collect::<Vec<_>>(), 64, crate::part::PartCompression::Lasting).unwrap();
         let reader = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
         use parquet::file::reader::FileReader;
         let encodings = |name: &str| {
@@ -188,7 +188,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("1.parquet");
         let rows: Vec<Row> = (0..10).map(|i| row(i, 1, json!({"a": i, "b": "x", "c": true}))).collect();
-        write_part(&path, &rows.iter().collect::<Vec<_>>(), 1, crate::part::PartCompression::Lasting, crate::part::Layout::Typed).unwrap();
+        write_part(&path, &rows.iter().collect::<Vec<_>>(), 1, crate::part::PartCompression::Transient).unwrap();
         let file = std::fs::File::open(&path).unwrap();
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
         let names: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();

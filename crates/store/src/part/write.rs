@@ -53,43 +53,14 @@ impl PartCompression {
     }
 }
 
-/// Whether a part's frequent property keys get typed columns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Layout {
-    Typed,
-    /// Raw below [`RAW_PART_ROWS_MAX`] rows: every property stays in the
-    /// overflow column as the JSON text the buffer holds.
-    ///
-    /// For flushes that split into many days. A flush of historical data
-    /// sent user by user (as `/import` migrations are) has rows for every
-    /// day, so it writes a small part per day, and each of those paid a
-    /// column writer per frequent key for a few hundred rows. A raw part is
-    /// read by everything that reads parts (a key without a column is looked
-    /// up in the overflow), and its first merge gives it typed columns.
-    RawIfSmall,
-}
-
-pub(crate) const RAW_PART_ROWS_MAX: usize = 4096;
-
-pub(crate) fn write_part(path: &Path, rows: &[&Row], columns_max: usize, compression: PartCompression, layout: Layout) -> Result<WrittenPart, Error> {
+pub(crate) fn write_part(path: &Path, rows: &[&Row], columns_max: usize, compression: PartCompression) -> Result<WrittenPart, Error> {
     debug_assert!(rows.windows(2).all(|w| (w[0].user_key, w[0].time_ms) <= (w[1].user_key, w[1].time_ms)));
-    if layout == Layout::RawIfSmall && rows.len() < RAW_PART_ROWS_MAX {
-        let batch = build_batch(rows, None, &mut BTreeSet::new())?;
-        return write_batch(path, &batch, &BTreeSet::new(), compression);
-    }
-    let (batch, spilled) = typed_batch(rows, columns_max)?;
-    write_batch(path, &batch, &spilled, compression)
-}
-
-/// The rows in the part layout with a typed column per frequent property
-/// key, and the keys with a column that also occur in the overflow.
-pub(crate) fn typed_batch(rows: &[&Row], columns_max: usize) -> Result<(RecordBatch, BTreeSet<String>), Error> {
     // The buffer keeps the JSON text; it is read once, into slices of itself.
     let properties = RowEntries::read(rows);
     let columns = choose_columns(properties.rows(), columns_max);
     let mut spilled = BTreeSet::new();
-    let batch = build_batch(rows, Some((&properties, &columns)), &mut spilled)?;
-    Ok((batch, spilled))
+    let batch = build_batch(rows, &properties, &columns, &mut spilled)?;
+    write_batch(path, &batch, &spilled, compression)
 }
 
 /// Rows per slice in [`write_batch`].
@@ -235,10 +206,7 @@ pub(crate) fn time_type() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
 }
 
-/// `typed`: the rows' properties and the columns to give them; without it
-/// every row's properties go to the overflow column as they are.
-fn build_batch(rows: &[&Row], typed: Option<(&RowEntries<'_>, &[PropertyColumn])>, spilled: &mut BTreeSet<String>) -> Result<RecordBatch, Error> {
-    let columns = typed.map_or(&[][..], |(_, columns)| columns);
+fn build_batch(rows: &[&Row], properties: &RowEntries<'_>, columns: &[PropertyColumn], spilled: &mut BTreeSet<String>) -> Result<RecordBatch, Error> {
     let n = rows.len();
     let mut user_keys = UInt32Builder::with_capacity(n);
     let mut times = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
@@ -246,16 +214,14 @@ fn build_batch(rows: &[&Row], typed: Option<(&RowEntries<'_>, &[PropertyColumn])
     let mut distinct_ids = StringBuilder::with_capacity(n, n * 16);
     let mut insert_ids = BinaryBuilder::with_capacity(n, n * 16);
     let mut insert_id_bytes = Vec::with_capacity(40);
-    let overflow_bytes = if typed.is_some() { n * 16 } else { rows.iter().map(|row| row.properties_json().len()).sum() };
-    let mut overflow = StringBuilder::with_capacity(n, overflow_bytes);
+    let mut overflow = StringBuilder::with_capacity(n, n * 16);
     let mut property_builders: Vec<PropertyBuilder> =
         columns.iter().map(|c| PropertyBuilder::new(c.column_type, n)).collect();
     let mut rest = String::new();
     let column_of: hashbrown::HashMap<&str, usize> = columns.iter().enumerate().map(|(index, column)| (column.key.as_str(), index)).collect();
     // The last row each column got a value in.
     let mut filled_in_row = vec![usize::MAX; columns.len()];
-    let mut row_properties = typed.map(|(properties, _)| properties.rows());
-    for (row_number, row) in rows.iter().enumerate() {
+    for (row_number, (row, row_properties)) in rows.iter().zip(properties.rows()).enumerate() {
         user_keys.append_value(row.user_key);
         times.append_value(row.time_ms);
         names.append_value(&row.name);
@@ -263,13 +229,6 @@ fn build_batch(rows: &[&Row], typed: Option<(&RowEntries<'_>, &[PropertyColumn])
         insert_id_bytes.clear();
         super::insert_id::encode_into(&row.insert_id, &mut insert_id_bytes);
         insert_ids.append_value(&insert_id_bytes);
-        let Some(row_properties) = row_properties.as_mut().and_then(Iterator::next) else {
-            match row.properties_json() {
-                "{}" => overflow.append_null(),
-                text => overflow.append_value(text),
-            }
-            continue;
-        };
         // A spilled value is copied as the JSON text it already is.
         rest.clear();
         let mut spill = |key: &str, raw: &str| {
