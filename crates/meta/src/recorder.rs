@@ -90,13 +90,6 @@ fn device_and_user(event: &Event) -> Option<(Cow<'_, str>, Cow<'_, str>)> {
     Some((id_property(event, "$device_id")?, id_property(event, "$user_id")?))
 }
 
-/// The distinct id a device is known by.
-fn write_device_distinct_id(device: &str, out: &mut String) {
-    out.clear();
-    out.push_str("$device:");
-    out.push_str(device);
-}
-
 /// The links of the Original ID Merge events (`$identify`, `$create_alias`,
 /// `$merge`) as (distinct id, canonical id, source).
 fn explicit_links_of(event: &Event) -> Vec<(String, String, LinkSource)> {
@@ -142,7 +135,10 @@ impl LinkCache {
             let mut device_distinct_id = String::new();
             for event in events {
                 if let Some((device, user)) = device_and_user(event) {
-                    write_device_distinct_id(&device, &mut device_distinct_id);
+                    // The distinct id the device is known by, built in a reused buffer.
+                    device_distinct_id.clear();
+                    device_distinct_id.push_str("$device:");
+                    device_distinct_id.push_str(&device);
                     if !known.contains(self.fingerprints.of(project, &device_distinct_id)) {
                         new_links.push((device_distinct_id.clone(), user.into_owned(), LinkSource::DeviceUser, event.time_ms));
                     }

@@ -146,7 +146,8 @@ pub(crate) enum Scalar<'a> {
     Nested,
 }
 
-/// The kind of a value, read off its first bytes only (for counting types).
+/// The kind of a value, for counting types: strings and the rest are told
+/// by their first byte, numbers by reading them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Null,

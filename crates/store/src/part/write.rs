@@ -295,10 +295,11 @@ fn build_batch(rows: &[&Row], properties: &RowEntries<'_>, columns: &[PropertyCo
 mod tests {
     use events::Properties;
 
-    /// `build_batch` walks a row's keys and the columns' keys together, so
-    /// it needs a row's properties in key order: serde_json's `Map` is a
-    /// `BTreeMap` unless its `preserve_order` feature is on somewhere in the
-    /// build. This fails if it ever is.
+    /// The buffer's properties text comes out of a `Map` with its keys in
+    /// order, which `raw_properties::read_entries` relies on to skip sorting
+    /// (and the overflow objects keep): serde_json's `Map` is a `BTreeMap`
+    /// unless its `preserve_order` feature is on somewhere in the build.
+    /// This fails if it ever is.
     #[test]
     fn properties_iterate_in_key_order() {
         let mut properties = Properties::new();
