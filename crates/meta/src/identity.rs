@@ -59,31 +59,10 @@ impl Meta {
             links.iter().filter(|(distinct_id, canonical_id, ..)| distinct_id != canonical_id && !distinct_id.is_empty() && !canonical_id.is_empty()).collect();
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
-        let mut n_linked = 0;
-        // Many rows a statement: one round trip each where the database is
-        // PostgreSQL. Within a statement an id's first link wins, as it
-        // would row by row.
-        for chunk in wanted.chunks(LINKS_PER_STATEMENT) {
-            let mut seen = std::collections::HashSet::new();
-            let mut values = Vec::with_capacity(chunk.len() * 5);
-            let mut rows = Vec::with_capacity(chunk.len());
-            for (distinct_id, canonical_id, source, time_ms) in chunk.iter().copied() {
-                if !seen.insert(distinct_id.as_str()) {
-                    continue;
-                }
-                let at = values.len();
-                rows.push(format!("(?{}, ?{}, ?{}, ?{}, ?{})", at + 1, at + 2, at + 3, at + 4, at + 5));
-                values.extend([
-                    sqldb::Value::Integer(i64::from(project.0)),
-                    sqldb::Value::Text(distinct_id.clone()),
-                    sqldb::Value::Text(canonical_id.clone()),
-                    sqldb::Value::Text(source.as_str().to_owned()),
-                    sqldb::Value::Integer(*time_ms),
-                ]);
-            }
-            let sql = format!("INSERT INTO identity_links (project, distinct_id, canonical_id, source, time_ms) VALUES {} ON CONFLICT DO NOTHING", rows.join(", "));
-            n_linked += transaction.execute(&sql, values)?;
-        }
+        let n_linked = match transaction.dialect() {
+            sqldb::Dialect::Sqlite => insert_links_one_by_one(&transaction, project, &wanted)?,
+            sqldb::Dialect::Postgres => insert_links_in_chunks(&transaction, project, &wanted)?,
+        };
         transaction.commit()?;
         if n_linked > 0 {
             self.bump_identity_generation();
@@ -116,6 +95,49 @@ impl Meta {
     }
 }
 
+/// SQLite: one cached single-row statement a link. A many-row statement is
+/// parsed anew for each length, and inside a transaction SQLite keeps a
+/// statement journal of every page it touches (spilling to a temporary file)
+/// in case it must undo that statement alone.
+fn insert_links_one_by_one(transaction: &sqldb::Transaction<'_>, project: ProjectId, links: &[&(String, String, LinkSource, i64)]) -> Result<usize, Error> {
+    let mut n_linked = 0;
+    for (distinct_id, canonical_id, source, time_ms) in links.iter().copied() {
+        n_linked += transaction.execute(
+            "INSERT INTO identity_links (project, distinct_id, canonical_id, source, time_ms) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            params![project.0, distinct_id.as_str(), canonical_id.as_str(), source.as_str(), *time_ms],
+        )?;
+    }
+    Ok(n_linked)
+}
+
+/// PostgreSQL: many rows a statement, one round trip each. Within a statement
+/// an id's first link wins, as it would row by row.
+fn insert_links_in_chunks(transaction: &sqldb::Transaction<'_>, project: ProjectId, links: &[&(String, String, LinkSource, i64)]) -> Result<usize, Error> {
+    let mut n_linked = 0;
+    for chunk in links.chunks(LINKS_PER_STATEMENT) {
+        let mut seen = std::collections::HashSet::new();
+        let mut values = Vec::with_capacity(chunk.len() * 5);
+        let mut rows = Vec::with_capacity(chunk.len());
+        for (distinct_id, canonical_id, source, time_ms) in chunk.iter().copied() {
+            if !seen.insert(distinct_id.as_str()) {
+                continue;
+            }
+            let at = values.len();
+            rows.push(format!("(?{}, ?{}, ?{}, ?{}, ?{})", at + 1, at + 2, at + 3, at + 4, at + 5));
+            values.extend([
+                sqldb::Value::Integer(i64::from(project.0)),
+                sqldb::Value::Text(distinct_id.clone()),
+                sqldb::Value::Text(canonical_id.clone()),
+                sqldb::Value::Text(source.as_str().to_owned()),
+                sqldb::Value::Integer(*time_ms),
+            ]);
+        }
+        let sql = format!("INSERT INTO identity_links (project, distinct_id, canonical_id, source, time_ms) VALUES {} ON CONFLICT DO NOTHING", rows.join(", "));
+        n_linked += transaction.execute(&sql, values)?;
+    }
+    Ok(n_linked)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,12 +152,15 @@ mod tests {
         let batch = vec![
             ("$device:d2".to_owned(), "u2".to_owned(), LinkSource::DeviceUser, 4),
             ("$device:d1".to_owned(), "u9".to_owned(), LinkSource::DeviceUser, 5),
+            ("$device:d3".to_owned(), "u3".to_owned(), LinkSource::DeviceUser, 6),
+            ("$device:d3".to_owned(), "u4".to_owned(), LinkSource::DeviceUser, 7),
         ];
-        assert_eq!(meta.link_identities(project, &batch).unwrap(), 1);
+        assert_eq!(meta.link_identities(project, &batch).unwrap(), 2, "within a batch too, an id's first link wins");
+        assert_eq!(meta.resolve_identity(project, "$device:d3").unwrap(), "u3");
         assert_eq!(meta.resolve_identity(project, "$device:d2").unwrap(), "u2");
         assert_eq!(meta.resolve_identity(project, "$device:d1").unwrap(), "u1-canonical");
         assert_eq!(meta.resolve_identity(project, "stranger").unwrap(), "stranger");
-        assert_eq!(meta.identity_links(project).unwrap().len(), 3);
+        assert_eq!(meta.identity_links(project).unwrap().len(), 4);
         });
     }
 
