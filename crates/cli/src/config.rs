@@ -449,6 +449,7 @@ impl Config {
             settle_after_ms: self.store.settle_after_ms,
             sink: None,
             sink_gate: None,
+            wal_dependent: None,
         }
     }
 

@@ -307,6 +307,12 @@ pub struct Meta {
     policy_generation: AtomicU64,
     /// The same for erasures.
     erasure_generation: AtomicU64,
+    /// Identity links waiting for their commit ([`Meta::queue_links`]).
+    pub(crate) queued_links: Mutex<Vec<crate::identity::QueuedLink>>,
+    /// Held by a commit of queued links from taking the queue until they are
+    /// durable: a second commit, finding the queue empty, returns only once
+    /// the links the first one took are durable too.
+    pub(crate) committing_links: Mutex<()>,
 }
 
 /// What the generations count, as stored in `hearth_generations`.
@@ -444,7 +450,18 @@ impl SharedGenerations {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Links still queued when the metadata closes are committed: a command that
+/// recorded links without flushing a store loses none. (A crash skips this;
+/// the WAL's replay gives those links back, see [`crate::identity`].)
+impl Drop for Meta {
+    fn drop(&mut self) {
+        if let Err(error) = self.commit_queued_links() {
+            tracing::error!(%error, "queued identity links could not be committed at close");
+        }
+    }
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -483,6 +500,8 @@ impl Meta {
             profile_generation: AtomicU64::new(1),
             policy_generation: AtomicU64::new(1),
             erasure_generation: AtomicU64::new(1),
+            queued_links: Mutex::new(Vec::new()),
+            committing_links: Mutex::new(()),
         }
     }
 
@@ -496,8 +515,14 @@ impl Meta {
         self.connection().dialect()
     }
 
-    /// Changes whenever an identity link is added (by any node).
+    /// Changes whenever an identity link is added (by any node). Queued
+    /// links are committed first, so that a reader checking it sees them; if
+    /// that fails, the generation stays and the reader's next read of the
+    /// links reports the error.
     pub fn identity_generation(&self) -> u64 {
+        if let Err(error) = self.commit_queued_links() {
+            tracing::warn!(%error, "queued identity links could not be committed");
+        }
         self.identity_generation.load(Ordering::Acquire) + self.shared_changes(Generation::Identity)
     }
 

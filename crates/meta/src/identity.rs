@@ -6,8 +6,17 @@
 //! are written. A device already linked keeps its first user (one user per
 //! cluster, as Mixpanel). Original ID Merge's `$identify`, `$create_alias` and
 //! `$merge` are recorded the same way, so reports count a person once.
+//!
+//! Ingestion queues the links it finds ([`Meta::queue_links`]) and they are
+//! committed many thousands at a time: a transaction per request wrote a
+//! 4 KB WAL page for nearly every new link, since links land at random
+//! places in their b-tree. Queued links are as durable as the events they
+//! come from: the store's flush commits them before it deletes the WAL
+//! segments holding those events (`store::WalDependent`), and after a crash
+//! they are derived again from the events the WAL replays. Every read of
+//! the links commits the queue first.
 
-use crate::db::Meta;
+use crate::db::{lock, Meta};
 use crate::error::Error;
 use events::ProjectId;
 use sqldb::params;
@@ -32,8 +41,28 @@ impl LinkSource {
     }
 }
 
-/// Links per insert statement.
+/// Links per insert statement on PostgreSQL.
 const LINKS_PER_STATEMENT: usize = 400;
+
+/// Queued links beyond which queueing commits them at once; a flush or a
+/// read commits them sooner.
+const QUEUED_LINKS_MAX: usize = 16_384;
+
+/// A link waiting in memory for its commit.
+#[derive(Debug)]
+pub(crate) struct QueuedLink {
+    project: ProjectId,
+    distinct_id: String,
+    canonical_id: String,
+    source: LinkSource,
+    time_ms: i64,
+}
+
+impl QueuedLink {
+    fn is_link(&self) -> bool {
+        self.distinct_id != self.canonical_id && !self.distinct_id.is_empty() && !self.canonical_id.is_empty()
+    }
+}
 
 impl Meta {
     /// Links `distinct_id` to `canonical_id` unless it is already linked.
@@ -42,6 +71,8 @@ impl Meta {
         if distinct_id == canonical_id || distinct_id.is_empty() || canonical_id.is_empty() {
             return Ok(false);
         }
+        // Links queued earlier come first: a device keeps its first user.
+        self.commit_queued_links()?;
         let n_inserted = self.connection().execute(
             "INSERT INTO identity_links (project, distinct_id, canonical_id, source, time_ms) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
             params![project.0, distinct_id, canonical_id, source.as_str(), time_ms],
@@ -52,26 +83,68 @@ impl Meta {
         Ok(n_inserted == 1)
     }
 
-    /// Links many ids at once, in one durable transaction; ids already linked
-    /// keep their link. Returns how many links were made.
+    /// Links many ids at once, durably, after the links queued before them;
+    /// ids already linked keep their link. Returns how many links were made
+    /// (queued ones included).
     pub fn link_identities(&self, project: ProjectId, links: &[(String, String, LinkSource, i64)]) -> Result<usize, Error> {
-        let wanted: Vec<&(String, String, LinkSource, i64)> =
-            links.iter().filter(|(distinct_id, canonical_id, ..)| distinct_id != canonical_id && !distinct_id.is_empty() && !canonical_id.is_empty()).collect();
+        self.queue_links(project, links.iter().cloned());
+        self.commit_queued_links()
+    }
+
+    /// Queues links for a later commit, in order (a device keeps its first
+    /// user). They are durable once [`Meta::commit_queued_links`] returned,
+    /// which a read of the links, a store flush (see the module doc) or a
+    /// full queue calls; until then the caller's events must be able to
+    /// give them back after a crash.
+    pub fn queue_links(&self, project: ProjectId, links: impl IntoIterator<Item = (String, String, LinkSource, i64)>) {
+        let mut queue = lock(&self.queued_links);
+        let links = links.into_iter().map(|(distinct_id, canonical_id, source, time_ms)| QueuedLink { project, distinct_id, canonical_id, source, time_ms });
+        queue.extend(links.filter(QueuedLink::is_link));
+    }
+
+    /// Whether the queue is full enough to be committed now.
+    pub fn queue_is_full(&self) -> bool {
+        lock(&self.queued_links).len() >= QUEUED_LINKS_MAX
+    }
+
+    /// Commits every queued link in one transaction. Returns how many links
+    /// were made; on an error the links stay queued, ahead of newer ones.
+    pub fn commit_queued_links(&self) -> Result<usize, Error> {
+        let _committing = lock(&self.committing_links);
+        let queued = std::mem::take(&mut *lock(&self.queued_links));
+        if queued.is_empty() {
+            return Ok(0);
+        }
+        match self.insert_links(&queued) {
+            Ok(n_linked) => {
+                if n_linked > 0 {
+                    self.bump_identity_generation();
+                }
+                Ok(n_linked)
+            }
+            Err(error) => {
+                let mut queue = lock(&self.queued_links);
+                let newer = std::mem::replace(&mut *queue, queued);
+                queue.extend(newer);
+                Err(error)
+            }
+        }
+    }
+
+    fn insert_links(&self, links: &[QueuedLink]) -> Result<usize, Error> {
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
         let n_linked = match transaction.dialect() {
-            sqldb::Dialect::Sqlite => insert_links_one_by_one(&transaction, project, &wanted)?,
-            sqldb::Dialect::Postgres => insert_links_in_chunks(&transaction, project, &wanted)?,
+            sqldb::Dialect::Sqlite => insert_links_one_by_one(&transaction, links)?,
+            sqldb::Dialect::Postgres => insert_links_in_chunks(&transaction, links)?,
         };
         transaction.commit()?;
-        if n_linked > 0 {
-            self.bump_identity_generation();
-        }
         Ok(n_linked)
     }
 
     /// Every link of a project as (distinct id, canonical id).
     pub fn identity_links(&self, project: ProjectId) -> Result<Vec<(String, String)>, Error> {
+        self.commit_queued_links()?;
         let connection = self.connection();
         let mut statement = connection.prepare("SELECT distinct_id, canonical_id FROM identity_links WHERE project = ?1 ORDER BY distinct_id")?;
         let links = statement.query_map([project.0], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
@@ -80,6 +153,7 @@ impl Meta {
 
     /// The person a distinct id belongs to, following chains of links.
     pub fn resolve_identity(&self, project: ProjectId, distinct_id: &str) -> Result<String, Error> {
+        self.commit_queued_links()?;
         let connection = self.connection();
         let mut statement = connection.prepare("SELECT canonical_id FROM identity_links WHERE project = ?1 AND distinct_id = ?2")?;
         let mut current = distinct_id.to_owned();
@@ -99,12 +173,12 @@ impl Meta {
 /// parsed anew for each length, and inside a transaction SQLite keeps a
 /// statement journal of every page it touches (spilling to a temporary file)
 /// in case it must undo that statement alone.
-fn insert_links_one_by_one(transaction: &sqldb::Transaction<'_>, project: ProjectId, links: &[&(String, String, LinkSource, i64)]) -> Result<usize, Error> {
+fn insert_links_one_by_one(transaction: &sqldb::Transaction<'_>, links: &[QueuedLink]) -> Result<usize, Error> {
     let mut n_linked = 0;
-    for (distinct_id, canonical_id, source, time_ms) in links.iter().copied() {
+    for link in links {
         n_linked += transaction.execute(
             "INSERT INTO identity_links (project, distinct_id, canonical_id, source, time_ms) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-            params![project.0, distinct_id.as_str(), canonical_id.as_str(), source.as_str(), *time_ms],
+            params![link.project.0, link.distinct_id.as_str(), link.canonical_id.as_str(), link.source.as_str(), link.time_ms],
         )?;
     }
     Ok(n_linked)
@@ -112,24 +186,24 @@ fn insert_links_one_by_one(transaction: &sqldb::Transaction<'_>, project: Projec
 
 /// PostgreSQL: many rows a statement, one round trip each. Within a statement
 /// an id's first link wins, as it would row by row.
-fn insert_links_in_chunks(transaction: &sqldb::Transaction<'_>, project: ProjectId, links: &[&(String, String, LinkSource, i64)]) -> Result<usize, Error> {
+fn insert_links_in_chunks(transaction: &sqldb::Transaction<'_>, links: &[QueuedLink]) -> Result<usize, Error> {
     let mut n_linked = 0;
     for chunk in links.chunks(LINKS_PER_STATEMENT) {
         let mut seen = std::collections::HashSet::new();
         let mut values = Vec::with_capacity(chunk.len() * 5);
         let mut rows = Vec::with_capacity(chunk.len());
-        for (distinct_id, canonical_id, source, time_ms) in chunk.iter().copied() {
-            if !seen.insert(distinct_id.as_str()) {
+        for link in chunk {
+            if !seen.insert((link.project, link.distinct_id.as_str())) {
                 continue;
             }
             let at = values.len();
             rows.push(format!("(?{}, ?{}, ?{}, ?{}, ?{})", at + 1, at + 2, at + 3, at + 4, at + 5));
             values.extend([
-                sqldb::Value::Integer(i64::from(project.0)),
-                sqldb::Value::Text(distinct_id.clone()),
-                sqldb::Value::Text(canonical_id.clone()),
-                sqldb::Value::Text(source.as_str().to_owned()),
-                sqldb::Value::Integer(*time_ms),
+                sqldb::Value::Integer(i64::from(link.project.0)),
+                sqldb::Value::Text(link.distinct_id.clone()),
+                sqldb::Value::Text(link.canonical_id.clone()),
+                sqldb::Value::Text(link.source.as_str().to_owned()),
+                sqldb::Value::Integer(link.time_ms),
             ]);
         }
         let sql = format!("INSERT INTO identity_links (project, distinct_id, canonical_id, source, time_ms) VALUES {} ON CONFLICT DO NOTHING", rows.join(", "));
@@ -161,6 +235,34 @@ mod tests {
         assert_eq!(meta.resolve_identity(project, "$device:d1").unwrap(), "u1-canonical");
         assert_eq!(meta.resolve_identity(project, "stranger").unwrap(), "stranger");
         assert_eq!(meta.identity_links(project).unwrap().len(), 4);
+        });
+    }
+
+    #[test]
+    fn queued_links_wait_for_a_commit_that_every_read_makes_first() {
+        crate::testing::on_each_backend_reopening(|open| {
+            let meta = open();
+            let project = meta.create_project("queue").unwrap().project.id;
+            let count = |meta: &Meta| meta.connection().query_row("SELECT count(*) FROM identity_links", [], |row| row.get::<_, i64>(0)).unwrap();
+            meta.queue_links(project, [("$device:d1".to_owned(), "u1".to_owned(), LinkSource::DeviceUser, 1)]);
+            meta.queue_links(project, [("$device:d1".to_owned(), "u2".to_owned(), LinkSource::DeviceUser, 2), ("u3".to_owned(), "u3".to_owned(), LinkSource::Identify, 3)]);
+            assert_eq!(count(&meta), 0, "queued links are not written one request at a time");
+            let generation = meta.identity_generation();
+            assert_eq!(count(&meta), 1, "a reader checking the generation gets the queue committed");
+            assert_eq!(meta.resolve_identity(project, "$device:d1").unwrap(), "u1", "the first queued link wins");
+            meta.queue_links(project, [("$device:d4".to_owned(), "u4".to_owned(), LinkSource::DeviceUser, 4)]);
+            assert_eq!(meta.identity_links(project).unwrap().len(), 2, "a read commits the queue first");
+            assert_ne!(meta.identity_generation(), generation);
+            assert_eq!(meta.commit_queued_links().unwrap(), 0);
+            // A link made directly comes after the ones queued before it.
+            meta.queue_links(project, [("$device:d5".to_owned(), "u5".to_owned(), LinkSource::DeviceUser, 5)]);
+            assert!(!meta.link_identity(project, "$device:d5", "u6", LinkSource::DeviceUser, 6).unwrap());
+            assert_eq!(meta.resolve_identity(project, "$device:d5").unwrap(), "u5");
+            // Committed links are durable: a reopened database has them all.
+            drop(meta);
+            let meta = open();
+            assert_eq!(meta.resolve_identity(project, "$device:d4").unwrap(), "u4");
+            assert_eq!(meta.identity_links(project).unwrap().len(), 3);
         });
     }
 

@@ -276,6 +276,8 @@ impl Meta {
     /// Marks an erasure done once its events are gone from the parts: its
     /// ids and their identity links are forgotten too.
     pub fn finish_erasure(&self, task_id: &str) -> Result<(), Error> {
+        // Queued links of the erased ids must be there to be deleted.
+        self.commit_queued_links()?;
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
         let erasure: Option<(i64, u32)> = transaction.query_row("SELECT id, project FROM erasures WHERE task_id = ?1", [task_id], |row| Ok((row.get(0)?, row.get(1)?))).optional()?;

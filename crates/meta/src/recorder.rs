@@ -122,7 +122,10 @@ fn explicit_links_of(event: &Event) -> Vec<(String, String, LinkSource)> {
 }
 
 impl LinkCache {
-    /// Records the links of these events, all in one transaction. Blocking (SQLite).
+    /// Records the links of these events: queued in the metadata, and
+    /// committed with many others (see [`crate::identity`] for when, and why
+    /// that is as durable as the events). Blocking (SQLite) when the queue
+    /// is full.
     ///
     /// Most events carry a device already linked: checking one allocates
     /// nothing.
@@ -155,15 +158,19 @@ impl LinkCache {
         if new_links.is_empty() {
             return Ok(());
         }
-        meta.link_identities(project, &new_links)?;
+        let fingerprints: Vec<u128> = new_links.iter().map(|(distinct_id, ..)| self.fingerprints.of(project, distinct_id)).collect();
+        meta.queue_links(project, new_links);
+        if meta.queue_is_full() {
+            meta.commit_queued_links()?;
+        }
         let erasure_generation_after = meta.erasure_generation();
         let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
         if known.erasure_generation != erasure_generation_after {
             // An erasure ran meanwhile and may have taken these links too.
             return Ok(());
         }
-        for (distinct_id, ..) in &new_links {
-            known.insert(self.fingerprints.of(project, distinct_id));
+        for fingerprint in fingerprints {
+            known.insert(fingerprint);
         }
         Ok(())
     }

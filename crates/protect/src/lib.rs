@@ -16,6 +16,7 @@ mod canary;
 mod error;
 pub mod gate;
 mod jobs;
+pub mod links;
 mod protector;
 mod retrieval;
 

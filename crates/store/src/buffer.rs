@@ -29,14 +29,16 @@ pub(crate) type Row = StoredEvent;
 impl StoredEvent {
     /// Serialises the properties once; the user key is set by the ingest thread.
     pub fn from_event(event: Event) -> StoredEvent {
-        let text = serde_json::to_string(&event.properties).unwrap_or_else(|_| "{}".to_owned());
+        // Serialised straight into the raw value: text serde_json has just
+        // written is not parsed again to be checked.
+        let properties = serde_json::value::to_raw_value(&event.properties).unwrap_or_else(|_| empty_object());
         StoredEvent {
             user_key: 0,
             time_ms: event.time_ms,
             name: event.name.into_boxed_str(),
             distinct_id: event.distinct_id.into_boxed_str(),
             insert_id: event.insert_id.into_boxed_str(),
-            properties: RawValue::from_string(text).unwrap_or_else(|_| empty_object()),
+            properties,
         }
     }
 

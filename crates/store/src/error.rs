@@ -18,6 +18,8 @@ pub enum Error {
     Rewrite { detail: String },
     #[error("the external event database refused rows: {0}")]
     Sink(String),
+    #[error("state derived from the events could not be made durable: {0}")]
+    Dependent(String),
     #[error("the store stopped after an earlier write failure; restart to recover from the wal")]
     Stopped,
 }

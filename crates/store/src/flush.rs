@@ -135,6 +135,11 @@ impl Flusher {
     fn flush(&mut self, job: &FlushJob) -> Result<Vec<(ProjectId, i32)>, Error> {
         let started = Instant::now();
         self.user_log.persist(&job.users)?;
+        // Whatever was derived from these events and is still only in memory
+        // must be durable before their WAL segments go.
+        if let Some(dependent) = &self.shared.config.wal_dependent {
+            dependent.make_durable().map_err(|error| Error::Dependent(error.to_string()))?;
+        }
         if let Some(sink) = self.shared.config.sink.clone() {
             return self.flush_to_sink(job, sink.as_ref(), started);
         }

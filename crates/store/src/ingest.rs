@@ -135,9 +135,10 @@ impl IngestThread {
             return;
         }
         // Backpressure: one flush at a time. The buffer keeps growing while a
-        // flush runs, up to twice its size; then this thread (and with it every
-        // append) waits, so memory stays bounded however fast clients send.
-        let must_seal = !flush_waiters.is_empty() || n_rows >= 2 * flush_rows;
+        // flush runs, up to one and a half times its size; then this thread
+        // (and with it every append) waits, so memory stays bounded however
+        // fast clients send.
+        let must_seal = !flush_waiters.is_empty() || n_rows >= flush_rows + flush_rows / 2;
         if self.shared.pending_flushes.load(Ordering::Acquire) > 0 {
             if !must_seal {
                 return;

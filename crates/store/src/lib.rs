@@ -28,6 +28,7 @@
 mod buffer;
 mod codec;
 mod compaction;
+mod dependent;
 mod error;
 mod flush;
 mod ingest;
@@ -41,6 +42,7 @@ mod snapshot;
 mod store;
 mod users;
 
+pub use dependent::WalDependent;
 pub use error::Error;
 pub use rewrite::{PartFate, Rewrite, RewriteReport, RowFate};
 pub use manifest::PartMeta;

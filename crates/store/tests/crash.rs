@@ -18,7 +18,7 @@ const DAY_MS: i64 = 86_400_000;
 const BASE_MS: i64 = 1_780_000_000_000;
 
 fn tiny_config() -> StoreConfig {
-    StoreConfig { flush_rows: 120, flush_interval_ms: 50, compact_min_parts: 2, property_columns_max: 8, queue_batches_max: 64, settle_after_ms: 100, sink: None, sink_gate: None }
+    StoreConfig { flush_rows: 120, flush_interval_ms: 50, compact_min_parts: 2, property_columns_max: 8, queue_batches_max: 64, settle_after_ms: 100, sink: None, sink_gate: None, wal_dependent: None }
 }
 
 fn batch(batch_id: u64) -> Vec<Event> {

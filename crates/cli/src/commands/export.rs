@@ -40,12 +40,13 @@ pub(crate) fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
     }
     let data = data_dir(config, &args.data);
     let (meta, project) = open_project(config, &data, args.project.as_deref().unwrap_or_default())?;
+    let meta = std::sync::Arc::new(meta);
     let erased: HashSet<String> = meta.erased_ids(project.id)?.into_iter().collect();
     // Events in ClickHouse are read from there (a running server does not
     // matter); the embedded store is opened, so its server must be stopped.
     let (store, reader) = match config.storage.clickhouse()? {
         Some(settings) => (None, Some(clickhouse_store::EventReader::new(crate::config::connect_clickhouse(&settings)?))),
-        None => (Some(store::Store::open(&data, config.store_config())?), None),
+        None => (Some(crate::commands::open_store(&data, config.store_config(), &meta)?), None),
     };
     let names: HashSet<String> = args.events.into_iter().collect();
     let mut n_events = 0u64;

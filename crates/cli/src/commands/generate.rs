@@ -103,7 +103,7 @@ fn load_into_project(config: &Config, args: &GenArgs, name: &str, generator: &Ge
     let (meta, project) = open_project(config, &data, name)?;
     let meta = std::sync::Arc::new(meta);
     let protector = crate::commands::open_protector(config, &data, meta.clone())?;
-    let store = store::Store::open(&data, config.ingest_store_config(crate::config::Unreachable::Fail, &protector)?)?;
+    let store = crate::commands::open_store(&data, config.ingest_store_config(crate::config::Unreachable::Fail, &protector)?, &meta)?;
     let links = meta::LinkCache::default();
     let bar = count_bar(expected, "events");
     let mut batch = Vec::with_capacity(BATCH_EVENTS);

@@ -30,7 +30,7 @@ pub(crate) fn run(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
     let meta = std::sync::Arc::new(meta);
     let protector = crate::commands::open_protector(config, &data, meta.clone())?;
     let links = meta::LinkCache::default();
-    let store = store::Store::open(&data, config.ingest_store_config(crate::config::Unreachable::Fail, &protector)?)?;
+    let store = crate::commands::open_store(&data, config.ingest_store_config(crate::config::Unreachable::Fail, &protector)?, &meta)?;
     let limits = config.limits();
     let mut totals = Totals::default();
     for path in &args.files {

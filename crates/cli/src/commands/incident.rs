@@ -87,7 +87,7 @@ fn report(config: &Config, data: &crate::args::DataArg, (from, to): (&str, &str)
         // Events in ClickHouse: the audit's numbers are the shared person keys.
         incident::exposure(&log, &meta, incident::PersonKeys::Shared, from_ms, to_ms, selector)?
     } else {
-        let store = std::sync::Arc::new(store::Store::open(&data, config.store_config()).map_err(|e| anyhow::anyhow!("{e} (the report reads the store's user keys: stop the server, or use GET /api/v1/incident/exposure)"))?);
+        let store = std::sync::Arc::new(crate::commands::open_store(&data, config.store_config(), &meta).map_err(|e| anyhow::anyhow!("{e:#} (the report reads the store's user keys: stop the server, or use GET /api/v1/incident/exposure)"))?);
         let engine = query::Engine::new(store.clone(), meta.clone());
         let report = incident::exposure(&log, &meta, incident::PersonKeys::Store(&engine), from_ms, to_ms, selector)?;
         drop(engine);

@@ -31,7 +31,7 @@ pub(crate) fn run(config: &Config, args: MigrateArgs) -> anyhow::Result<()> {
     };
     let settings = crate::config::StorageSection { backend: "clickhouse".into(), ..config.storage.clone() }.clickhouse()?.context("ClickHouse settings")?;
     let client = connect_clickhouse(&settings)?;
-    let meta = crate::commands::open_meta(config, &data)?;
+    let meta = std::sync::Arc::new(crate::commands::open_meta(config, &data)?);
     let projects: Vec<meta::Project> = meta.projects()?;
     if projects.is_empty() {
         bail!("no projects in {}: nothing to migrate", data.display());
@@ -43,9 +43,9 @@ pub(crate) fn run(config: &Config, args: MigrateArgs) -> anyhow::Result<()> {
     }
     let mut progress = Progress::load(&progress_path, &destination)?;
     let copied = if target == "clickhouse" {
-        to_clickhouse(config, &data, &projects, ClickHouseSink::new(client), &mut progress, &progress_path)?
+        to_clickhouse(config, &data, &meta, &projects, ClickHouseSink::new(client), &mut progress, &progress_path)?
     } else {
-        to_embedded(config, &data, &projects, EventReader::new(client), &mut progress, &progress_path)?
+        to_embedded(config, &data, &meta, &projects, EventReader::new(client), &mut progress, &progress_path)?
     };
     eprintln!(
         "copied {} events ({} days) to {target}; {} days were already done. Now set storage.backend = \"{target}\".",
@@ -61,9 +61,9 @@ struct Copied {
     skipped_days: u64,
 }
 
-fn to_clickhouse(config: &Config, data: &Path, projects: &[meta::Project], sink: ClickHouseSink, progress: &mut Progress, progress_path: &Path) -> anyhow::Result<Copied> {
+fn to_clickhouse(config: &Config, data: &Path, meta: &std::sync::Arc<meta::Meta>, projects: &[meta::Project], sink: ClickHouseSink, progress: &mut Progress, progress_path: &Path) -> anyhow::Result<Copied> {
     // The embedded store as it is, WAL replayed; the server must be stopped.
-    let store = open_store(config, data)?;
+    let store = open_store(config, data, meta)?;
     let snapshot = store.snapshot();
     let days: Vec<(ProjectId, i32)> = projects.iter().flat_map(|p| snapshot.day_sources(p.id).into_iter().map(move |s| (p.id, s.day))).collect();
     let copied = copy_days(days, "days to ClickHouse", progress, progress_path, |project, day| {
@@ -78,8 +78,8 @@ fn to_clickhouse(config: &Config, data: &Path, projects: &[meta::Project], sink:
     Ok(copied)
 }
 
-fn to_embedded(config: &Config, data: &Path, projects: &[meta::Project], reader: EventReader, progress: &mut Progress, progress_path: &Path) -> anyhow::Result<Copied> {
-    let store = open_store(config, data)?;
+fn to_embedded(config: &Config, data: &Path, meta: &std::sync::Arc<meta::Meta>, projects: &[meta::Project], reader: EventReader, progress: &mut Progress, progress_path: &Path) -> anyhow::Result<Copied> {
+    let store = open_store(config, data, meta)?;
     let mut days: Vec<(ProjectId, i32)> = Vec::new();
     for project in projects {
         days.extend(reader.days(project.id, 0, i32::MAX)?.into_iter().map(|day| (project.id, day)));
@@ -105,8 +105,8 @@ fn to_embedded(config: &Config, data: &Path, projects: &[meta::Project], reader:
 }
 
 /// The data directory's embedded store; the server must be stopped.
-fn open_store(config: &Config, data: &Path) -> anyhow::Result<store::Store> {
-    store::Store::open(data, config.store_config()).with_context(|| format!("opening the event store in {} (stop the server first)", data.display()))
+fn open_store(config: &Config, data: &Path, meta: &std::sync::Arc<meta::Meta>) -> anyhow::Result<store::Store> {
+    crate::commands::open_store(data, config.store_config(), meta).context("stop the server first")
 }
 
 /// Copies each day not yet done with `copy_day` (answering the events it

@@ -131,6 +131,21 @@ pub(crate) fn open_audit(config: &Config, data: &std::path::Path) -> anyhow::Res
 
 /// Opens the metadata: this node's SQLite file in the data directory, or
 /// the PostgreSQL database the nodes share.
+/// Opens the event store in `data` tied to the metadata's queue of identity
+/// links: each flush commits the queue before it deletes WAL segments, and
+/// the links of the events the WAL replays are recorded again, since a crash
+/// may have taken them from the queue (see `protect::links`). Every command
+/// that opens the store goes through here: any of them may flush.
+pub(crate) fn open_store(data: &std::path::Path, mut config: store::StoreConfig, meta: &std::sync::Arc<meta::Meta>) -> anyhow::Result<store::Store> {
+    config.wal_dependent = Some(std::sync::Arc::new(protect::links::QueuedLinks(meta.clone())));
+    let store = store::Store::open(data, config).with_context(|| format!("opening the event store in {}", data.display()))?;
+    let n_replayed = protect::links::relink_replayed(&store, meta).context("recording the identity links of the events replayed from the WAL")?;
+    if n_replayed > 0 {
+        tracing::info!(events = n_replayed, "identity links of the events replayed from the WAL recorded");
+    }
+    Ok(store)
+}
+
 pub(crate) fn open_meta(config: &Config, data: &std::path::Path) -> anyhow::Result<meta::Meta> {
     match config.metadata.postgres()? {
         Some(target) => {

@@ -142,7 +142,7 @@ pub(crate) fn open_store(config: &Config, target: &ProjectArg, protector: &Arc<p
         Some(_) => config.ingest_store_config(crate::config::Unreachable::Fail, protector)?,
         None => config.store_config(),
     };
-    store::Store::open(&data, store_config).with_context(|| format!("opening the event store in {}", data.display()))
+    crate::commands::open_store(&data, store_config, protector.meta())
 }
 
 /// Where a person's events are read for a GDPR export: the store, or

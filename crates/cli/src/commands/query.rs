@@ -20,16 +20,17 @@ pub(crate) fn run(config: &Config, args: QueryArgs) -> anyhow::Result<()> {
     let spec: query::Spec = serde_json::from_str(&text).map_err(|error| anyhow::anyhow!("{}: invalid report spec: {error}", args.spec.display()))?;
     let data = data_dir(config, &args.data);
     let (meta, project) = open_project(config, &data, &args.project)?;
+    let meta = Arc::new(meta);
     let result = match config.storage.clickhouse()? {
         // Events in ClickHouse: the report runs there, as the server runs it
         // (profile searches read only the metadata, through the engine).
         Some(settings) if !matches!(spec, query::Spec::Profiles(_)) => {
             let client = crate::config::connect_clickhouse(&settings)?;
-            query::ReportBackend::run(&clickhouse_store::reports::ClickHouseReports::new(client, Arc::new(meta)), &project, &spec)
+            query::ReportBackend::run(&clickhouse_store::reports::ClickHouseReports::new(client, meta), &project, &spec)
         }
         _ => {
-            let store = Arc::new(store::Store::open(&data, config.store_config())?);
-            let engine = query::Engine::new(store.clone(), Arc::new(meta));
+            let store = Arc::new(crate::commands::open_store(&data, config.store_config(), &meta)?);
+            let engine = query::Engine::new(store.clone(), meta);
             let result = engine.run(&project, &spec);
             drop(engine);
             if let Ok(store) = Arc::try_unwrap(store) {

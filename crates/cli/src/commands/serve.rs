@@ -26,7 +26,7 @@ pub(crate) fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let meta = Arc::new(crate::commands::open_meta(&config, &data)?);
     let protector = crate::commands::open_protector(&config, &data, meta.clone())?;
     let store = Arc::new(
-        store::Store::open(&data, config.ingest_store_config(crate::config::Unreachable::Tolerate, &protector)?).with_context(|| format!("opening the event store in {}", data.display()))?,
+        crate::commands::open_store(&data, config.ingest_store_config(crate::config::Unreachable::Tolerate, &protector)?, &meta)?,
     );
     let stop_jobs = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let project_list = meta.clone();
