@@ -159,10 +159,12 @@ impl LinkCache {
             return Ok(());
         }
         let fingerprints: Vec<u128> = new_links.iter().map(|(distinct_id, ..)| self.fingerprints.of(project, distinct_id)).collect();
-        meta.queue_links(project, new_links);
+        // A full queue is committed before more joins it: while the database
+        // refuses, requests fail here instead of growing the queue.
         if meta.queue_is_full() {
             meta.commit_queued_links()?;
         }
+        meta.queue_links(project, new_links);
         let erasure_generation_after = meta.erasure_generation();
         let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
         if known.erasure_generation != erasure_generation_after {
