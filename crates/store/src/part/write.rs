@@ -45,6 +45,17 @@ impl PartCompression {
         if level == 0 { PartCompression::Transient } else { PartCompression::Lasting }
     }
 
+    /// Flushed parts are read whole, by their first merge or a day's scan:
+    /// statistics per column chunk (readers use their null counts) are all
+    /// they need, without a column or offset index. Lasting parts keep page
+    /// statistics for other readers of the files.
+    fn statistics(self) -> EnabledStatistics {
+        match self {
+            PartCompression::Transient => EnabledStatistics::Chunk,
+            PartCompression::Lasting => EnabledStatistics::Page,
+        }
+    }
+
     fn codec(self) -> Compression {
         match self {
             PartCompression::Transient => Compression::LZ4_RAW,
@@ -121,7 +132,8 @@ fn writer_properties(spilled: &BTreeSet<String>, encodings: &[(String, Encoding)
     let mut builder = WriterProperties::builder()
         .set_compression(compression.codec())
         .set_dictionary_enabled(true)
-        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_statistics_enabled(compression.statistics())
+        .set_offset_index_disabled(compression == PartCompression::Transient)
         .set_max_row_group_size(ROW_GROUP_ROWS)
         .set_column_dictionary_enabled(ColumnPath::from(TIME), false)
         // Every insert id is unique: a dictionary only adds its indices, and
