@@ -83,14 +83,6 @@ impl Meta {
         Ok(n_inserted == 1)
     }
 
-    /// Links many ids at once, durably, after the links queued before them;
-    /// ids already linked keep their link. Returns how many links were made
-    /// (queued ones included).
-    pub fn link_identities(&self, project: ProjectId, links: &[(String, String, LinkSource, i64)]) -> Result<usize, Error> {
-        self.queue_links(project, links.iter().cloned());
-        self.commit_queued_links()
-    }
-
     /// Queues links for a later commit, in order (a device keeps its first
     /// user). They are durable once [`Meta::commit_queued_links`] returned,
     /// which a read of the links, a store flush (see the module doc) or a
@@ -229,7 +221,8 @@ mod tests {
             ("$device:d3".to_owned(), "u3".to_owned(), LinkSource::DeviceUser, 6),
             ("$device:d3".to_owned(), "u4".to_owned(), LinkSource::DeviceUser, 7),
         ];
-        assert_eq!(meta.link_identities(project, &batch).unwrap(), 2, "within a batch too, an id's first link wins");
+        meta.queue_links(project, batch);
+        assert_eq!(meta.commit_queued_links().unwrap(), 2, "within a batch too, an id's first link wins");
         assert_eq!(meta.resolve_identity(project, "$device:d3").unwrap(), "u3");
         assert_eq!(meta.resolve_identity(project, "$device:d2").unwrap(), "u2");
         assert_eq!(meta.resolve_identity(project, "$device:d1").unwrap(), "u1-canonical");
