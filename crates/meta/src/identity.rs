@@ -58,17 +58,17 @@ pub(crate) struct QueuedLink {
     time_ms: i64,
 }
 
-impl QueuedLink {
-    fn is_link(&self) -> bool {
-        self.distinct_id != self.canonical_id && !self.distinct_id.is_empty() && !self.canonical_id.is_empty()
-    }
+/// Whether linking `distinct_id` to `canonical_id` says anything: two
+/// different, non-empty ids.
+fn is_link(distinct_id: &str, canonical_id: &str) -> bool {
+    distinct_id != canonical_id && !distinct_id.is_empty() && !canonical_id.is_empty()
 }
 
 impl Meta {
     /// Links `distinct_id` to `canonical_id` unless it is already linked.
     /// Returns whether a new link was made.
     pub fn link_identity(&self, project: ProjectId, distinct_id: &str, canonical_id: &str, source: LinkSource, time_ms: i64) -> Result<bool, Error> {
-        if distinct_id == canonical_id || distinct_id.is_empty() || canonical_id.is_empty() {
+        if !is_link(distinct_id, canonical_id) {
             return Ok(false);
         }
         // Links queued earlier come first: a device keeps its first user.
@@ -91,7 +91,7 @@ impl Meta {
     pub fn queue_links(&self, project: ProjectId, links: impl IntoIterator<Item = (String, String, LinkSource, i64)>) {
         let mut queue = lock(&self.queued_links);
         let links = links.into_iter().map(|(distinct_id, canonical_id, source, time_ms)| QueuedLink { project, distinct_id, canonical_id, source, time_ms });
-        queue.extend(links.filter(QueuedLink::is_link));
+        queue.extend(links.filter(|link| is_link(&link.distinct_id, &link.canonical_id)));
     }
 
     /// Whether the queue is full enough to be committed now.
