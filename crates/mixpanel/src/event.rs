@@ -15,7 +15,7 @@ use events::{Event, Properties, millis_from_client_time};
 use serde_json::{Map, Value};
 
 use crate::limits::{check_properties, serialized_len_exceeds, truncate_string, truncate_strings};
-use crate::record::{ID_CHARS_MAX, Invalid, id_text, is_placeholder_id, reported_insert_id};
+use crate::record::{ID_CHARS_MAX, Invalid, id_text, is_placeholder_id, reported_id, reported_insert_id};
 use crate::{IpProperty, Limits, RecordError};
 
 /// 1971-01-01T00:00:00Z: `/import` rejects anything earlier.
@@ -66,11 +66,27 @@ pub fn validate_event(
     limits: &Limits,
     new_insert_id: &mut dyn FnMut() -> String,
 ) -> RecordOutcome {
-    let insert_id = reported_insert_id(&record);
     match event_from_record(record, mode, now_ms, limits, new_insert_id) {
         Ok(Some(input)) => RecordOutcome::Accepted(input),
         Ok(None) => RecordOutcome::Ignored,
-        Err(invalid) => RecordOutcome::Rejected(invalid.into_record_error(index, insert_id)),
+        Err(Rejected { invalid, insert_id }) => {
+            RecordOutcome::Rejected(invalid.into_record_error(index, insert_id))
+        }
+    }
+}
+
+/// A rejected record: why, and the `$insert_id` it is reported with (the
+/// client's, when it is a string of at most [`ID_CHARS_MAX`] characters).
+/// The id is looked up only once a record is rejected: doing it for every
+/// record cost a few percent of the request's CPU.
+struct Rejected {
+    invalid: Invalid,
+    insert_id: Option<String>,
+}
+
+impl Invalid {
+    fn reported_with(self, insert_id: Option<String>) -> Rejected {
+        Rejected { invalid: self, insert_id }
     }
 }
 
@@ -81,18 +97,21 @@ fn event_from_record(
     now_ms: i64,
     limits: &Limits,
     new_insert_id: &mut dyn FnMut() -> String,
-) -> Result<Option<EventInput>, Invalid> {
+) -> Result<Option<EventInput>, Rejected> {
     if serialized_len_exceeds(&record, limits.record_bytes_max) {
-        return Err(Invalid::too_large(limits.record_bytes_max));
+        return Err(Invalid::too_large(limits.record_bytes_max).reported_with(reported_insert_id(&record)));
     }
+    // A record or properties that are not objects have no `$insert_id`.
     let Value::Object(mut record) = record else {
-        return Err(Invalid::new("record", "must be a json object"));
+        return Err(Invalid::new("record", "must be a json object").reported_with(None));
     };
-    let mut properties = take_properties(&mut record, mode)?;
+    let mut properties = take_properties(&mut record, mode).map_err(|invalid| invalid.reported_with(None))?;
     if is_ignored(properties.remove("$ignore")) {
         return Ok(None);
     }
-    let name = take_event_name(&mut record, limits)?;
+    // Until `take_insert_id`, the client's id is still in the properties.
+    let reported = |properties: &Properties| properties.get("$insert_id").and_then(Value::as_str).and_then(reported_id);
+    let name = take_event_name(&mut record, limits).map_err(|invalid| invalid.reported_with(reported(&properties)))?;
     let token = match properties.remove("token") {
         Some(Value::String(token)) => Some(token),
         _ => None,
@@ -100,15 +119,17 @@ fn event_from_record(
     let ip = IpProperty::from_value(properties.remove("ip"));
     properties.remove("bucket");
     properties.remove("$bucket");
-    let time_ms = take_time(&mut properties, mode, now_ms)?;
-    let distinct_id = take_distinct_id(&mut properties, mode)?;
-    let insert_id = match take_insert_id(&mut properties, mode)? {
-        Some(insert_id) => insert_id,
-        None => new_insert_id(),
-    };
+    let time_ms = take_time(&mut properties, mode, now_ms).map_err(|invalid| invalid.reported_with(reported(&properties)))?;
+    let distinct_id = take_distinct_id(&mut properties, mode).map_err(|invalid| invalid.reported_with(reported(&properties)))?;
+    let client_insert_id = take_insert_id(&mut properties, mode)?;
     check_properties(&properties, limits).map_err(|violation| {
         Invalid::from_violation("properties", violation, limits.properties_max)
+            .reported_with(client_insert_id.as_deref().and_then(reported_id))
     })?;
+    let insert_id = match client_insert_id {
+        Some(insert_id) if !insert_id.is_empty() => insert_id,
+        _ => new_insert_id(),
+    };
     properties
         .values_mut()
         .for_each(|value| truncate_strings(value, limits.string_chars_max));
@@ -231,16 +252,19 @@ fn identity_property(
 
 /// `None` when absent (the caller generates one). On `/track` an empty
 /// string counts as absent, since it would deduplicate unrelated events.
-fn take_insert_id(properties: &mut Properties, mode: Mode) -> Result<Option<String>, Invalid> {
+/// The client's `$insert_id`, checked: `None` when it sent none, and on
+/// `/track` an empty one as it is (the caller makes one up for both).
+fn take_insert_id(properties: &mut Properties, mode: Mode) -> Result<Option<String>, Rejected> {
     const FIELD: &str = "properties.$insert_id";
     let insert_id = match properties.remove("$insert_id") {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(insert_id)) => insert_id,
-        Some(_) => return Err(Invalid::new(FIELD, "must be a string")),
+        Some(_) => return Err(Invalid::new(FIELD, "must be a string").reported_with(None)),
     };
+    let rejected = |invalid: Invalid| Err(invalid.reported_with(reported_id(&insert_id)));
     match mode {
-        Mode::Track if insert_id.is_empty() => Ok(None),
-        Mode::Track if insert_id.chars().count() > ID_CHARS_MAX => Err(Invalid::new(
+        Mode::Track if insert_id.is_empty() => Ok(Some(insert_id)),
+        Mode::Track if insert_id.chars().count() > ID_CHARS_MAX => rejected(Invalid::new(
             FIELD,
             format!("must be at most {ID_CHARS_MAX} characters"),
         )),
@@ -252,13 +276,13 @@ fn take_insert_id(properties: &mut Properties, mode: Mode) -> Result<Option<Stri
                     .bytes()
                     .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-');
             if !well_formed {
-                return Err(Invalid::new(
+                return rejected(Invalid::new(
                     FIELD,
                     "must be 1 to 36 characters of [A-Za-z0-9-]",
                 ));
             }
             if is_placeholder_id(&insert_id) {
-                return Err(Invalid::new(FIELD, "is a placeholder value"));
+                return rejected(Invalid::new(FIELD, "is a placeholder value"));
             }
             Ok(Some(insert_id))
         }

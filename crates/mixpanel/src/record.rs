@@ -143,7 +143,12 @@ pub(crate) fn is_placeholder_id(text: &str) -> bool {
 
 /// The `$insert_id` a rejected record is reported with.
 pub(crate) fn reported_insert_id(record: &Value) -> Option<String> {
-    let insert_id = record.get("properties")?.get("$insert_id")?.as_str()?;
+    reported_id(record.get("properties")?.get("$insert_id")?.as_str()?)
+}
+
+/// A client's `$insert_id` as a rejection reports it: when it is at most
+/// [`ID_CHARS_MAX`] characters.
+pub(crate) fn reported_id(insert_id: &str) -> Option<String> {
     (insert_id.chars().count() <= ID_CHARS_MAX).then(|| insert_id.to_owned())
 }
 

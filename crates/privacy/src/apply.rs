@@ -184,11 +184,13 @@ fn apply_to_properties(
 ) -> Result<(), SealError> {
     let mut dropped: Vec<String> = Vec::new();
     let mut findings = Vec::new();
+    let rules = policy.property_rules(event);
+    let scans_pii = policy.scans_pii();
     for (key, value) in properties.iter_mut() {
         if IDENTITY_KEYS.contains(&key.as_str()) || exempt.contains(&key.as_str()) {
             continue;
         }
-        let rule = policy.rule_for(event, key);
+        let rule = rules.rule_for(key);
         let scan_after = match rule {
             Rule::Keep => true,
             Rule::Drop => {
@@ -219,7 +221,7 @@ fn apply_to_properties(
                 true
             }
         };
-        if scan_after && policy.scans_pii() && !is_server_derived(key) {
+        if scan_after && scans_pii && !is_server_derived(key) {
             let mut drop_property = false;
             scan_value(policy, protection.hash_key, value, &mut findings, &mut |kind| {
                 tally.add(label, key, Observation::Pii(kind));

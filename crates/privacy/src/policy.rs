@@ -322,23 +322,43 @@ impl Policy {
     /// The rule for a property of an event (`None` for profiles): the event's
     /// own rule, else the global one, else keep (open) or drop (allowlist).
     pub fn rule_for(&self, event: Option<&str>, key: &str) -> &Rule {
-        if let Some(rule) = event.and_then(|name| self.events.get(name)).and_then(|rules| rules.properties.get(key)) {
-            return rule;
-        }
-        if let Some(rule) = self.properties.get(key) {
-            return rule;
-        }
-        match self.schema {
-            SchemaMode::Open => &Rule::Keep,
-            SchemaMode::Allowlist if is_server_derived(key) => &Rule::Keep,
-            SchemaMode::Allowlist => &Rule::Drop,
-        }
+        self.property_rules(event).rule_for(key)
+    }
+
+    /// The rules for the properties of one event (`None` for profiles), with
+    /// the event's own rules looked up once for all its properties.
+    pub fn property_rules(&self, event: Option<&str>) -> PropertyRules<'_> {
+        PropertyRules { policy: self, event: event.and_then(|name| self.events.get(name)) }
     }
 
     /// True when the property is ruled explicitly somewhere (an allowlist
     /// declaration).
     pub fn is_declared(&self, event: Option<&str>, key: &str) -> bool {
         event.and_then(|name| self.events.get(name)).is_some_and(|rules| rules.properties.contains_key(key)) || self.properties.contains_key(key)
+    }
+}
+
+/// [`Policy::rule_for`] for the properties of one event.
+pub struct PropertyRules<'p> {
+    policy: &'p Policy,
+    event: Option<&'p EventRules>,
+}
+
+impl<'p> PropertyRules<'p> {
+    /// The event's own rule, else the global one, else keep (open) or drop
+    /// (allowlist).
+    pub fn rule_for(&self, key: &str) -> &'p Rule {
+        if let Some(rule) = self.event.and_then(|rules| rules.properties.get(key)) {
+            return rule;
+        }
+        if let Some(rule) = self.policy.properties.get(key) {
+            return rule;
+        }
+        match self.policy.schema {
+            SchemaMode::Open => &Rule::Keep,
+            SchemaMode::Allowlist if is_server_derived(key) => &Rule::Keep,
+            SchemaMode::Allowlist => &Rule::Drop,
+        }
     }
 }
 

@@ -486,3 +486,28 @@ fn messages_do_not_echo_values() {
     );
     assert!(!error.message.contains("secret"));
 }
+
+#[test]
+fn a_rejected_record_reports_the_clients_insert_id_whichever_check_failed() {
+    let too_many: Map<String, Value> = (0..256).map(|idx| (format!("p{idx}"), json!(idx))).collect();
+    let limits = Limits { record_bytes_max: 400, ..Limits::default() };
+    // (record, mode, limits, field that fails, reported id)
+    let cases = [
+        (json!({"properties": {"time": 1_700_000_000, "distinct_id": "u", "$insert_id": "abc-123"}}), Mode::Import, Limits::default(), "event", Some("abc-123")),
+        (import_event(json!({"time": "soon"})), Mode::Import, Limits::default(), "properties.time", Some("abc-123")),
+        (import_event(json!({"distinct_id": ["x"]})), Mode::Import, Limits::default(), "properties.distinct_id", Some("abc-123")),
+        (import_event(json!({"$insert_id": "no_underscores"})), Mode::Import, Limits::default(), "properties.$insert_id", Some("no_underscores")),
+        (import_event(json!({"$insert_id": 7})), Mode::Import, Limits::default(), "properties.$insert_id", None),
+        (import_event(json!({"pad": "x".repeat(400)})), Mode::Import, limits, "record", Some("abc-123")),
+        (import_event(Value::Object(too_many.clone())), Mode::Import, Limits::default(), "properties", Some("abc-123")),
+        // An empty id on /track is made up when the record is accepted, and
+        // reported as sent when it is not.
+        (json!({"event": "e", "properties": too_many.into_iter().chain([("$insert_id".to_owned(), json!(""))]).collect::<Map<_, _>>()}), Mode::Track, Limits::default(), "properties", Some("")),
+        (json!({"event": "e", "properties": [1]}), Mode::Track, Limits::default(), "properties", None),
+        (json!(["not an object"]), Mode::Track, Limits::default(), "record", None),
+    ];
+    for (record, mode, limits, field, reported) in cases {
+        let error = reject_with(record.clone(), mode, &limits);
+        assert_eq!((error.field.as_str(), error.insert_id.as_deref(), error.index), (field, reported, 7), "{record}");
+    }
+}
