@@ -46,10 +46,6 @@ pub(crate) struct Inner {
     /// Addresses blocked by containment, with the meta generation they were read at.
     blocked: RwLock<(u64, Vec<ipnet::IpNet>)>,
     pub(crate) alerts: crate::alerts::AlertState,
-    /// Requests decoding and validating at once: one per core. More only
-    /// share the cores, and each holds its records as parsed JSON (a few MB
-    /// for a batch of 2,000) while it waits for one.
-    pub(crate) decoding: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -72,7 +68,6 @@ impl AppState {
                 metrics,
                 projects_by_token: RwLock::new(HashMap::new()),
                 identity: meta::LinkCache::default(),
-                decoding: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
             }),
         }
     }

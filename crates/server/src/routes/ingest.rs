@@ -50,10 +50,7 @@ async fn handle_inner(state: AppState, endpoint: Endpoint, request: Request) -> 
     inner.limiters.ingest(facts.client_ip)?;
     let body = read_body(body, inner.config.limits.body_bytes_max).await?;
     let work_inner = inner.clone();
-    // Decoding and validating a 10 MB batch is CPU work: off the async
-    // threads, and as many at once as there are cores. The permit is given
-    // back before the wait for durability.
-    let decoding = inner.decoding.acquire().await.map_err(|_| ApiError::Unavailable)?;
+    // Decoding and validating a 10 MB batch is CPU work: off the async threads.
     let prepared = tokio::task::spawn_blocking(move || -> Result<Prepared, ApiError> {
         let decoded = mixpanel::decode_request(&facts.raw(&body), &work_inner.config.limits).map_err(|error| match error.http_status() {
             413 => ApiError::PayloadTooLarge(error.to_string()),
@@ -70,7 +67,6 @@ async fn handle_inner(state: AppState, endpoint: Endpoint, request: Request) -> 
         }
     })
     .await??;
-    drop(decoding);
     let n_rejected = prepared.failed.len();
     let n_accepted = match prepared.work {
         Work::Events(batches) => append_events(&inner, batches).await?,
