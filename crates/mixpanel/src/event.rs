@@ -250,10 +250,9 @@ fn identity_property(
     }
 }
 
-/// `None` when absent (the caller generates one). On `/track` an empty
-/// string counts as absent, since it would deduplicate unrelated events.
 /// The client's `$insert_id`, checked: `None` when it sent none, and on
-/// `/track` an empty one as it is (the caller makes one up for both).
+/// `/track` an empty one as it is. The caller makes one up for both: an
+/// empty id would deduplicate unrelated events.
 fn take_insert_id(properties: &mut Properties, mode: Mode) -> Result<Option<String>, Rejected> {
     const FIELD: &str = "properties.$insert_id";
     let insert_id = match properties.remove("$insert_id") {
