@@ -194,7 +194,7 @@ fn apply_to_properties(
         let scan_after = match rule {
             Rule::Keep => true,
             Rule::Drop => {
-                if policy.schema == crate::policy::SchemaMode::Allowlist && !policy.is_declared(event, key) {
+                if policy.schema == crate::policy::SchemaMode::Allowlist && !rules.is_declared(key) {
                     tally.add(label, key, Observation::BlockedProperty);
                 }
                 dropped.push(key.clone());

@@ -330,12 +330,6 @@ impl Policy {
     pub fn property_rules(&self, event: Option<&str>) -> PropertyRules<'_> {
         PropertyRules { policy: self, event: event.and_then(|name| self.events.get(name)) }
     }
-
-    /// True when the property is ruled explicitly somewhere (an allowlist
-    /// declaration).
-    pub fn is_declared(&self, event: Option<&str>, key: &str) -> bool {
-        event.and_then(|name| self.events.get(name)).is_some_and(|rules| rules.properties.contains_key(key)) || self.properties.contains_key(key)
-    }
 }
 
 /// [`Policy::rule_for`] for the properties of one event.
@@ -359,6 +353,12 @@ impl<'p> PropertyRules<'p> {
             SchemaMode::Allowlist if is_server_derived(key) => &Rule::Keep,
             SchemaMode::Allowlist => &Rule::Drop,
         }
+    }
+
+    /// True when the property is ruled explicitly somewhere (an allowlist
+    /// declaration).
+    pub fn is_declared(&self, key: &str) -> bool {
+        self.event.is_some_and(|rules| rules.properties.contains_key(key)) || self.policy.properties.contains_key(key)
     }
 }
 
