@@ -137,14 +137,33 @@ impl Flusher {
         self.user_log.persist(&job.users)?;
         // Whatever was derived from these events and is still only in memory
         // must be durable before their WAL segments go.
-        if let Some(dependent) = &self.shared.config.wal_dependent {
-            dependent.make_durable().map_err(|error| Error::Dependent(error.to_string()))?;
-        }
+        let dependent = self.shared.config.wal_dependent.clone();
         if let Some(sink) = self.shared.config.sink.clone() {
+            if let Some(dependent) = &dependent {
+                dependent.make_durable().map_err(|error| Error::Dependent(error.to_string()))?;
+            }
             return self.flush_to_sink(job, sink.as_ref(), started);
         }
         let groups = group_by_project_day(&job.buffer);
-        let new_parts = self.write_parts_in_parallel(groups)?;
+        // When ingestion outpaces flushing (the next buffer is already a
+        // quarter full), the dependent (identity links in SQLite, much of it
+        // waiting on pages and fsyncs) is made durable while the parts are
+        // written: a long import then waits less for flushes. Otherwise
+        // first: a third busy thread on two cores would delay requests.
+        let behind = self.shared.state().active.n_rows >= self.shared.config.flush_rows / 4;
+        if !behind && let Some(dependent) = &dependent {
+            dependent.make_durable().map_err(|error| Error::Dependent(error.to_string()))?;
+        }
+        let dependent = if behind { dependent } else { None };
+        let (dependent_result, new_parts) = std::thread::scope(|scope| {
+            let dependent = dependent.as_ref().map(|dependent| scope.spawn(move || dependent.make_durable()));
+            let new_parts = self.write_parts_in_parallel(groups);
+            (dependent.map(|thread| thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))), new_parts)
+        });
+        let new_parts = new_parts?;
+        if let Some(result) = dependent_result {
+            result.map_err(|error| Error::Dependent(error.to_string()))?;
+        }
         self.make_durable()?;
         let touched: Vec<(ProjectId, i32)> = new_parts.iter().map(|p| (p.project, p.day)).collect();
         self.manifest.parts.extend(new_parts.iter().cloned());

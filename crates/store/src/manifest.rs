@@ -64,7 +64,9 @@ impl Manifest {
     pub(crate) fn save(&self, data_dir: &Path) -> Result<(), Error> {
         let path = data_dir.join(FILE_NAME);
         let temp = data_dir.join(format!("{FILE_NAME}.tmp"));
-        let bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        // Compact: saved after every flush and merge, and a long import
+        // leaves tens of thousands of parts before compaction catches up.
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
         let mut file = fs::File::create(&temp).at(&temp)?;
         file.write_all(&bytes).at(&temp)?;
         file.sync_all().at(&temp)?;

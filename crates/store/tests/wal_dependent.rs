@@ -83,3 +83,45 @@ fn buffered_events_come_in_the_order_they_were_acknowledged() {
     assert_eq!(buffered[7].1.properties["$device_id"], "d7", "properties intact");
     assert_eq!(buffered[70].1.insert_id, format!("{:032x}", 70));
 }
+
+/// Takes a while, as SQLite does with many links; records the thread of each call.
+#[derive(Debug)]
+struct Slow {
+    wal_dir: PathBuf,
+    calls: Mutex<Vec<(Option<String>, u64)>>,
+}
+
+impl WalDependent for Slow {
+    fn make_durable(&self) -> Result<(), SinkError> {
+        let wal_bytes = bytes_in(&self.wal_dir);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        self.calls.lock().unwrap().push((std::thread::current().name().map(str::to_owned), wal_bytes));
+        Ok(())
+    }
+}
+
+#[test]
+fn a_flush_behind_ingestion_makes_its_dependent_durable_beside_the_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = Arc::new(Slow { wal_dir: dir.path().join("wal"), calls: Mutex::new(Vec::new()) });
+    let config = StoreConfig { flush_rows: 200, flush_interval_ms: 3_600_000, wal_dependent: Some(slow.clone()), ..StoreConfig::default() };
+    let store = Store::open(dir.path(), config).unwrap();
+    // 60 batches of 50 as fast as they are acknowledged, then 25 left for
+    // the flush at close, when nothing else arrives.
+    for batch in 0..61i64 {
+        let size = if batch == 60 { 25 } else { 50 };
+        let events: Vec<Event> = events().into_iter().take(size).map(|e| Event { insert_id: format!("{batch:016x}{}", e.insert_id), ..e }).collect();
+        store.append_blocking(P, events).unwrap();
+    }
+    store.close().unwrap();
+    drop(store);
+    let calls = slow.calls.lock().unwrap().clone();
+    // A flush that finds the next buffer filling calls it beside the part
+    // writers (an unnamed helper thread), one that keeps up on the flush thread.
+    assert!(calls.iter().any(|(thread, _)| thread.is_none()), "{calls:?}");
+    assert!(calls.iter().any(|(thread, _)| thread.as_deref() == Some("hearth-flush")), "{calls:?}");
+    assert!(calls.iter().all(|(_, wal_bytes)| *wal_bytes > 0), "the WAL still held the events at every call: {calls:?}");
+    let reopened = Store::open(dir.path(), StoreConfig::default()).unwrap();
+    assert_eq!(reopened.snapshot().buffered_events().count(), 0, "nothing left to replay");
+    assert_eq!(reopened.snapshot().parts_of(P).map(|(part, _)| part.rows).sum::<u64>(), 60 * 50 + 25);
+}
