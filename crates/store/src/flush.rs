@@ -136,12 +136,10 @@ impl Flusher {
         let started = Instant::now();
         self.user_log.persist(&job.users)?;
         // Whatever was derived from these events and is still only in memory
-        // must be durable before their WAL segments go.
+        // (the dependent) must be durable before their WAL segments go.
         let dependent = self.shared.config.wal_dependent.clone();
         if let Some(sink) = self.shared.config.sink.clone() {
-            if let Some(dependent) = &dependent {
-                dependent.make_durable().map_err(|error| Error::Dependent(error.to_string()))?;
-            }
+            make_dependent_durable(dependent.as_deref())?;
             return self.flush_to_sink(job, sink.as_ref(), started);
         }
         let groups = group_by_project_day(&job.buffer);
@@ -151,19 +149,15 @@ impl Flusher {
         // written: a long import then waits less for flushes. Otherwise
         // first: a third busy thread on two cores would delay requests.
         let behind = self.shared.state().active.n_rows >= self.shared.config.flush_rows / 4;
-        if !behind && let Some(dependent) = &dependent {
-            dependent.make_durable().map_err(|error| Error::Dependent(error.to_string()))?;
-        }
-        let dependent = if behind { dependent } else { None };
-        let (dependent_result, new_parts) = std::thread::scope(|scope| {
-            let dependent = dependent.as_ref().map(|dependent| scope.spawn(move || dependent.make_durable()));
+        let (first, beside) = if behind { (None, dependent) } else { (dependent, None) };
+        make_dependent_durable(first.as_deref())?;
+        let (beside_result, new_parts) = std::thread::scope(|scope| {
+            let beside = beside.as_deref().map(|dependent| scope.spawn(move || make_dependent_durable(Some(dependent))));
             let new_parts = self.write_parts_in_parallel(groups);
-            (dependent.map(|thread| thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))), new_parts)
+            (beside.map_or(Ok(()), |thread| thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))), new_parts)
         });
         let new_parts = new_parts?;
-        if let Some(result) = dependent_result {
-            result.map_err(|error| Error::Dependent(error.to_string()))?;
-        }
+        beside_result?;
         self.make_durable()?;
         let touched: Vec<(ProjectId, i32)> = new_parts.iter().map(|p| (p.project, p.day)).collect();
         self.manifest.parts.extend(new_parts.iter().cloned());
@@ -296,6 +290,10 @@ impl Flusher {
         }
         true
     }
+}
+
+fn make_dependent_durable(dependent: Option<&dyn crate::WalDependent>) -> Result<(), Error> {
+    dependent.map_or(Ok(()), |dependent| dependent.make_durable().map_err(|error| Error::Dependent(error.to_string())))
 }
 
 /// The buffer's rows by project and UTC day, borrowed: a flush copies nothing.
