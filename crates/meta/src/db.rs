@@ -4,7 +4,7 @@
 use crate::error::Error;
 use sqldb::{Connection, Dialect, PostgresTarget};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -286,6 +286,16 @@ const MIGRATIONS: &[&str] = &[
         at_ms INTEGER NOT NULL
     );
     CREATE INDEX sign_in_failures_by_key ON sign_in_failures (key, at_ms);",
+    // Identity links made durable but not yet merged into identity_links
+    // (SQLite; see `identity`): appended in queue order, merged in key order.
+    "CREATE TABLE identity_links_recent (
+        seq INTEGER PRIMARY KEY,
+        project INTEGER NOT NULL REFERENCES projects(id),
+        distinct_id TEXT NOT NULL,
+        canonical_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        time_ms INTEGER NOT NULL
+    );",
 ];
 
 /// The metadata database: an SQLite file of this node's, or a PostgreSQL
@@ -313,6 +323,8 @@ pub struct Meta {
     /// durable: a second commit, finding the queue empty, returns only once
     /// the links the first one took are durable too.
     pub(crate) committing_links: Mutex<()>,
+    /// Rows in `identity_links_recent` (SQLite; see [`crate::identity`]).
+    pub(crate) recent_links: AtomicUsize,
 }
 
 /// What the generations count, as stored in `hearth_generations`.
@@ -479,7 +491,11 @@ impl Meta {
             sqlite.pragma_update(None, "foreign_keys", "ON").map_err(sqldb::Error::from)?;
         }
         migrate_sqlite(&mut connection)?;
-        Ok(Meta::with(connection, None))
+        // Links a crash left unmerged are merged with the next ones.
+        let recent_links: i64 = connection.query_row("SELECT count(*) FROM identity_links_recent", [], |row| row.get(0))?;
+        let meta = Meta::with(connection, None);
+        meta.recent_links.store(usize::try_from(recent_links).unwrap_or_default(), Ordering::Release);
+        Ok(meta)
     }
 
     /// Connects to the PostgreSQL database the nodes share, applying any
@@ -502,6 +518,7 @@ impl Meta {
             erasure_generation: AtomicU64::new(1),
             queued_links: Mutex::new(Vec::new()),
             committing_links: Mutex::new(()),
+            recent_links: AtomicUsize::new(0),
         }
     }
 

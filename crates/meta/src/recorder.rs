@@ -162,7 +162,7 @@ impl LinkCache {
         // A full queue is committed before more joins it: while the database
         // refuses, requests fail here instead of growing the queue.
         if meta.queue_is_full() {
-            meta.commit_queued_links()?;
+            meta.persist_queued_links()?;
         }
         meta.queue_links(project, new_links);
         let erasure_generation_after = meta.erasure_generation();

@@ -2,7 +2,7 @@
 //! ingestion finds and commits them many at a time (see `meta::identity`).
 //! Queued links are only as durable as the WAL segments of the events they
 //! came from, so:
-//! - the store's flush commits the queue before it deletes segments
+//! - the store's flush makes the queue durable before it deletes segments
 //!   ([`QueuedLinks`], the store's `WalDependent`);
 //! - after a restart, the links of the events the WAL replayed are recorded
 //!   again ([`relink_replayed`]): a crash may have taken them from the queue.
@@ -22,7 +22,7 @@ pub struct QueuedLinks(pub Arc<Meta>);
 
 impl store::WalDependent for QueuedLinks {
     fn make_durable(&self) -> Result<(), store::SinkError> {
-        self.0.commit_queued_links()?;
+        self.0.persist_queued_links()?;
         Ok(())
     }
 }

@@ -103,9 +103,15 @@ def test_sigkill_loses_no_acknowledged_event(hearth_factory):
 
 
 def identity_links(data_dir) -> dict:
-    """The identity links in the server's metadata database, as {distinct id: canonical id}."""
+    """The identity links durable in the server's metadata database, as {distinct id: canonical id}:
+    those merged into identity_links and, where an id has none there, its earliest link still waiting
+    in identity_links_recent."""
     with contextlib.closing(sqlite3.connect(data_dir / "meta.sqlite")) as db:
-        return dict(db.execute("SELECT distinct_id, canonical_id FROM identity_links"))
+        links = dict(db.execute("SELECT distinct_id, canonical_id FROM identity_links"))
+        for distinct_id, canonical_id in db.execute(
+                "SELECT distinct_id, canonical_id FROM identity_links_recent ORDER BY seq"):
+            links.setdefault(distinct_id, canonical_id)
+        return links
 
 
 def test_sigkill_keeps_the_identity_links_of_acknowledged_events(hearth_factory):
