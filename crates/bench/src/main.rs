@@ -142,6 +142,8 @@ fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     println!("{:<44} {:>12} {:>14.1}", "Hearth parts", stats.part_bytes, hearth_per_event);
     println!("{:<44} {:>12} {:>14.1}", "DuckDB COPY ... (FORMAT parquet, zstd)", duck.bytes, duck_per_event);
     println!("ratio Hearth / DuckDB: {:.2} (target at most 0.70); rows compared: {}", hearth_per_event / duck_per_event, duck.rows);
+    println!();
+    duckdb::print_column_bytes(&args.python, &data.join("parts"), &data.join("duckdb.parquet"), duck.rows)?;
     if args.data.is_none() {
         let _ = std::fs::remove_dir_all(&data);
     }
