@@ -323,7 +323,8 @@ pub struct Meta {
     /// durable: a second commit, finding the queue empty, returns only once
     /// the links the first one took are durable too.
     pub(crate) committing_links: Mutex<()>,
-    /// Rows in `identity_links_recent` (SQLite; see [`crate::identity`]).
+    /// Rows in `identity_links_recent` (see [`crate::identity`]): SQLite's
+    /// durable queue, on PostgreSQL only what a migration copied in.
     pub(crate) recent_links: AtomicUsize,
 }
 
@@ -491,11 +492,7 @@ impl Meta {
             sqlite.pragma_update(None, "foreign_keys", "ON").map_err(sqldb::Error::from)?;
         }
         migrate_sqlite(&mut connection)?;
-        // Links a crash left unmerged are merged with the next ones.
-        let recent_links: i64 = connection.query_row("SELECT count(*) FROM identity_links_recent", [], |row| row.get(0))?;
-        let meta = Meta::with(connection, None);
-        meta.recent_links.store(usize::try_from(recent_links).unwrap_or_default(), Ordering::Release);
-        Ok(meta)
+        Meta::with(connection, None)
     }
 
     /// Connects to the PostgreSQL database the nodes share, applying any
@@ -505,11 +502,14 @@ impl Meta {
         sqldb::migrate_postgres(&mut connection, "meta", MIGRATIONS)?;
         let counters = Connection::connect_postgres(target)?;
         counters.execute_batch(GENERATIONS_SCHEMA)?;
-        Ok(Meta::with(connection, Some(SharedGenerations::new(counters))))
+        Meta::with(connection, Some(SharedGenerations::new(counters)))
     }
 
-    fn with(connection: Connection, shared: Option<SharedGenerations>) -> Meta {
-        Meta {
+    fn with(connection: Connection, shared: Option<SharedGenerations>) -> Result<Meta, Error> {
+        // Links left unmerged (by a crash, or copied in by a migration) are
+        // merged with the next ones.
+        let recent_links: i64 = connection.query_row("SELECT count(*) FROM identity_links_recent", [], |row| row.get(0))?;
+        Ok(Meta {
             connection: Mutex::new(connection),
             shared,
             identity_generation: AtomicU64::new(1),
@@ -518,8 +518,8 @@ impl Meta {
             erasure_generation: AtomicU64::new(1),
             queued_links: Mutex::new(Vec::new()),
             committing_links: Mutex::new(()),
-            recent_links: AtomicUsize::new(0),
-        }
+            recent_links: AtomicUsize::new(usize::try_from(recent_links).unwrap_or_default()),
+        })
     }
 
     /// Which engine holds the metadata.

@@ -361,6 +361,27 @@ mod tests {
     }
 
     #[test]
+    fn links_found_waiting_at_open_are_merged_by_the_first_read() {
+        // On PostgreSQL only a migration from SQLite puts them there.
+        crate::testing::on_each_backend_reopening(|open| {
+            let meta = open();
+            let project = meta.create_project("copied").unwrap().project.id;
+            for (distinct_id, canonical_id) in [("$device:c1", "u1"), ("$device:c1", "u2")] {
+                meta.connection()
+                    .execute(
+                        "INSERT INTO identity_links_recent (project, distinct_id, canonical_id, source, time_ms) VALUES (?1, ?2, ?3, 'device_user', 1)",
+                        params![project.0, distinct_id, canonical_id],
+                    )
+                    .unwrap();
+            }
+            std::mem::forget(meta);
+            let meta = open();
+            assert_eq!(meta.resolve_identity(project, "$device:c1").unwrap(), "u1");
+            assert_eq!(meta.connection().query_row("SELECT count(*) FROM identity_links_recent", [], |row| row.get::<_, i64>(0)).unwrap(), 0);
+        });
+    }
+
+    #[test]
     fn enough_waiting_links_are_merged_when_the_queue_is_persisted() {
         let dir = tempfile::tempdir().unwrap();
         let meta = Meta::open(dir.path()).unwrap();
